@@ -1,0 +1,340 @@
+"""Boundaries: the network locations that tie clients to distribution points.
+
+A boundary is an IPv4/IPv6 subnet (``10.1.0.0/16``, ``fd00::/64``), an address range
+(``10.1.0.1-10.1.0.200``) or an Active Directory site name (``BRANCH-01``), each with a
+connection class: ``fast`` (LAN) or ``slow``.
+
+:func:`parse_boundary_value` validates what an administrator typed and says in words what
+is wrong. :class:`BoundaryIndex` answers "which boundaries is this machine in?" in
+logarithmic time, whatever the number of boundaries, so the management point can ask it
+on every content-location request.
+
+Pure code: no I/O, standard library only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+BoundaryType = Literal["ip_subnet", "ip_range", "ad_site"]
+Connection = Literal["fast", "slow"]
+MatchedBy = Literal["subnet", "range", "ad_site"]
+
+BOUNDARY_TYPES: tuple[BoundaryType, ...] = ("ip_subnet", "ip_range", "ad_site")
+CONNECTIONS: tuple[Connection, ...] = ("fast", "slow")
+
+_MATCHED_BY: dict[BoundaryType, MatchedBy] = {
+    "ip_subnet": "subnet",
+    "ip_range": "range",
+    "ad_site": "ad_site",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    """A network location with its connection class."""
+
+    id: int
+    name: str
+    type: BoundaryType
+    value: str
+    connection: Connection
+
+
+@dataclass(frozen=True, slots=True)
+class BoundaryMatch:
+    """A boundary a machine is in, and what placed it there."""
+
+    boundary: Boundary
+    by: MatchedBy
+
+
+class AddressSpan(NamedTuple):
+    """The inclusive address interval of an IP boundary, as integers."""
+
+    first: int
+    last: int
+    version: Literal[4, 6]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_boundary_value(type: BoundaryType | str, value: str) -> AddressSpan | str:
+    """Validate a boundary value; answer its address span, or the AD site name.
+
+    ``ip_subnet``: CIDR notation, IPv4 or IPv6, with an explicit prefix length (or a
+    dotted netmask). Host bits are allowed and ignored (``10.1.0.5/24`` is the subnet
+    ``10.1.0.0/24``) because administrators often paste a machine's address with its
+    prefix; :func:`canonical_boundary_value` shows the normalised form.
+
+    ``ip_range``: ``FIRST-LAST`` (spaces around the dash allowed), both of the same IP
+    version, FIRST not after LAST. A range of one address is allowed.
+
+    ``ad_site``: any non-empty name; answered stripped of surrounding spaces. Matching is
+    case-insensitive.
+
+    Raises ``ValueError`` with a message fit to show to the administrator.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"boundary value must be text, not {value.__class__.__name__}")
+    if type == "ip_subnet":
+        return _parse_subnet(value)
+    if type == "ip_range":
+        return _parse_range(value)
+    if type == "ad_site":
+        return _parse_ad_site(value)
+    expected = ", ".join(BOUNDARY_TYPES[:-1]) + " or " + BOUNDARY_TYPES[-1]
+    raise ValueError(f"unknown boundary type {type!r}: expected {expected}")
+
+
+def canonical_boundary_value(type: BoundaryType | str, value: str) -> str:
+    """The normalised text of a valid boundary value (``10.1.0.5/24`` → ``10.1.0.0/24``)."""
+    parsed = parse_boundary_value(type, value)
+    if isinstance(parsed, str):
+        return parsed
+    if type == "ip_subnet":
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    first, last = (
+        _address_text(parsed.first, parsed.version),
+        _address_text(parsed.last, parsed.version),
+    )
+    return f"{first}-{last}"
+
+
+def _parse_subnet(value: str) -> AddressSpan:
+    text = value.strip()
+    if not text:
+        raise ValueError("subnet must not be empty (e.g. 10.1.0.0/16 or fd00::/64)")
+    if "/" not in text:
+        raise ValueError(
+            f"{value!r} has no prefix length: write the subnet as ADDRESS/PREFIX, e.g. {text}/24"
+        )
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid IPv4 or IPv6 subnet") from None
+    first = int(network.network_address)
+    return AddressSpan(first, first + network.num_addresses - 1, _version(network.version))
+
+
+def _parse_range(value: str) -> AddressSpan:
+    # IPv6 addresses never contain "-", so the dash is unambiguous.
+    parts = value.split("-")
+    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        raise ValueError(
+            f"{value!r} is not an address range: write FIRST-LAST, e.g. 10.1.0.1-10.1.0.200"
+        )
+    first = _parse_range_end(parts[0], value)
+    last = _parse_range_end(parts[1], value)
+    if first.version != last.version:
+        raise ValueError(f"address range {value!r} mixes IPv4 and IPv6 addresses")
+    if int(first) > int(last):
+        raise ValueError(f"first address {first} is after last address {last}")
+    return AddressSpan(int(first), int(last), _version(first.version))
+
+
+def _parse_range_end(text: str, whole: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text.strip()!r} in address range {whole!r} is not a valid IPv4 or IPv6 address"
+        ) from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise ValueError(f"{text.strip()!r} in address range {whole!r} must not carry a scope")
+    return address
+
+
+def _parse_ad_site(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError("AD site name must not be empty")
+    return name
+
+
+def _version(version: int) -> Literal[4, 6]:
+    return 4 if version == 4 else 6
+
+
+def _address_text(value: int, version: Literal[4, 6]) -> str:
+    if version == 4:
+        return str(ipaddress.IPv4Address(value))
+    return str(ipaddress.IPv6Address(value))
+
+
+# ------------------------------------------------------------------- client addresses
+
+_IPV4_MAPPED_PREFIX = 0xFFFF << 32
+_IPV4_MAPPED_MASK = ~((1 << 32) - 1) & ((1 << 128) - 1)
+
+
+def client_address_key(text: str) -> tuple[Literal[4, 6], int] | None:
+    """An address reported by a machine as (IP version, integer), or None if unparseable.
+
+    ``socket.inet_pton`` is several times faster than ``ipaddress`` and, like it, rejects
+    IPv4 octets with leading zeros; ``ipaddress`` is the fallback for scoped IPv6
+    (``fe80::1%eth0``). IPv4-mapped IPv6 addresses (``::ffff:10.1.2.3``, as dual-stack
+    sockets report them) count as the IPv4 address.
+    """
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError, TypeError):
+        pass
+    value: int | None
+    try:
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except (OSError, ValueError, TypeError):
+        value = _slow_ipv6(text)
+    if value is None:
+        return None
+    if value & _IPV4_MAPPED_MASK == _IPV4_MAPPED_PREFIX:
+        return 4, value & 0xFFFFFFFF
+    return 6, value
+
+
+def _slow_ipv6(text: object) -> int | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    return int(address) if address.version == 6 else None
+
+
+# ----------------------------------------------------------------------------- index
+
+_NO_MATCHES: tuple[BoundaryMatch, ...] = ()
+
+
+class _AddressLine:
+    """One IP version's address line cut into elementary segments.
+
+    Every interval endpoint starts a new segment, so every address of a segment lies in
+    exactly the same set of boundaries; that set is precomputed. A lookup is one bisect.
+    """
+
+    __slots__ = ("_covers", "_starts")
+
+    def __init__(self, intervals: Sequence[tuple[int, int, BoundaryMatch]]) -> None:
+        openings: dict[int, list[BoundaryMatch]] = {}
+        closings: dict[int, list[BoundaryMatch]] = {}
+        for first, last, match in intervals:
+            openings.setdefault(first, []).append(match)
+            closings.setdefault(last + 1, []).append(match)
+        active: dict[int, BoundaryMatch] = {}
+        interned: dict[tuple[int, ...], tuple[BoundaryMatch, ...]] = {(): _NO_MATCHES}
+        self._starts: list[int] = []
+        self._covers: list[tuple[BoundaryMatch, ...]] = []
+        for cut in sorted(openings.keys() | closings.keys()):
+            for match in closings.get(cut, ()):
+                del active[match.boundary.id]
+            for match in openings.get(cut, ()):
+                active[match.boundary.id] = match
+            ids = tuple(sorted(active))
+            # Identical cover sets share one tuple: nested boundaries repeat them a lot.
+            cover = interned.get(ids)
+            if cover is None:
+                cover = interned[ids] = tuple(active[i] for i in ids)
+            self._starts.append(cut)
+            self._covers.append(cover)
+
+    def covering(self, address: int) -> tuple[BoundaryMatch, ...]:
+        position = bisect_right(self._starts, address) - 1
+        return self._covers[position] if position >= 0 else _NO_MATCHES
+
+    @property
+    def segment_count(self) -> int:
+        return len(self._starts)
+
+
+class BoundaryIndex:
+    """Which boundaries contain a machine: by IP address (subnet, range) or AD site.
+
+    Built once from all boundaries; :meth:`match` costs one bisect per address and one
+    dictionary lookup for the AD site, independent of the number of boundaries.
+    Overlapping and nested boundaries are all reported. A boundary whose value does not
+    parse is left out and listed in :attr:`rejected` (the site logs it) rather than
+    taking the whole index down.
+    """
+
+    __slots__ = ("_ad_sites", "_by_id", "_ipv4", "_ipv6", "rejected")
+
+    def __init__(self, boundaries: Iterable[Boundary]) -> None:
+        ipv4: list[tuple[int, int, BoundaryMatch]] = []
+        ipv6: list[tuple[int, int, BoundaryMatch]] = []
+        ad_sites: dict[str, list[BoundaryMatch]] = {}
+        rejected: list[tuple[Boundary, str]] = []
+        self._by_id: dict[int, Boundary] = {}
+        for boundary in boundaries:
+            if boundary.id in self._by_id:
+                raise ValueError(f"boundary id {boundary.id} appears twice")
+            try:
+                parsed = parse_boundary_value(boundary.type, boundary.value)
+            except ValueError as error:
+                rejected.append((boundary, str(error)))
+                continue
+            self._by_id[boundary.id] = boundary
+            match = BoundaryMatch(boundary, _MATCHED_BY[boundary.type])
+            if isinstance(parsed, str):
+                ad_sites.setdefault(parsed.casefold(), []).append(match)
+            else:
+                line = ipv4 if parsed.version == 4 else ipv6
+                line.append((parsed.first, parsed.last, match))
+        self._ipv4 = _AddressLine(ipv4)
+        self._ipv6 = _AddressLine(ipv6)
+        self._ad_sites = {
+            site: tuple(sorted(matches, key=_boundary_id)) for site, matches in ad_sites.items()
+        }
+        self.rejected: tuple[tuple[Boundary, str], ...] = tuple(rejected)
+
+    def match(self, ip_addresses: Sequence[str], ad_site: str | None) -> tuple[BoundaryMatch, ...]:
+        """The boundaries containing any of the addresses or matching the AD site.
+
+        Sorted by boundary id, each boundary once. Unparseable addresses are ignored.
+        """
+        found: list[tuple[BoundaryMatch, ...]] = []
+        for text in ip_addresses:
+            key = client_address_key(text)
+            if key is None:
+                continue
+            line = self._ipv4 if key[0] == 4 else self._ipv6
+            cover = line.covering(key[1])
+            if cover:
+                found.append(cover)
+        if ad_site:
+            site_matches = self._ad_sites.get(ad_site.strip().casefold())
+            if site_matches:
+                found.append(site_matches)
+        if not found:
+            return _NO_MATCHES
+        if len(found) == 1:
+            return found[0]
+        merged = {match.boundary.id: match for cover in found for match in cover}
+        return tuple(merged[i] for i in sorted(merged))
+
+    def get(self, boundary_id: int) -> Boundary | None:
+        return self._by_id.get(boundary_id)
+
+    @property
+    def boundaries(self) -> tuple[Boundary, ...]:
+        """The indexed (valid) boundaries."""
+        return tuple(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def segment_count(self) -> int:
+        """Elementary address segments (a size figure for benchmarks)."""
+        return self._ipv4.segment_count + self._ipv6.segment_count
+
+
+def _boundary_id(match: BoundaryMatch) -> int:
+    return match.boundary.id
