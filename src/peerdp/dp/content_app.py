@@ -1,0 +1,295 @@
+"""The ``/content`` routes every distribution point serves (API.md, DESIGN §4).
+
+    HEAD/GET /content/{package_id}/{source_version}/manifest
+    HEAD/GET /content/{package_id}/{source_version}/files/{path}
+
+A DP plugs its store in through the small ``ContentSource`` protocol and mounts
+the router::
+
+    service = ContentService(store, site_public_key, max_transfers=10,
+                             extra_auth=my_credentials.is_valid)
+    app.include_router(service.router())
+
+Every lookup goes through the manifest: the URL path is only a key into the
+manifest's file list and is never joined onto a filesystem path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+from fastapi import APIRouter, FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from peerdp.dp.http_content import (
+    DEFAULT_CHUNK_SIZE,
+    FileEntry,
+    TransferLimiter,
+    bytes_response,
+    error_response,
+    file_response,
+)
+from peerdp.security.signing import SignatureError, SitePublicKey
+
+__all__ = [
+    "ContentService",
+    "ContentSource",
+    "DirectoryContentSource",
+    "ExtraAuth",
+    "FileEntry",
+    "create_content_app",
+    "safe_manifest_path",
+]
+
+# Site code (3 characters) + five hex digits, e.g. PS100001 (DESIGN §2).
+_PACKAGE_ID = re.compile(r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}")
+_SOURCE_VERSION = re.compile(r"[0-9]{1,9}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Percent-encoded separators smuggle a "/" or "\" past the router's split.
+_ENCODED_SEPARATOR = re.compile(rb"%(2f|5c|00)", re.IGNORECASE)
+
+ExtraAuth = Callable[[str], bool]
+"""Accepts a DP's own or a peer DP's credential (checked before site tokens)."""
+
+_NOT_FOUND = "no such package version on this distribution point"
+_FILE_NOT_FOUND = "no such file in this package version"
+
+
+class ContentSource(Protocol):
+    """What a DP's store must offer to be served over HTTP.
+
+    Implementations must only return verified content: a manifest whose
+    files are all present, or a ``FileEntry`` whose file passed its SHA-256
+    check. Methods may block (they run in a worker thread).
+    """
+
+    def manifest_bytes(self, package_id: str, source_version: int) -> bytes | None:
+        """The stored manifest JSON, byte for byte as it is served, or None."""
+        ...
+
+    def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
+        """The verified file at manifest path ``path``, or None."""
+        ...
+
+
+def safe_manifest_path(path: str) -> bool:
+    """Whether ``path`` is a plain relative POSIX path as manifests hold them.
+
+    Rejects absolute paths, ``.``/``..``/empty segments, backslashes and
+    control characters before anything is looked up.
+    """
+    if not path or len(path) > 4096 or path.startswith("/"):
+        return False
+    if any(ord(c) < 0x20 or c in "\\\x7f" for c in path):
+        return False
+    return all(seg not in ("", ".", "..") for seg in path.split("/"))
+
+
+def _manifest_created_at(data: bytes) -> datetime | None:
+    """The manifest's ``created_at``, used as its Last-Modified."""
+    try:
+        created = json.loads(data).get("created_at")
+        parsed = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class DirectoryContentSource:
+    """A directory-backed ``ContentSource``.
+
+    Layout::
+
+        <root>/manifests/<package_id>/<source_version>.json
+        <root>/objects/<sha256[:2]>/<sha256>
+
+    Files are the single-instance objects named by their SHA-256; the
+    manifest's ``created_at`` is every file's Last-Modified, so the validators
+    do not change when an object is re-copied.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _manifest_path(self, package_id: str, source_version: int) -> Path | None:
+        if not _PACKAGE_ID.fullmatch(package_id) or source_version < 0:
+            return None
+        return self.root / "manifests" / package_id / f"{source_version}.json"
+
+    def manifest_bytes(self, package_id: str, source_version: int) -> bytes | None:
+        path = self._manifest_path(package_id, source_version)
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
+        data = self.manifest_bytes(package_id, source_version)
+        if data is None:
+            return None
+        try:
+            manifest: dict[str, Any] = json.loads(data)
+            files = {f["path"]: f for f in manifest["files"]}
+        except (ValueError, KeyError, TypeError):
+            return None
+        item = files.get(path)
+        created = _manifest_created_at(data)
+        if item is None or created is None:
+            return None
+        sha, size = item.get("sha256"), item.get("size")
+        if not isinstance(sha, str) or not _SHA256_HEX.fullmatch(sha) or not isinstance(size, int):
+            return None
+        object_path = self.root / "objects" / sha[:2] / sha
+        if not object_path.exists():
+            return None  # not yet downloaded and verified
+        return FileEntry(object_path, size, sha, created)
+
+
+class ContentService:
+    """The ``/content`` routes of one DP process, with its transfer limiter."""
+
+    def __init__(
+        self,
+        source: ContentSource,
+        public_key: SitePublicKey,
+        *,
+        extra_auth: ExtraAuth | None = None,
+        max_transfers: int | None = 10,
+        retry_after_s: int = 5,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self.source = source
+        self.public_key = public_key
+        self.extra_auth = extra_auth
+        self.limiter = TransferLimiter(max_transfers, retry_after_s)
+        self.chunk_size = chunk_size
+
+    def router(self) -> APIRouter:
+        router = APIRouter(tags=["content"])
+        router.add_api_route(
+            "/content/{package_id}/{source_version}/manifest",
+            self.get_manifest,
+            methods=["GET", "HEAD"],
+            summary="A package version's manifest (JSON, signed by the site)",
+            response_class=Response,
+        )
+        router.add_api_route(
+            "/content/{package_id}/{source_version}/files/{file_path:path}",
+            self.get_file,
+            methods=["GET", "HEAD"],
+            summary="One file of a package version, with Range/If-Range support",
+            response_class=Response,
+        )
+        return router
+
+    # -- authentication ----------------------------------------------------
+
+    def _authorise(self, request: Request, package_id: str, version: int) -> Response | None:
+        """None when the caller may read this package version, else the error."""
+        token = _bearer_token(request)
+        if not token:
+            return error_response(
+                401,
+                "an access token is required (Authorization: Bearer or ?token=)",
+                headers={"www-authenticate": "Bearer"},
+            )
+        if self.extra_auth is not None and self.extra_auth(token):
+            return None
+        try:
+            self.public_key.check_access(token, package_id, version)
+        except SignatureError as exc:
+            return error_response(
+                403,
+                f"access token refused: {exc}",
+                headers={"www-authenticate": 'Bearer error="invalid_token"'},
+            )
+        return None
+
+    # -- handlers ----------------------------------------------------------
+
+    async def get_manifest(
+        self, request: Request, package_id: str, source_version: str
+    ) -> Response:
+        version = _parse_version(source_version)
+        refused = self._authorise(request, package_id, -1 if version is None else version)
+        if refused is not None:
+            return refused
+        if version is None or not _PACKAGE_ID.fullmatch(package_id):
+            return error_response(404, _NOT_FOUND)
+        data = await anyio.to_thread.run_sync(self.source.manifest_bytes, package_id, version)
+        if data is None:
+            return error_response(404, _NOT_FOUND)
+        return bytes_response(
+            request,
+            data,
+            sha256_hex=hashlib.sha256(data).hexdigest(),
+            last_modified=_manifest_created_at(data),
+        )
+
+    async def get_file(
+        self, request: Request, package_id: str, source_version: str, file_path: str
+    ) -> Response:
+        version = _parse_version(source_version)
+        refused = self._authorise(request, package_id, -1 if version is None else version)
+        if refused is not None:
+            return refused
+        if version is None or not _PACKAGE_ID.fullmatch(package_id):
+            return error_response(404, _NOT_FOUND)
+        if _ENCODED_SEPARATOR.search(request.scope.get("raw_path") or b"") or not (
+            safe_manifest_path(file_path)
+        ):
+            return error_response(404, _FILE_NOT_FOUND)
+        entry = await anyio.to_thread.run_sync(
+            self.source.file_entry, package_id, version, file_path
+        )
+        if entry is None:
+            return error_response(404, _FILE_NOT_FOUND)
+        return file_response(request, entry, chunk_size=self.chunk_size, limiter=self.limiter)
+
+
+def _parse_version(text: str) -> int | None:
+    return int(text) if _SOURCE_VERSION.fullmatch(text) else None
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    return request.query_params.get("token") or None
+
+
+def create_content_app(
+    source: ContentSource,
+    public_key: SitePublicKey,
+    *,
+    extra_auth: ExtraAuth | None = None,
+    max_transfers: int | None = 10,
+    retry_after_s: int = 5,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> FastAPI:
+    """A stand-alone app serving only ``/content`` (tests, benchmarks, tiny DPs)."""
+    service = ContentService(
+        source,
+        public_key,
+        extra_auth=extra_auth,
+        max_transfers=max_transfers,
+        retry_after_s=retry_after_s,
+        chunk_size=chunk_size,
+    )
+    app = FastAPI(title="peerdp distribution point content", docs_url=None, redoc_url=None)
+    app.include_router(service.router())
+    app.state.content_service = service
+    return app
