@@ -1,0 +1,20 @@
+"""The `peerdp` command: servers, agents and admin commands mirroring the API."""
+
+from __future__ import annotations
+
+import typer
+
+from peerdp.cli import admin, site_cmd
+
+app = typer.Typer(
+    name="peerdp",
+    help="peerdp: software distribution with on-demand branch distribution points.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(site_cmd.app, name="site")
+admin.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,39 @@
+"""`peerdp site serve`: the site server (admin API, management point, services)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from peerdp.config import SiteSettings
+
+app = typer.Typer(help="The site server.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    data_dir: Path = typer.Option(
+        Path("peerdp-site"),
+        "--data-dir",
+        envvar="PEERDP_DATA_DIR",
+        help="Where the site keeps "
+        "its database (SQLite), content library, signing key and admin token.",
+    ),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        envvar="PEERDP_DB",
+        help="Database URL, e.g. postgresql://user@host/db "
+        "(default: SQLite in the data directory).",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on (0 picks a free one)."),
+    site_code: str = typer.Option("PS1", "--site-code", help="Three-character site code."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes (PostgreSQL only)."),
+) -> None:
+    """Run the site server until SIGTERM or Ctrl-C."""
+    from peerdp.site.server import run
+
+    settings = SiteSettings(data_dir=data_dir, db=db, host=host, port=port, site_code=site_code)
+    run(settings, workers=workers)

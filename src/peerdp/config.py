@@ -1,0 +1,37 @@
+"""Settings every peerdp command honours (environment variables PEERDP_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SiteSettings(BaseSettings):
+    """The site server's settings; command-line options override the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PEERDP_", extra="ignore")
+
+    data_dir: Path = Path("peerdp-site")
+    db: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    site_code: str = Field(default="PS1", pattern=r"^[A-Z0-9]{3}$")
+    admin_token: str | None = None
+    # Ordinary JSON bodies; package content has its own, larger limit.
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 64 * 1024**3
+    # Longest long-poll a caller may ask for.
+    policy_wait_max_s: float = 300.0
+    # How long a DP row may sit in a pending state before it retries or fails.
+    pending_deadline_s: float = 600.0
+    # How many times the distribution manager tries before install_failed.
+    distribution_attempts: int = 5
+    access_token_ttl_s: int = 3600
+
+    @property
+    def database_url(self) -> str:
+        from peerdp.store.db import default_url
+
+        return self.db or default_url(self.data_dir)

@@ -1,0 +1,76 @@
+"""`/api/v1/advertisements`: a package's program offered to a collection."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerdp.site.admin.schemas import AdvertisementIn, AdvertisementOut, AdvertisementPatch
+from peerdp.site.context import SiteContext, get_or_404, site
+from peerdp.site.errors import Invalid
+from peerdp.store.models import Advertisement, Collection, Package, Program, utcnow
+
+router = APIRouter(prefix="/advertisements", tags=["advertisements"])
+
+
+def _check(s: Session, adv: Advertisement) -> None:
+    get_or_404(s, Package, adv.package_id, "package")
+    get_or_404(s, Collection, adv.collection_id, "collection")
+    program = s.scalar(
+        select(Program.id).where(
+            Program.package_id == adv.package_id, Program.name == adv.program_name
+        )
+    )
+    if program is None:
+        raise Invalid(f"package {adv.package_id} has no program named '{adv.program_name}'")
+    if adv.mandatory_at is not None and adv.mandatory_at < adv.available_at:
+        raise Invalid("mandatory_at is before available_at")
+
+
+@router.get("", response_model=list[AdvertisementOut])
+def list_advertisements(ctx: SiteContext = Depends(site)) -> list[Advertisement]:
+    with ctx.transaction() as s:
+        return list(s.scalars(select(Advertisement).order_by(Advertisement.id)))
+
+
+@router.post("", response_model=AdvertisementOut, status_code=201)
+def create_advertisement(body: AdvertisementIn, ctx: SiteContext = Depends(site)) -> Advertisement:
+    with ctx.transaction() as s:
+        fields = body.model_dump()
+        fields["available_at"] = fields["available_at"] or utcnow()
+        adv = Advertisement(**fields)
+        _check(s, adv)
+        s.add(adv)
+        s.flush()
+        ctx.changes.publish(s)
+        return adv
+
+
+@router.get("/{advertisement_id}", response_model=AdvertisementOut)
+def get_advertisement(advertisement_id: int, ctx: SiteContext = Depends(site)) -> Advertisement:
+    with ctx.transaction() as s:
+        return get_or_404(s, Advertisement, advertisement_id, "advertisement")
+
+
+@router.patch("/{advertisement_id}", response_model=AdvertisementOut)
+def patch_advertisement(
+    advertisement_id: int, body: AdvertisementPatch, ctx: SiteContext = Depends(site)
+) -> Advertisement:
+    with ctx.transaction() as s:
+        adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
+        for name, value in body.model_dump(exclude_unset=True).items():
+            if value is None and name != "mandatory_at":
+                raise Invalid(f"{name} cannot be null")
+            setattr(adv, name, value)
+        _check(s, adv)
+        s.flush()
+        ctx.changes.publish(s)
+        return adv
+
+
+@router.delete("/{advertisement_id}", status_code=204)
+def delete_advertisement(advertisement_id: int, ctx: SiteContext = Depends(site)) -> None:
+    with ctx.transaction() as s:
+        s.delete(get_or_404(s, Advertisement, advertisement_id, "advertisement"))
+        ctx.changes.publish(s)

@@ -1,0 +1,70 @@
+"""`/api/v1/on-demand-requests` and `/api/v1/status-messages`: what happened, and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from peerdp.site.admin.schemas import OnDemandRequestOut, StatusMessageOut
+from peerdp.site.context import SiteContext, get_or_404, site
+from peerdp.store.models import OnDemandRequest, StatusMessage
+
+router = APIRouter(tags=["history"])
+
+
+@router.get("/on-demand-requests", response_model=list[OnDemandRequestOut])
+def list_on_demand(
+    package_id: str | None = None,
+    dp_id: int | None = None,
+    state: str | None = Query(default=None, pattern="^(delayed|provisioned)$"),
+    ctx: SiteContext = Depends(site),
+) -> list[OnDemandRequest]:
+    query = select(OnDemandRequest).order_by(OnDemandRequest.id)
+    if package_id is not None:
+        query = query.where(OnDemandRequest.package_id == package_id)
+    if dp_id is not None:
+        query = query.where(OnDemandRequest.dp_id == dp_id)
+    if state is not None:
+        query = query.where(OnDemandRequest.state == state)
+    with ctx.transaction() as s:
+        return list(s.scalars(query))
+
+
+@router.get("/on-demand-requests/{request_id}", response_model=OnDemandRequestOut)
+def get_on_demand(request_id: int, ctx: SiteContext = Depends(site)) -> OnDemandRequest:
+    with ctx.transaction() as s:
+        return get_or_404(s, OnDemandRequest, request_id, "on-demand request")
+
+
+@router.get("/status-messages", response_model=list[StatusMessageOut])
+def list_status(
+    package_id: str | None = None,
+    dp_id: int | None = None,
+    client_name: str | None = None,
+    advertisement_id: int | None = None,
+    type: str | None = None,
+    since: datetime | None = Query(default=None, description="only messages at or after this"),
+    after_id: int | None = Query(default=None, description="only messages with a larger id"),
+    limit: int = Query(default=1000, ge=1, le=10000),
+    ctx: SiteContext = Depends(site),
+) -> list[StatusMessage]:
+    query = select(StatusMessage).order_by(StatusMessage.id).limit(limit)
+    filters = {
+        StatusMessage.package_id: package_id,
+        StatusMessage.dp_id: dp_id,
+        StatusMessage.client_name: client_name,
+        StatusMessage.advertisement_id: advertisement_id,
+        StatusMessage.type: type,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        query = query.where(StatusMessage.at >= since)
+    if after_id is not None:
+        query = query.where(StatusMessage.id > after_id)
+    with ctx.transaction() as s:
+        return list(s.scalars(query))

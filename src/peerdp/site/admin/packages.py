@@ -1,0 +1,264 @@
+"""`/api/v1/packages`: packages, their source versions, programs and DP lists."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from peerdp.site.admin.schemas import (
+    PackageDPIn,
+    PackageDPOut,
+    PackageIn,
+    PackageOut,
+    PackagePatch,
+    PackageVersionOut,
+    ProgramIn,
+    ProgramOut,
+    ProgramPatch,
+)
+from peerdp.site.context import SiteContext, get_or_404, site
+from peerdp.site.errors import Conflict, Invalid, NotFound
+from peerdp.site.packages import (
+    add_dp_to_package,
+    import_version,
+    package_dp_rows,
+    remove_dp_from_package,
+)
+from peerdp.store.models import (
+    Advertisement,
+    Package,
+    PackageDistributionPoint,
+    PackageVersion,
+    Program,
+)
+
+router = APIRouter(prefix="/packages", tags=["packages"])
+
+
+def next_package_id(session: Session, site_code: str) -> str:
+    """The site code and the next five hex digits (PS100001, PS100002, ...)."""
+    ids = session.scalars(select(Package.id).where(Package.id.like(f"{site_code}%")))
+    highest = max((int(i[3:], 16) for i in ids), default=0)
+    if highest >= 0xFFFFF:
+        raise Conflict(f"site {site_code} has used all package IDs")
+    return f"{site_code}{highest + 1:05X}"
+
+
+@router.get("", response_model=list[PackageOut])
+def list_packages(ctx: SiteContext = Depends(site)) -> list[Package]:
+    with ctx.transaction() as s:
+        return list(s.scalars(select(Package).order_by(Package.id)))
+
+
+@router.post("", response_model=PackageOut, status_code=201)
+def create_package(body: PackageIn, ctx: SiteContext = Depends(site)) -> Package:
+    for _attempt in range(5):
+        try:
+            with ctx.transaction() as s:
+                if s.scalar(select(func.count()).where(Package.name == body.name)):
+                    raise Conflict(f"a package named '{body.name}' already exists")
+                package = Package(id=next_package_id(s, ctx.site_code), **body.model_dump())
+                s.add(package)
+                s.flush()
+                return package
+        except IntegrityError:
+            continue  # another request took the same ID; take the next
+    raise Conflict("could not allocate a package ID; try again")
+
+
+@router.get("/{package_id}", response_model=PackageOut)
+def get_package(package_id: str, ctx: SiteContext = Depends(site)) -> Package:
+    with ctx.transaction() as s:
+        return get_or_404(s, Package, package_id, "package")
+
+
+@router.patch("/{package_id}", response_model=PackageOut)
+def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depends(site)) -> Package:
+    with ctx.transaction() as s:
+        package = get_or_404(s, Package, package_id, "package")
+        for name, value in body.model_dump(exclude_unset=True).items():
+            if value is None:
+                raise Invalid(f"{name} cannot be null")
+            setattr(package, name, value)
+        package.updated_at = datetime.now(UTC)
+        s.flush()
+        ctx.changes.publish(s)
+        return package
+
+
+@router.delete("/{package_id}", status_code=204)
+def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
+    with ctx.transaction() as s:
+        s.delete(get_or_404(s, Package, package_id, "package"))
+        ctx.changes.publish(s)
+
+
+@router.post(
+    "/{package_id}/versions",
+    response_model=PackageVersionOut,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The package folder as a tar archive (optionally gzip-compressed): "
+            "regular files and directories only, relative paths inside the folder.",
+            "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_version(
+    package_id: str, request: Request, ctx: SiteContext = Depends(site)
+) -> PackageVersionOut:
+    """Create the next source version from a tar archive of the package folder."""
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=ctx.library_dir) as body:
+        async for chunk in request.stream():
+            body.write(chunk)
+        body.seek(0)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(import_version, ctx, package_id, body)
+
+
+@router.get("/{package_id}/versions", response_model=list[dict[str, Any]])
+def list_versions(package_id: str, ctx: SiteContext = Depends(site)) -> list[dict[str, Any]]:
+    with ctx.transaction() as s:
+        get_or_404(s, Package, package_id, "package")
+        versions = s.scalars(
+            select(PackageVersion)
+            .where(PackageVersion.package_id == package_id)
+            .order_by(PackageVersion.source_version)
+        )
+        return [
+            {
+                "package_id": v.package_id,
+                "source_version": v.source_version,
+                "manifest_digest": v.manifest_digest,
+                "file_count": v.file_count,
+                "total_size": v.total_size,
+                "created_at": v.created_at,
+            }
+            for v in versions
+        ]
+
+
+@router.get("/{package_id}/versions/{source_version}/manifest")
+def get_manifest(
+    package_id: str, source_version: int, ctx: SiteContext = Depends(site)
+) -> dict[str, Any]:
+    with ctx.transaction() as s:
+        version = s.get(PackageVersion, (package_id, source_version))
+        if version is None:
+            raise NotFound(f"package {package_id} has no source version {source_version}")
+        return version.manifest
+
+
+# Programs -------------------------------------------------------------------------
+
+
+def _program(s: Session, package_id: str, name: str) -> Program:
+    get_or_404(s, Package, package_id, "package")
+    program = s.scalar(
+        select(Program).where(Program.package_id == package_id, Program.name == name)
+    )
+    if program is None:
+        raise NotFound(f"package {package_id} has no program '{name}'")
+    return program
+
+
+@router.get("/{package_id}/programs", response_model=list[ProgramOut])
+def list_programs(package_id: str, ctx: SiteContext = Depends(site)) -> list[Program]:
+    with ctx.transaction() as s:
+        get_or_404(s, Package, package_id, "package")
+        query = select(Program).where(Program.package_id == package_id).order_by(Program.name)
+        return list(s.scalars(query))
+
+
+@router.post("/{package_id}/programs", response_model=ProgramOut, status_code=201)
+def create_program(package_id: str, body: ProgramIn, ctx: SiteContext = Depends(site)) -> Program:
+    with ctx.transaction() as s:
+        get_or_404(s, Package, package_id, "package")
+        exists = s.scalar(
+            select(func.count()).where(Program.package_id == package_id, Program.name == body.name)
+        )
+        if exists:
+            raise Conflict(f"package {package_id} already has a program '{body.name}'")
+        program = Program(package_id=package_id, **body.model_dump())
+        s.add(program)
+        s.flush()
+        ctx.changes.publish(s)
+        return program
+
+
+@router.get("/{package_id}/programs/{name}", response_model=ProgramOut)
+def get_program(package_id: str, name: str, ctx: SiteContext = Depends(site)) -> Program:
+    with ctx.transaction() as s:
+        return _program(s, package_id, name)
+
+
+@router.patch("/{package_id}/programs/{name}", response_model=ProgramOut)
+def patch_program(
+    package_id: str, name: str, body: ProgramPatch, ctx: SiteContext = Depends(site)
+) -> Program:
+    with ctx.transaction() as s:
+        program = _program(s, package_id, name)
+        for field, value in body.model_dump(exclude_unset=True).items():
+            if value is None:
+                raise Invalid(f"{field} cannot be null")
+            setattr(program, field, value)
+        s.flush()
+        ctx.changes.publish(s)
+        return program
+
+
+@router.delete("/{package_id}/programs/{name}", status_code=204)
+def delete_program(package_id: str, name: str, ctx: SiteContext = Depends(site)) -> None:
+    with ctx.transaction() as s:
+        program = _program(s, package_id, name)
+        used = s.scalars(
+            select(Advertisement.name).where(
+                Advertisement.package_id == package_id, Advertisement.program_name == name
+            )
+        ).all()
+        if used:
+            raise Conflict(f"program '{name}' is used by advertisement(s): {', '.join(used)}")
+        s.delete(program)
+        ctx.changes.publish(s)
+
+
+# The package's DP list ---------------------------------------------------------------
+
+
+@router.get("/{package_id}/distribution-points", response_model=list[PackageDPOut])
+def list_package_dps(package_id: str, ctx: SiteContext = Depends(site)) -> list[PackageDPOut]:
+    with ctx.transaction() as s:
+        get_or_404(s, Package, package_id, "package")
+        return package_dp_rows(s, package_id)
+
+
+@router.post("/{package_id}/distribution-points", response_model=PackageDPOut, status_code=201)
+def add_package_dp(
+    package_id: str, body: PackageDPIn, ctx: SiteContext = Depends(site)
+) -> PackageDPOut:
+    with ctx.transaction() as s:
+        row = add_dp_to_package(ctx, s, package_id, body.dp_id, origin="admin")
+        return package_dp_rows(s, package_id, only_dp=row.dp_id)[0]
+
+
+@router.delete("/{package_id}/distribution-points/{dp_id}", response_model=PackageDPOut)
+def remove_package_dp(
+    package_id: str, dp_id: int, ctx: SiteContext = Depends(site)
+) -> PackageDPOut:
+    """Start removing the package from the DP (removal_pending); the row goes when it is done."""
+    with ctx.transaction() as s:
+        row = s.get(PackageDistributionPoint, (package_id, dp_id))
+        if row is None:
+            get_or_404(s, Package, package_id, "package")
+            raise NotFound(f"distribution point {dp_id} is not on package {package_id}'s list")
+        remove_dp_from_package(ctx, s, row)
+        return package_dp_rows(s, package_id, only_dp=dp_id)[0]

@@ -1,0 +1,272 @@
+"""Request and answer bodies of the admin API (`/api/v1`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class BoundaryIn(Strict):
+    name: str = Name
+    type: Literal["ip_subnet", "ip_range", "ad_site"]
+    value: str = Field(min_length=1, max_length=200)
+    connection: Literal["fast", "slow"] = "fast"
+
+
+class BoundaryPatch(Strict):
+    name: str | None = Name
+    type: Literal["ip_subnet", "ip_range", "ad_site"] | None = None
+    value: str | None = Field(default=None, min_length=1, max_length=200)
+    connection: Literal["fast", "slow"] | None = None
+
+
+class BoundaryOut(Out):
+    id: int
+    name: str
+    type: str
+    value: str
+    connection: str
+    created_at: datetime
+
+
+class DistributionPointIn(Strict):
+    name: str = Name
+    kind: Literal["standard", "branch"]
+    bits_enabled: bool = True
+    protected_boundary_ids: list[int] = Field(default_factory=list)
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    ip_addresses: list[str] = Field(default_factory=list, max_length=64)
+    ad_site: str | None = Field(default=None, max_length=200)
+    max_transfers: int | None = Field(default=None, ge=1, le=10000)
+
+
+class DistributionPointPatch(Strict):
+    name: str | None = Name
+    bits_enabled: bool | None = None
+    protected_boundary_ids: list[int] | None = None
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    ip_addresses: list[str] | None = Field(default=None, max_length=64)
+    ad_site: str | None = Field(default=None, max_length=200)
+    max_transfers: int | None = Field(default=None, ge=1, le=10000)
+
+
+class DistributionPointOut(Out):
+    id: int
+    name: str
+    kind: str
+    bits_enabled: bool
+    protected: bool
+    protected_boundary_ids: list[int]
+    url: str | None
+    site_code: str
+    ip_addresses: list[str]
+    ad_site: str | None
+    max_transfers: int | None
+    last_seen: datetime | None
+    created_at: datetime
+
+
+class PackageIn(Strict):
+    name: str = Name
+    on_demand: bool = False
+    auto_download_branch: bool = True
+
+
+class PackagePatch(Strict):
+    name: str | None = Name
+    on_demand: bool | None = None
+    auto_download_branch: bool | None = None
+
+
+class PackageOut(Out):
+    id: str
+    name: str
+    source_version: int
+    on_demand: bool
+    auto_download_branch: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ManifestFileOut(BaseModel):
+    path: str
+    size: int
+    sha256: str
+
+
+class PackageVersionOut(BaseModel):
+    package_id: str
+    source_version: int
+    manifest_digest: str
+    file_count: int
+    total_size: int
+    new_files: int
+    new_bytes: int
+    created_at: datetime
+    manifest: dict[str, Any]
+
+
+class ProgramIn(Strict):
+    name: str = Name
+    command_line: str = Field(min_length=1, max_length=4000)
+    timeout_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+
+
+class ProgramPatch(Strict):
+    command_line: str | None = Field(default=None, min_length=1, max_length=4000)
+    timeout_s: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+
+
+class ProgramOut(Out):
+    id: int
+    package_id: str
+    name: str
+    command_line: str
+    timeout_s: int
+
+
+class CollectionIn(Strict):
+    name: str = Name
+    member_names: list[str] = Field(default_factory=list, max_length=100_000)
+
+
+class CollectionPatch(Strict):
+    name: str | None = Name
+    member_names: list[str] | None = Field(default=None, max_length=100_000)
+
+
+class MembersIn(Strict):
+    member_names: list[str] = Field(min_length=1, max_length=100_000)
+
+
+class CollectionOut(Out):
+    id: int
+    name: str
+    member_names: list[str]
+    created_at: datetime
+
+
+class AdvertisementIn(Strict):
+    name: str = Name
+    package_id: str = Field(pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
+    program_name: str = Name
+    collection_id: int
+    available_at: datetime | None = None
+    mandatory_at: datetime | None = None
+    protected_only: bool = False
+    on_fast: Literal["download"] = "download"
+    on_slow: Literal["do_not_run", "download"] = "do_not_run"
+    allow_remote: bool = False
+
+
+class AdvertisementPatch(Strict):
+    name: str | None = Name
+    program_name: str | None = Name
+    available_at: datetime | None = None
+    mandatory_at: datetime | None = None
+    protected_only: bool | None = None
+    on_slow: Literal["do_not_run", "download"] | None = None
+    allow_remote: bool | None = None
+
+
+class AdvertisementOut(Out):
+    id: int
+    name: str
+    package_id: str
+    program_name: str
+    collection_id: int
+    available_at: datetime
+    mandatory_at: datetime | None
+    protected_only: bool
+    on_fast: str
+    on_slow: str
+    allow_remote: bool
+    created_at: datetime
+
+
+class PackageDPIn(Strict):
+    dp_id: int
+
+
+class PackageDPOut(Out):
+    package_id: str
+    dp_id: int
+    dp_name: str
+    state: str
+    source_version: int
+    origin: str
+    detail: str
+    attempts: int
+    deadline_at: datetime | None
+    updated_at: datetime
+
+
+class EnrolmentTokenIn(Strict):
+    role: Literal["client", "branch_dp", "standard_dp"]
+    dp_id: int | None = None
+    max_uses: int = Field(default=1, ge=1, le=1_000_000)
+    expires_at: datetime | None = None
+
+
+class EnrolmentTokenOut(Out):
+    id: int
+    role: str
+    dp_id: int | None
+    max_uses: int
+    uses: int
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class EnrolmentTokenCreated(EnrolmentTokenOut):
+    token: str
+
+
+class ClientOut(Out):
+    id: int
+    name: str
+    ip_addresses: list[str]
+    ad_site: str | None
+    last_seen: datetime | None
+    created_at: datetime
+
+
+class OnDemandRequestOut(Out):
+    id: int
+    package_id: str
+    source_version: int
+    dp_id: int
+    client_name: str
+    state: str
+    created_at: datetime
+    provisioned_at: datetime | None
+
+
+class StatusMessageOut(Out):
+    id: int
+    at: datetime
+    received_at: datetime
+    component: str
+    source: str
+    type: str
+    severity: str
+    package_id: str | None
+    source_version: int | None
+    dp_id: int | None
+    client_name: str | None
+    advertisement_id: int | None
+    state: str | None
+    exit_code: int | None
+    detail: str

@@ -1,0 +1,128 @@
+"""The site server: admin API, management point and background services in one app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select, text
+
+import peerdp
+from peerdp.config import SiteSettings
+from peerdp.security.signing import SiteKey
+from peerdp.site import errors
+from peerdp.site.admin import (
+    advertisements,
+    boundaries,
+    collections,
+    distribution_points,
+    history,
+    machines,
+    packages,
+)
+from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
+from peerdp.site.context import SiteContext, site
+from peerdp.site.errors import Unauthorized
+from peerdp.site.limits import BodySizeLimit
+from peerdp.site.notify import ChangeBus
+from peerdp.store.db import Database, upgrade
+from peerdp.store.models import Site
+
+# Background services add themselves here: each gets the context, runs until cancelled.
+Service = Callable[[SiteContext], Any]
+
+
+def require_admin(request: Request, ctx: SiteContext = Depends(site)) -> None:
+    if not same_secret(bearer(request), ctx.admin_token):
+        raise Unauthorized("wrong admin token")
+
+
+def open_site(settings: SiteSettings) -> SiteContext:
+    """Open (creating or upgrading) the site's database, keys and admin token."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "library").mkdir(exist_ok=True)
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    with db.transaction() as s:
+        if s.scalar(select(Site).where(Site.code == settings.site_code)) is None:
+            s.add(Site(code=settings.site_code, name=f"Site {settings.site_code}"))
+    token, token_path = load_or_create_admin_token(settings.data_dir, settings.admin_token)
+    return SiteContext(
+        settings=settings,
+        db=db,
+        key=SiteKey.load_or_create(settings.data_dir / "site-key.pem"),
+        admin_token=token,
+        admin_token_path=token_path,
+        changes=ChangeBus(db.url, shared=not db.is_sqlite),
+    )
+
+
+def create_app(settings: SiteSettings, services: list[Service] | None = None) -> FastAPI:
+    ctx = open_site(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.changes.start(asyncio.get_running_loop())
+        tasks = [asyncio.create_task(service(ctx)) for service in services or []]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            ctx.changes.stop()
+            ctx.db.dispose()
+
+    app = FastAPI(
+        title="peerdp site server",
+        version=peerdp.__version__,
+        description="Admin API (/api/v1) and management point (/mp/v1) of a peerdp site.",
+        lifespan=lifespan,
+    )
+    app.state.site = ctx
+    errors.install(app)
+    admin = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+    for module in (
+        boundaries,
+        distribution_points,
+        packages,
+        collections,
+        advertisements,
+        machines,
+        history,
+    ):
+        admin.include_router(module.router)
+    app.include_router(admin)
+    app.include_router(_ops_router())
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+    )
+    return app
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health")
+    def health(ctx: SiteContext = Depends(site)) -> dict[str, Any]:
+        with ctx.transaction() as s:
+            s.execute(text("SELECT 1"))
+        return {
+            "status": "ok",
+            "site_code": ctx.site_code,
+            "database": "sqlite" if ctx.db.is_sqlite else "postgresql",
+            "version": peerdp.__version__,
+        }
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

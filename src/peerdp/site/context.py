@@ -1,0 +1,57 @@
+"""What every request handler of the site server needs: settings, database, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from peerdp.config import SiteSettings
+from peerdp.security.signing import SiteKey
+from peerdp.site.errors import NotFound
+from peerdp.site.notify import ChangeBus
+from peerdp.store.db import Database
+
+T = TypeVar("T")
+
+
+@dataclass
+class SiteContext:
+    settings: SiteSettings
+    db: Database
+    key: SiteKey
+    admin_token: str
+    admin_token_path: Path | None
+    changes: ChangeBus
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def site_code(self) -> str:
+        return self.settings.site_code
+
+    @property
+    def library_dir(self) -> Path:
+        return self.settings.data_dir / "library"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.db.transaction() as session:
+            yield session
+
+
+def site(request: Request) -> SiteContext:
+    ctx = request.app.state.site
+    assert isinstance(ctx, SiteContext)
+    return ctx
+
+
+def get_or_404(session: Session, model: type[T], key: object, what: str) -> T:
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f"{what} {key} does not exist")
+    return row

@@ -1,0 +1,110 @@
+"""Errors the site answers with: 4xx and `{"detail": "<what is wrong, in words>"}`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class Invalid(ApiError):
+    status = 422
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class TooLarge(ApiError):
+    status = 413
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """Pydantic's error list as one readable sentence per problem."""
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        message = str(error.get("msg", "invalid"))
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts) or "invalid request"
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (\w+)\.(\w+)")
+_PG_UNIQUE = re.compile(r"Key \((.+?)\)=\((.*?)\) already exists")
+
+
+def _integrity_detail(exc: IntegrityError) -> str:
+    raw = str(exc.orig)
+    text = raw.lower()
+    if found := _SQLITE_UNIQUE.search(raw):
+        return f"{found[1].replace('_', ' ')}: that {found[2]} is already in use"
+    if found := _PG_UNIQUE.search(raw):
+        return f"{found[1]} '{found[2]}' is already in use"
+    if "unique" in text or "duplicate" in text:
+        return "an object with that name or key already exists"
+    if "foreign key" in text:
+        return "the request refers to an object that does not exist, or one still in use"
+    return "the request conflicts with the site database's rules"
+
+
+def install(app: FastAPI) -> None:
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    async def validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        return JSONResponse(
+            {"detail": describe_validation(errors), "errors": _jsonable(errors)},
+            status_code=422,
+        )
+
+    async def integrity(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, IntegrityError)
+        return JSONResponse({"detail": _integrity_detail(exc)}, status_code=409)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(
+            {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(IntegrityError, integrity)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def _jsonable(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+        for e in errors
+    ]

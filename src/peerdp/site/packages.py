@@ -1,0 +1,197 @@
+"""Package content and DP-list operations shared by the admin API and the MP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from peerdp.content.manifest import import_tar
+from peerdp.content.objects import ContentError, ObjectStore
+from peerdp.domain import dp_states
+from peerdp.site.admin.schemas import PackageDPOut, PackageVersionOut
+from peerdp.site.context import SiteContext, get_or_404
+from peerdp.site.errors import Conflict, Invalid
+from peerdp.site.status import record
+from peerdp.store.models import (
+    DistributionPoint,
+    Package,
+    PackageDistributionPoint,
+    PackageVersion,
+    utcnow,
+)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def library(ctx: SiteContext) -> ObjectStore:
+    return ObjectStore(ctx.library_dir)
+
+
+def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> PackageVersionOut:
+    """Store a tar archive's files once each and make it the package's next source version."""
+    with ctx.transaction() as s:
+        version = get_or_404(s, Package, package_id, "package").source_version + 1
+    created = utcnow()
+    try:
+        manifest, stats = import_tar(library(ctx), archive, package_id, version, rfc3339(created))
+    except ContentError as exc:
+        raise Invalid(f"package content refused: {exc}") from exc
+    with ctx.transaction() as s:
+        package = get_or_404(s, Package, package_id, "package")
+        if package.source_version != version - 1:
+            raise Conflict(f"package {package_id} was updated meanwhile; send the content again")
+        document = manifest.to_json()
+        row = PackageVersion(
+            package_id=package_id,
+            source_version=version,
+            manifest=document,
+            manifest_digest=manifest.digest(),
+            file_count=stats.files,
+            total_size=stats.bytes,
+            created_at=created,
+        )
+        s.add(row)
+        package.source_version = version
+        package.updated_at = created
+        _send_new_version(ctx, s, package_id, version)
+        record(
+            s,
+            component="site",
+            source=ctx.site_code,
+            type="package_version_created",
+            package_id=package_id,
+            source_version=version,
+            detail=f"{stats.files} files, {stats.bytes} bytes; "
+            f"{stats.new_files} files ({stats.new_bytes} bytes) new to the content library",
+        )
+        ctx.changes.publish(s)
+        return PackageVersionOut(
+            package_id=package_id,
+            source_version=version,
+            manifest_digest=row.manifest_digest,
+            file_count=stats.files,
+            total_size=stats.bytes,
+            new_files=stats.new_files,
+            new_bytes=stats.new_bytes,
+            created_at=created,
+            manifest=document,
+        )
+
+
+def _send_new_version(ctx: SiteContext, s: Session, package_id: str, version: int) -> None:
+    """Every DP holding or getting the package is now to get the new version."""
+    rows = s.scalars(
+        select(PackageDistributionPoint).where(PackageDistributionPoint.package_id == package_id)
+    )
+    for row in rows:
+        if row.state in dp_states.REMOVING:
+            continue
+        set_state(ctx, row, dp_states.INSTALL_PENDING, f"update to source version {version}")
+        row.source_version = version
+        row.attempts = 0
+
+
+def pending_deadline(ctx: SiteContext) -> datetime:
+    return utcnow() + timedelta(seconds=ctx.settings.pending_deadline_s)
+
+
+def set_state(ctx: SiteContext, row: PackageDistributionPoint, state: str, detail: str) -> None:
+    """Move a DP-list row; a pending state always gets a deadline and an explanation."""
+    row.state = state
+    row.detail = detail
+    row.updated_at = utcnow()
+    row.deadline_at = pending_deadline(ctx) if state in dp_states.PENDING else None
+
+
+def add_dp_to_package(
+    ctx: SiteContext, s: Session, package_id: str, dp_id: int, *, origin: str
+) -> PackageDistributionPoint:
+    """Put a DP on a package's list (install_pending) and change its policy."""
+    package = get_or_404(s, Package, package_id, "package")
+    dp = get_or_404(s, DistributionPoint, dp_id, "distribution point")
+    if package.source_version < 1:
+        raise Conflict(f"package {package_id} has no content yet; add a source version first")
+    row = s.get(PackageDistributionPoint, (package_id, dp_id))
+    if row is not None and row.state not in dp_states.REMOVING | {dp_states.INSTALL_FAILED}:
+        raise Conflict(
+            f"distribution point {dp.name} is already on package {package_id}'s list ({row.state})"
+        )
+    if row is None:
+        row = PackageDistributionPoint(
+            package_id=package_id, dp_id=dp_id, source_version=package.source_version
+        )
+        s.add(row)
+    row.origin = origin
+    row.source_version = package.source_version
+    row.attempts = 0
+    set_state(ctx, row, dp_states.INSTALL_PENDING, _waiting_for(dp))
+    record(
+        s,
+        component="site",
+        source=ctx.site_code,
+        type="dp_added_to_package",
+        package_id=package_id,
+        source_version=package.source_version,
+        dp_id=dp_id,
+        state=dp_states.INSTALL_PENDING,
+        detail=f"{dp.name} added by {origin}",
+    )
+    ctx.changes.publish(s)
+    s.flush()
+    return row
+
+
+def _waiting_for(dp: DistributionPoint) -> str:
+    if dp.kind == "branch":
+        return f"waiting for branch DP {dp.name} to pull the content (through its policy)"
+    return f"waiting for the distribution manager to copy the content to {dp.name}"
+
+
+def remove_dp_from_package(ctx: SiteContext, s: Session, row: PackageDistributionPoint) -> None:
+    if row.state in dp_states.REMOVING - {dp_states.REMOVAL_FAILED}:
+        raise Conflict(f"removal from distribution point {row.dp_id} is already under way")
+    set_state(ctx, row, dp_states.REMOVAL_PENDING, "waiting for the DP to delete the content")
+    row.attempts = 0
+    record(
+        s,
+        component="site",
+        source=ctx.site_code,
+        type="dp_removal_requested",
+        package_id=row.package_id,
+        source_version=row.source_version,
+        dp_id=row.dp_id,
+        state=dp_states.REMOVAL_PENDING,
+    )
+    ctx.changes.publish(s)
+    s.flush()
+
+
+def package_dp_rows(s: Session, package_id: str, only_dp: int | None = None) -> list[PackageDPOut]:
+    query = (
+        select(PackageDistributionPoint, DistributionPoint.name)
+        .join(DistributionPoint, DistributionPoint.id == PackageDistributionPoint.dp_id)
+        .where(PackageDistributionPoint.package_id == package_id)
+        .order_by(DistributionPoint.name)
+    )
+    if only_dp is not None:
+        query = query.where(PackageDistributionPoint.dp_id == only_dp)
+    return [
+        PackageDPOut(
+            package_id=row.package_id,
+            dp_id=row.dp_id,
+            dp_name=name,
+            state=row.state,
+            source_version=row.source_version,
+            origin=row.origin,
+            detail=row.detail,
+            attempts=row.attempts,
+            deadline_at=row.deadline_at,
+            updated_at=row.updated_at,
+        )
+        for row, name in s.execute(query)
+    ]

@@ -1,0 +1,69 @@
+"""Running the site server under uvicorn, on a socket we bind so port 0 works."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from peerdp.config import SiteSettings
+from peerdp.site.app import create_app, open_site
+from peerdp.store.db import is_sqlite
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: each worker process builds its app from PEERDP_* settings."""
+    from peerdp.site.services import SERVICES
+
+    return create_app(SiteSettings(), services=SERVICES)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket, host: str) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def run(settings: SiteSettings, workers: int = 1) -> None:
+    if workers > 1 and is_sqlite(settings.database_url):
+        raise typer.BadParameter("several workers need PostgreSQL (--db postgresql://...)")
+    # Open once here: creates the schema, key and admin token before workers start.
+    ctx = open_site(settings)
+    ctx.db.dispose()
+    sock = bind(settings.host, settings.port)
+    url = url_of(sock, settings.host)
+    for name, value in {
+        "PEERDP_DATA_DIR": str(settings.data_dir.resolve()),
+        "PEERDP_DB": settings.db or "",
+        "PEERDP_SITE_CODE": settings.site_code,
+        "PEERDP_PUBLIC_URL": url,
+    }.items():
+        if value:
+            os.environ[name] = value
+    typer.echo(f"peerdp site {settings.site_code} listening on {url}", err=True)
+    if ctx.admin_token_path is not None:
+        typer.echo(f"admin token: {ctx.admin_token_path.resolve()}", err=True)
+    else:
+        typer.echo("admin token: from PEERDP_ADMIN_TOKEN", err=True)
+    uvicorn.run(
+        "peerdp.site.server:app_from_env",
+        factory=True,
+        fd=sock.fileno(),
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,339 @@
+"""The site database: every table of DESIGN §2, as SQLAlchemy 2 models.
+
+Alembic migrations (store/migrations) create and upgrade the schema; these
+models are their single description.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BOUNDARY_TYPES = ("ip_subnet", "ip_range", "ad_site")
+CONNECTIONS = ("fast", "slow")
+DP_KINDS = ("standard", "branch")
+PACKAGE_DP_STATES = (
+    "installed",
+    "install_pending",
+    "install_retrying",
+    "install_failed",
+    "removal_pending",
+    "removal_retrying",
+    "removal_failed",
+)
+ORIGINS = ("admin", "on_demand")
+ROLES = ("client", "branch_dp", "standard_dp")
+ON_DEMAND_STATES = ("delayed", "provisioned")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which stores naive) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the site database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Boundary(Base):
+    __tablename__ = "boundaries"
+    __table_args__ = (
+        CheckConstraint(_one_of("type", BOUNDARY_TYPES), name="type"),
+        CheckConstraint(_one_of("connection", CONNECTIONS), name="connection"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(200))
+    connection: Mapped[str] = mapped_column(String(8), default="fast")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DistributionPoint(Base):
+    __tablename__ = "distribution_points"
+    __table_args__ = (CheckConstraint(_one_of("kind", DP_KINDS), name="kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    bits_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
+    ip_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ad_site: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    max_transfers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    protected_boundaries: Mapped[list[ProtectedBoundary]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def protected_boundary_ids(self) -> list[int]:
+        return sorted(p.boundary_id for p in self.protected_boundaries)
+
+    @property
+    def protected(self) -> bool:
+        return bool(self.protected_boundaries)
+
+
+class ProtectedBoundary(Base):
+    __tablename__ = "dp_protected_boundaries"
+    dp_id: Mapped[int] = mapped_column(
+        ForeignKey("distribution_points.id", ondelete="CASCADE"), primary_key=True
+    )
+    boundary_id: Mapped[int] = mapped_column(
+        ForeignKey("boundaries.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+
+
+class Package(Base):
+    __tablename__ = "packages"
+    id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source_version: Mapped[int] = mapped_column(Integer, default=0)
+    on_demand: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_download_branch: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PackageVersion(Base):
+    """One source version's manifest: every file's path, size and SHA-256."""
+
+    __tablename__ = "package_versions"
+    package_id: Mapped[str] = mapped_column(
+        ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    manifest_digest: Mapped[str] = mapped_column(String(64))
+    file_count: Mapped[int] = mapped_column(Integer)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Program(Base):
+    __tablename__ = "programs"
+    __table_args__ = (UniqueConstraint("package_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    command_line: Mapped[str] = mapped_column(Text)
+    timeout_s: Mapped[int] = mapped_column(Integer, default=3600)
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    members: Mapped[list[CollectionMember]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="CollectionMember.machine_name"
+    )
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.machine_name for m in self.members]
+
+
+class CollectionMember(Base):
+    __tablename__ = "collection_members"
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Members are machine names, so a collection can target a machine before it registers.
+    machine_name: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    ip_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ad_site: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Advertisement(Base):
+    __tablename__ = "advertisements"
+    __table_args__ = (
+        CheckConstraint(_one_of("on_fast", ("download",)), name="on_fast"),
+        CheckConstraint(_one_of("on_slow", ("do_not_run", "download")), name="on_slow"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    program_name: Mapped[str] = mapped_column(String(200))
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    mandatory_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    protected_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_fast: Mapped[str] = mapped_column(String(16), default="download")
+    on_slow: Mapped[str] = mapped_column(String(16), default="do_not_run")
+    allow_remote: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PackageDistributionPoint(Base):
+    """A row of a package's DP list, with SCCM's seven states."""
+
+    __tablename__ = "package_distribution_points"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", PACKAGE_DP_STATES), name="state"),
+        CheckConstraint(_one_of("origin", ORIGINS), name="origin"),
+    )
+    package_id: Mapped[str] = mapped_column(
+        ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True
+    )
+    dp_id: Mapped[int] = mapped_column(
+        ForeignKey("distribution_points.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    state: Mapped[str] = mapped_column(String(20))
+    # The version the DP holds (installed) or is moving to (pending states).
+    source_version: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a pending state must have moved on; past it the row retries or fails visibly.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OnDemandRequest(Base):
+    __tablename__ = "on_demand_requests"
+    __table_args__ = (
+        UniqueConstraint("package_id", "source_version", "dp_id"),
+        CheckConstraint(_one_of("state", ON_DEMAND_STATES), name="state"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    source_version: Mapped[int] = mapped_column(Integer)
+    dp_id: Mapped[int] = mapped_column(ForeignKey("distribution_points.id", ondelete="CASCADE"))
+    client_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    provisioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EnrolmentToken(Base):
+    __tablename__ = "enrolment_tokens"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Only the SHA-256 of the token is kept; the token is shown once at creation.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(12))
+    dp_id: Mapped[int | None] = mapped_column(
+        ForeignKey("distribution_points.id", ondelete="CASCADE"), nullable=True
+    )
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Machine(Base):
+    """A registered machine identity: a client, a branch DP or a standard DP."""
+
+    __tablename__ = "machines"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    role: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), nullable=True
+    )
+    dp_id: Mapped[int | None] = mapped_column(
+        ForeignKey("distribution_points.id", ondelete="CASCADE"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PolicyVersion(Base):
+    """Each machine's policy version: it grows only when the policy's content changes."""
+
+    __tablename__ = "policy_versions"
+    machine_id: Mapped[str] = mapped_column(
+        ForeignKey("machines.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class StatusMessage(Base):
+    """Append-only record of what each component did."""
+
+    __tablename__ = "status_messages"
+    __table_args__ = (Index("ix_status_messages_at", "at"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    component: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(8), default="info")
+    package_id: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)
+    source_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    dp_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    client_name: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    advertisement_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
