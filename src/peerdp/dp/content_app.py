@@ -149,10 +149,11 @@ class DirectoryContentSource:
         sha, size = item.get("sha256"), item.get("size")
         if not isinstance(sha, str) or not _SHA256_HEX.fullmatch(sha) or not isinstance(size, int):
             return None
-        object_path = self.root / "objects" / sha[:2] / sha
+        objects = self.root / "objects"
+        object_path = objects / sha[:2] / sha
         if not object_path.exists():
             return None  # not yet downloaded and verified
-        return FileEntry(object_path, size, sha, created)
+        return FileEntry(object_path, size, sha, created, store_root=objects)
 
 
 class ContentService:

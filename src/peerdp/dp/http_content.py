@@ -69,6 +69,9 @@ class FileEntry:
     size: int
     sha256: str
     last_modified: datetime
+    # The store's trusted top directory: components below it are never
+    # followed if they are symlinks. None: only the last component is checked.
+    store_root: Path | None = None
 
 
 class ByteRange(NamedTuple):
@@ -295,17 +298,19 @@ class BytesBody:
         pass
 
 
-def open_regular_file(path: Path, expected_size: int) -> int | None:
+def open_regular_file(path: Path, expected_size: int, root: Path | None = None) -> int | None:
     """Open ``path`` read-only without following symlinks.
 
-    Returns the descriptor, or None when the file is missing, is not a
-    regular file, or does not have the size the manifest promises (so an
-    unverified or damaged file is never served).
+    With ``root`` (the store's trusted top directory) every component below
+    it is opened with ``O_NOFOLLOW`` too, so neither a planted file symlink nor
+    a planted directory symlink is followed. Returns the descriptor, or None
+    when the file is missing, is not a regular file, or does not have the size
+    the manifest promises (so an unverified or damaged file is never served).
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
-        return None  # ENOENT, ELOOP (symlink), EACCES …
+        fd = _open_nofollow(path, root)
+    except (OSError, ValueError):
+        return None  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES, outside root …
     try:
         info = os.fstat(fd)
         if stat.S_ISREG(info.st_mode) and info.st_size == expected_size:
@@ -315,6 +320,27 @@ def open_regular_file(path: Path, expected_size: int) -> int | None:
         pass
     os.close(fd)
     return None
+
+
+_NOFOLLOW_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # no FIFO hang
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_DIRECTORY
+
+
+def _open_nofollow(path: Path, root: Path | None) -> int:
+    if root is None:
+        return os.open(path, _NOFOLLOW_FILE)
+    parts = path.relative_to(root).parts
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError("path is not inside the store")
+    dir_fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            next_fd = os.open(part, _NOFOLLOW_DIR, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        return os.open(parts[-1], _NOFOLLOW_FILE, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # --------------------------------------------------------------------------
@@ -564,7 +590,7 @@ def file_response(
 
     A missing, non-regular (e.g. symlink) or wrong-size file answers 404.
     """
-    fd = open_regular_file(entry.path_on_disk, entry.size)
+    fd = open_regular_file(entry.path_on_disk, entry.size, entry.store_root)
     if fd is None:
         return error_response(404, "this file is not available on this distribution point")
     try:

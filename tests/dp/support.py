@@ -1,0 +1,148 @@
+"""Helpers for the DP content tests: a directory store and real uvicorn servers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from peerdp.dp.content_app import DirectoryContentSource, ExtraAuth, create_content_app
+from peerdp.security.signing import SiteKey, SitePublicKey
+
+PACKAGE = "PS100001"
+VERSION = 1
+OTHER_PACKAGE = "PS100002"
+CREATED_AT = "2024-05-01T12:00:00Z"
+LAST_MODIFIED = "Wed, 01 May 2024 12:00:00 GMT"
+DP_SECRET = "dp-own-credential-123"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def add_version(
+    root: Path, package_id: str, version: int, files: dict[str, bytes], store: bool = True
+) -> bytes:
+    """Write a manifest (and, if `store`, the objects) the way a DP store lays them out."""
+    entries = [{"path": p, "size": len(d), "sha256": sha256(d)} for p, d in files.items()]
+    manifest = {
+        "package_id": package_id,
+        "source_version": version,
+        "created_at": CREATED_AT,
+        "files": entries,
+    }
+    raw = json.dumps(manifest, indent=1).encode()
+    mdir = root / "manifests" / package_id
+    mdir.mkdir(parents=True, exist_ok=True)
+    (mdir / f"{version}.json").write_bytes(raw)
+    if store:
+        for data in files.values():
+            put_object(root, data)
+    return raw
+
+
+def object_path(root: Path, digest: str) -> Path:
+    return root / "objects" / digest[:2] / digest
+
+
+def put_object(root: Path, data: bytes) -> Path:
+    path = object_path(root, sha256(data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@dataclass
+class Server:
+    base_url: str
+    port: int
+    app: Any
+    root: Path
+    key: SiteKey
+    files: dict[str, bytes] = field(default_factory=dict)
+    manifest: bytes = b""
+
+    def token(self, package_id: str = PACKAGE, version: int = VERSION, **kw: Any) -> str:
+        return self.key.access_token(package_id, version, "client-1", **kw)
+
+    def url(self, path: str, package_id: str = PACKAGE, version: int = VERSION) -> str:
+        return f"{self.base_url}/content/{package_id}/{version}/files/{path}"
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class _Running:
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+def start_uvicorn(app: Any, port: int) -> _Running:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return _Running(server, thread)
+
+
+def stop_uvicorn(running: _Running) -> None:
+    running.server.should_exit = True
+    running.thread.join(timeout=10)
+
+
+def make_files() -> dict[str, bytes]:
+    rnd = os.urandom
+    return {
+        "big.bin": rnd(8 * 1024 * 1024 + 12345),  # odd size: last chunk is partial
+        "dir/small.txt": b"hello, branch office\n" * 50,
+        "empty.bin": b"",
+        "sub dir/na\u00efve file.txt": b"unicode and spaces in the name\n",
+    }
+
+
+def serve_store(
+    tmp: Path, files: dict[str, bytes], max_transfers: int | None, extra: ExtraAuth | None = None
+) -> Iterator[Server]:
+    key = SiteKey.generate()
+    root = tmp / "store"
+    manifest = add_version(root, PACKAGE, VERSION, files)
+    add_version(root, OTHER_PACKAGE, 1, {"other.bin": b"other package"})
+    app = create_content_app(
+        DirectoryContentSource(root),
+        key_public(key),
+        extra_auth=extra,
+        max_transfers=max_transfers,
+        retry_after_s=7,
+    )
+    port = free_port()
+    running = start_uvicorn(app, port)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", port, app, root, key, files, manifest)
+    finally:
+        stop_uvicorn(running)
+
+
+def key_public(key: SiteKey) -> SitePublicKey:
+    return SitePublicKey.from_b64(key.public_key_b64)
