@@ -629,3 +629,49 @@ def test_if_range_allows() -> None:
     # Sub-second Last-Modified values compare at HTTP's one-second resolution.
     assert if_range_allows(LAST_MODIFIED, Validators.of("a" * 64, LM.replace(microsecond=5)))
     assert CREATED_AT.startswith("2024-05-01T12:00:00")
+
+
+def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
+    """A client that vanishes while the body is stuck in send frees its slot.
+
+    Driven at the ASGI level: the server's send never completes (a stalled
+    socket) and receive reports the disconnect.
+    """
+    import anyio
+    from starlette.requests import Request
+
+    from peerdp.dp.http_content import FileEntry, TransferLimiter, file_response
+
+    data = os.urandom(3 * 1024 * 1024)
+    path = tmp_path / sha256(data)
+    path.write_bytes(data)
+    entry = FileEntry(path, len(data), sha256(data), LM)
+    limiter = TransferLimiter(1)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    sent: list[dict[str, object]] = []
+    requested: list[bool] = []
+
+    async def main() -> None:
+        stalled = anyio.Event()
+        disconnected = anyio.Event()
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+            if message.get("body"):
+                disconnected.set()
+                await stalled.wait()  # never set: the socket is stuck
+
+        async def receive() -> dict[str, object]:
+            if not requested:
+                requested.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        response = file_response(Request(scope), entry, limiter=limiter)
+        with anyio.fail_after(5):
+            await response(scope, receive, send)  # type: ignore[arg-type]
+
+    anyio.run(main)
+    assert sent[0]["status"] == 200
+    assert limiter.active == 0
