@@ -29,6 +29,7 @@ from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Unauthorized
 from peerdp.site.limits import BodySizeLimit
+from peerdp.site.mp.router import router as mp_router
 from peerdp.site.notify import ChangeBus
 from peerdp.store.db import Database, upgrade
 from peerdp.store.models import Site
@@ -98,6 +99,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
     ):
         admin.include_router(module.router)
     app.include_router(admin)
+    app.include_router(mp_router)
     app.include_router(_ops_router())
     app.add_middleware(
         BodySizeLimit,

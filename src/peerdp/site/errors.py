@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from peerdp.site.limits import BodyTooLarge
 
 
 class ApiError(Exception):
@@ -49,6 +51,10 @@ def describe_validation(errors: Sequence[Any]) -> str:
     """Pydantic's error list as one readable sentence per problem."""
     parts = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+            parts.append(f"request body is not valid JSON: {reason}")
+            continue
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
         message = str(error.get("msg", "invalid"))
         parts.append(f"{where}: {message}" if where else message)
@@ -91,8 +97,20 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, IntegrityError)
         return JSONResponse({"detail": _integrity_detail(exc)}, status_code=409)
 
+    async def unstorable(_: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (a number out of range, a NUL character):
+        # it can name nothing and store nothing, so the request is refused unchanged.
+        first_line = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return JSONResponse(
+            {"detail": f"a value in the request cannot be stored or looked up: {first_line}"},
+            status_code=422,
+        )
+
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, BodyTooLarge):
+            # FastAPI turns any error while reading the body into a 400; this one is a 413.
+            return JSONResponse({"detail": str(exc.__cause__)}, status_code=413)
         return JSONResponse(
             {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
@@ -100,6 +118,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(IntegrityError, integrity)
+    app.add_exception_handler(DataError, unstorable)
+    app.add_exception_handler(OverflowError, unstorable)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 

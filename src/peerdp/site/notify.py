@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 
 import psycopg
 from sqlalchemy import event, text
@@ -25,6 +24,8 @@ class ChangeBus:
         self.db_url = db_url
         self.shared = shared  # True on PostgreSQL: changes come back through LISTEN
         self.generation = 0
+        # Bumped only when boundaries or DPs change: the location view is rebuilt then.
+        self.topology_generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Condition | None = None
         self._stop = threading.Event()
@@ -47,28 +48,38 @@ class ChangeBus:
         if self._listener is not None:
             self._listener.join(timeout=5)
 
-    def publish(self, session: Session) -> None:
-        """Announce, within `session`'s transaction, that the site changed."""
+    def publish(self, session: Session, *, topology: bool = False) -> None:
+        """Announce, within `session`'s transaction, that the site changed.
+
+        `topology` says boundaries or distribution points changed.
+        """
         if self.shared:
-            session.execute(text(f"NOTIFY {CHANNEL}"))
+            payload = "topology" if topology else "policy"
+            session.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
             return
-        if not session.info.get("peerdp_change_hooked"):
-            session.info["peerdp_change_hooked"] = True
+        pending = session.info.get("peerdp_change")
+        if pending is not None:
+            pending["topology"] = pending["topology"] or topology
+            return
+        session.info["peerdp_change"] = {"topology": topology}
 
-            def after_commit(_session: Session) -> None:
-                _session.info.pop("peerdp_change_hooked", None)
-                self.bump()
+        def after_commit(_session: Session) -> None:
+            change = _session.info.pop("peerdp_change", None)
+            if change is not None:
+                self.bump(topology=change["topology"])
 
-            def after_rollback(_session: Session) -> None:
-                _session.info.pop("peerdp_change_hooked", None)
+        def after_rollback(_session: Session) -> None:
+            _session.info.pop("peerdp_change", None)
 
-            event.listen(session, "after_commit", after_commit, once=True)
-            event.listen(session, "after_soft_rollback", after_rollback, once=True)
+        event.listen(session, "after_commit", after_commit, once=True)
+        event.listen(session, "after_soft_rollback", after_rollback, once=True)
 
-    def bump(self) -> None:
+    def bump(self, *, topology: bool = False) -> None:
         """Record a change; safe to call from any thread."""
         with self._lock:
             self.generation += 1
+            if topology:
+                self.topology_generation += 1
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._wake()))
 
@@ -99,14 +110,10 @@ class ChangeBus:
                     conn.execute(f"LISTEN {CHANNEL}")
                     ready.set()
                     # Anything may have changed while we were not listening.
-                    self.bump()
+                    self.bump(topology=True)
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5):
-                            self.bump()
+                        for note in conn.notifies(timeout=0.5):
+                            self.bump(topology=note.payload == "topology")
             except psycopg.Error:
                 ready.set()
                 self._stop.wait(1.0)
-
-
-def describe(bus: ChangeBus) -> dict[str, Any]:
-    return {"generation": bus.generation, "shared": bus.shared}

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/boundaries", tags=["boundaries"])
 
 def _check_value(type_: str, value: str) -> None:
     try:
-        parse_boundary_value(type_, value)  # type: ignore[arg-type]
+        parse_boundary_value(type_, value)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
 
@@ -34,6 +34,7 @@ def create_boundary(body: BoundaryIn, ctx: SiteContext = Depends(site)) -> Bound
         boundary = Boundary(**body.model_dump())
         s.add(boundary)
         s.flush()
+        ctx.changes.publish(s, topology=True)
         return boundary
 
 
@@ -55,6 +56,7 @@ def patch_boundary(
             setattr(boundary, name, value)
         _check_value(boundary.type, boundary.value)
         s.flush()
+        ctx.changes.publish(s, topology=True)
         return boundary
 
 
@@ -69,3 +71,4 @@ def delete_boundary(boundary_id: int, ctx: SiteContext = Depends(site)) -> None:
                 "remove it from their protected boundaries first"
             )
         s.delete(boundary)
+        ctx.changes.publish(s, topology=True)

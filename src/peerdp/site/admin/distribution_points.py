@@ -53,7 +53,7 @@ def create_dp(body: DistributionPointIn, ctx: SiteContext = Depends(site)) -> Di
         set_protected(s, dp, body.protected_boundary_ids)
         s.add(dp)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, topology=True)
         return dp
 
 
@@ -79,7 +79,7 @@ def patch_dp(
                 raise Invalid(f"{name} cannot be null")
             setattr(dp, name, value)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, topology=True)
         return dp
 
 
@@ -87,4 +87,4 @@ def patch_dp(
 def delete_dp(dp_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         s.delete(get_or_404(s, DistributionPoint, dp_id, "distribution point"))
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, topology=True)

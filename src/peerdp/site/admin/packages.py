@@ -116,7 +116,7 @@ async def upload_version(
     package_id: str, request: Request, ctx: SiteContext = Depends(site)
 ) -> PackageVersionOut:
     """Create the next source version from a tar archive of the package folder."""
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=ctx.library_dir) as body:
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(ctx.library_dir)) as body:
         async for chunk in request.stream():
             body.write(chunk)
         body.seek(0)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+_NAME_PATTERN = r"^[^\x00-\x1f]+$"
+Name = Field(min_length=1, max_length=200, pattern=_NAME_PATTERN)
+# In a PATCH body every field is optional: absent means "leave it as it is".
+OptName = Field(default=None, min_length=1, max_length=200, pattern=_NAME_PATTERN)
+# Free text the database must be able to store (PostgreSQL refuses NUL characters).
+NO_NUL = r"^[^\x00]*$"
+# Database IDs are 32-bit on PostgreSQL; a larger number can name nothing.
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class Strict(BaseModel):
@@ -21,14 +28,14 @@ class Out(BaseModel):
 class BoundaryIn(Strict):
     name: str = Name
     type: Literal["ip_subnet", "ip_range", "ad_site"]
-    value: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     connection: Literal["fast", "slow"] = "fast"
 
 
 class BoundaryPatch(Strict):
-    name: str | None = Name
+    name: str | None = OptName
     type: Literal["ip_subnet", "ip_range", "ad_site"] | None = None
-    value: str | None = Field(default=None, min_length=1, max_length=200)
+    value: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
     connection: Literal["fast", "slow"] | None = None
 
 
@@ -45,20 +52,20 @@ class DistributionPointIn(Strict):
     name: str = Name
     kind: Literal["standard", "branch"]
     bits_enabled: bool = True
-    protected_boundary_ids: list[int] = Field(default_factory=list)
-    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    protected_boundary_ids: list[Id] = Field(default_factory=list)
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
     ip_addresses: list[str] = Field(default_factory=list, max_length=64)
-    ad_site: str | None = Field(default=None, max_length=200)
+    ad_site: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 
 class DistributionPointPatch(Strict):
-    name: str | None = Name
+    name: str | None = OptName
     bits_enabled: bool | None = None
-    protected_boundary_ids: list[int] | None = None
-    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    protected_boundary_ids: list[Id] | None = None
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
     ip_addresses: list[str] | None = Field(default=None, max_length=64)
-    ad_site: str | None = Field(default=None, max_length=200)
+    ad_site: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 
@@ -85,7 +92,7 @@ class PackageIn(Strict):
 
 
 class PackagePatch(Strict):
-    name: str | None = Name
+    name: str | None = OptName
     on_demand: bool | None = None
     auto_download_branch: bool | None = None
 
@@ -120,12 +127,12 @@ class PackageVersionOut(BaseModel):
 
 class ProgramIn(Strict):
     name: str = Name
-    command_line: str = Field(min_length=1, max_length=4000)
+    command_line: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
     timeout_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
 
 class ProgramPatch(Strict):
-    command_line: str | None = Field(default=None, min_length=1, max_length=4000)
+    command_line: str | None = Field(default=None, min_length=1, max_length=4000, pattern=NO_NUL)
     timeout_s: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
 
 
@@ -143,7 +150,7 @@ class CollectionIn(Strict):
 
 
 class CollectionPatch(Strict):
-    name: str | None = Name
+    name: str | None = OptName
     member_names: list[str] | None = Field(default=None, max_length=100_000)
 
 
@@ -162,9 +169,9 @@ class AdvertisementIn(Strict):
     name: str = Name
     package_id: str = Field(pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
     program_name: str = Name
-    collection_id: int
-    available_at: datetime | None = None
-    mandatory_at: datetime | None = None
+    collection_id: Id
+    available_at: AwareDatetime | None = None
+    mandatory_at: AwareDatetime | None = None
     protected_only: bool = False
     on_fast: Literal["download"] = "download"
     on_slow: Literal["do_not_run", "download"] = "do_not_run"
@@ -172,10 +179,10 @@ class AdvertisementIn(Strict):
 
 
 class AdvertisementPatch(Strict):
-    name: str | None = Name
-    program_name: str | None = Name
-    available_at: datetime | None = None
-    mandatory_at: datetime | None = None
+    name: str | None = OptName
+    program_name: str | None = OptName
+    available_at: AwareDatetime | None = None
+    mandatory_at: AwareDatetime | None = None
     protected_only: bool | None = None
     on_slow: Literal["do_not_run", "download"] | None = None
     allow_remote: bool | None = None
@@ -197,7 +204,7 @@ class AdvertisementOut(Out):
 
 
 class PackageDPIn(Strict):
-    dp_id: int
+    dp_id: Id
 
 
 class PackageDPOut(Out):
@@ -215,9 +222,9 @@ class PackageDPOut(Out):
 
 class EnrolmentTokenIn(Strict):
     role: Literal["client", "branch_dp", "standard_dp"]
-    dp_id: int | None = None
+    dp_id: Id | None = None
     max_uses: int = Field(default=1, ge=1, le=1_000_000)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class EnrolmentTokenOut(Out):

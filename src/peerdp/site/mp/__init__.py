@@ -1,0 +1,1 @@
+"""The management point (`/mp/v1`): registration, policy, content location, status."""

@@ -1,0 +1,158 @@
+"""Registration (enrolment token → machine identity) and machine authentication."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from peerdp.site.auth import bearer, token_hash
+from peerdp.site.context import SiteContext, site
+from peerdp.site.errors import Forbidden, Invalid, Unauthorized
+from peerdp.site.mp.schemas import RegisterIn, RegisterOut
+from peerdp.site.status import record
+from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated machine."""
+
+    machine_id: str
+    role: str
+    name: str
+    client_id: int | None
+    dp_id: int | None
+
+
+def register(ctx: SiteContext, body: RegisterIn) -> RegisterOut:
+    credential = "pdm_" + secrets.token_urlsafe(32)
+    with ctx.transaction() as s:
+        token = s.scalar(
+            select(EnrolmentToken).where(EnrolmentToken.token_hash == token_hash(body.token))
+        )
+        if token is None:
+            raise Unauthorized("unknown enrolment token")
+        if token.expires_at is not None and token.expires_at <= utcnow():
+            raise Unauthorized("enrolment token has expired")
+        used = s.execute(
+            update(EnrolmentToken)
+            .where(EnrolmentToken.id == token.id, EnrolmentToken.uses < EnrolmentToken.max_uses)
+            .values(uses=EnrolmentToken.uses + 1)
+        )
+        if used.rowcount != 1:  # type: ignore[attr-defined]
+            raise Unauthorized("enrolment token has been used up")
+        machine = Machine(
+            id=str(uuid.uuid4()),
+            role=token.role,
+            name=body.name,
+            credential_hash=token_hash(credential),
+        )
+        if token.role == "client":
+            machine.client_id = _client_for(s, body).id
+        else:
+            machine.dp_id = _dp_for(s, token, body).id
+            ctx.changes.publish(s, topology=True)
+        s.add(machine)
+        record(
+            s,
+            component="mp",
+            source=ctx.site_code,
+            type="machine_registered",
+            client_name=body.name if token.role == "client" else None,
+            dp_id=machine.dp_id,
+            detail=f"{body.name} registered as {token.role}",
+        )
+    return RegisterOut(
+        machine_id=machine.id,
+        credential=credential,
+        site_public_key=ctx.key.public_key_b64,
+        site_code=ctx.site_code,
+        role=machine.role,
+        dp_id=machine.dp_id,
+        client_id=machine.client_id,
+    )
+
+
+def _client_for(s: Session, body: RegisterIn) -> Client:
+    client = s.scalar(select(Client).where(Client.name == body.name))
+    if client is None:
+        client = Client(name=body.name)
+        s.add(client)
+    client.ip_addresses = body.ip_addresses
+    client.ad_site = body.ad_site
+    client.last_seen = utcnow()
+    s.flush()
+    return client
+
+
+def _dp_for(s: Session, token: EnrolmentToken, body: RegisterIn) -> DistributionPoint:
+    dp = s.get(DistributionPoint, token.dp_id)
+    if dp is None:
+        raise Invalid("the distribution point of this enrolment token no longer exists")
+    if body.url is not None:
+        dp.url = body.url
+    if body.ip_addresses:
+        dp.ip_addresses = body.ip_addresses
+    if body.ad_site is not None:
+        dp.ad_site = body.ad_site
+    dp.last_seen = utcnow()
+    return dp
+
+
+class CallerCache:
+    """Credential hash → caller, for a few seconds: the MP's hot path skips a query."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Caller | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, caller: Caller) -> None:
+        with self._lock:
+            if len(self._entries) > 200_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl_s, caller)
+
+
+def authenticate(ctx: SiteContext, credential: str) -> Caller:
+    cache: CallerCache = ctx.extras.setdefault("callers", CallerCache())
+    key = token_hash(credential)
+    caller = cache.get(key)
+    if caller is not None:
+        return caller
+    with ctx.transaction() as s:
+        machine = s.scalar(select(Machine).where(Machine.credential_hash == key))
+        if machine is None:
+            raise Unauthorized("unknown or revoked machine credential")
+        caller = Caller(machine.id, machine.role, machine.name, machine.client_id, machine.dp_id)
+    cache.put(key, caller)
+    return caller
+
+
+def machine(*roles: str) -> Callable[..., Caller]:
+    """A dependency: the calling machine, which must have one of `roles`."""
+
+    def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
+        caller = authenticate(ctx, bearer(request))
+        if caller.role not in roles:
+            raise Forbidden(
+                f"a {caller.role} credential cannot do this (needs {' or '.join(roles)})"
+            )
+        return caller
+
+    return dependency

@@ -1,0 +1,176 @@
+"""Machine policy: what a client must run, what a DP must hold; signed and versioned.
+
+A machine's policy version grows only when the policy's content changes (its digest
+is kept per machine), so `since=N` long-polls wake exactly when something changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from peerdp.domain import dp_states
+from peerdp.security.signing import json_digest
+from peerdp.site.context import SiteContext
+from peerdp.site.mp.identity import Caller
+from peerdp.site.packages import rfc3339
+from peerdp.store.models import (
+    Advertisement,
+    CollectionMember,
+    DistributionPoint,
+    Package,
+    PackageDistributionPoint,
+    PackageVersion,
+    PolicyVersion,
+    Program,
+    utcnow,
+)
+
+
+def client_body(s: Session, caller: Caller) -> dict[str, Any]:
+    rows = s.execute(
+        select(Advertisement, Program, PackageVersion)
+        .join(CollectionMember, CollectionMember.collection_id == Advertisement.collection_id)
+        .join(Package, Package.id == Advertisement.package_id)
+        .join(
+            Program,
+            (Program.package_id == Advertisement.package_id)
+            & (Program.name == Advertisement.program_name),
+        )
+        .join(
+            PackageVersion,
+            (PackageVersion.package_id == Package.id)
+            & (PackageVersion.source_version == Package.source_version),
+        )
+        .where(CollectionMember.machine_name == caller.name)
+        .order_by(Advertisement.id)
+    ).all()
+    return {
+        "advertisements": [
+            {
+                "id": adv.id,
+                "name": adv.name,
+                "package_id": adv.package_id,
+                "source_version": version.source_version,
+                "manifest_digest": version.manifest_digest,
+                "program": {
+                    "name": program.name,
+                    "command_line": program.command_line,
+                    "timeout_s": program.timeout_s,
+                },
+                "schedule": {
+                    "available_at": rfc3339(adv.available_at),
+                    "mandatory_at": rfc3339(adv.mandatory_at) if adv.mandatory_at else None,
+                },
+                "flags": {
+                    "protected_only": adv.protected_only,
+                    "on_fast": adv.on_fast,
+                    "on_slow": adv.on_slow,
+                    "allow_remote": adv.allow_remote,
+                },
+            }
+            for adv, program, version in rows
+        ]
+    }
+
+
+def dp_body(s: Session, caller: Caller) -> dict[str, Any]:
+    """The packages a DP must hold (with where to pull them from) and those to delete."""
+    assert caller.dp_id is not None
+    dp = s.get(DistributionPoint, caller.dp_id)
+    if dp is None:
+        return {"packages": [], "remove": []}
+    rows = s.execute(
+        select(PackageDistributionPoint, Package, PackageVersion)
+        .join(Package, Package.id == PackageDistributionPoint.package_id)
+        .join(
+            PackageVersion,
+            (PackageVersion.package_id == PackageDistributionPoint.package_id)
+            & (PackageVersion.source_version == PackageDistributionPoint.source_version),
+        )
+        .where(PackageDistributionPoint.dp_id == dp.id)
+        .order_by(Package.id)
+    ).all()
+    packages, remove = [], []
+    for row, package, version in rows:
+        if row.state in dp_states.REMOVING:
+            remove.append({"id": package.id, "source_version": row.source_version})
+            continue
+        packages.append(
+            {
+                "id": package.id,
+                "name": package.name,
+                "source_version": version.source_version,
+                "manifest_digest": version.manifest_digest,
+                "manifest": version.manifest,
+                "auto_download": package.auto_download_branch,
+                "origin": row.origin,
+                "state": row.state,
+                "sources": sources(s, dp, package.id, version.source_version),
+            }
+        )
+    return {"dp_id": dp.id, "packages": packages, "remove": remove}
+
+
+def sources(s: Session, dp: DistributionPoint, package_id: str, version: int) -> list[Any]:
+    """BITS-enabled standard DPs of the DP's site holding this version, by name."""
+    query = (
+        select(DistributionPoint)
+        .join(PackageDistributionPoint, PackageDistributionPoint.dp_id == DistributionPoint.id)
+        .where(
+            PackageDistributionPoint.package_id == package_id,
+            PackageDistributionPoint.source_version == version,
+            PackageDistributionPoint.state == dp_states.INSTALLED,
+            DistributionPoint.kind == "standard",
+            DistributionPoint.bits_enabled.is_(True),
+            DistributionPoint.site_code == dp.site_code,
+            DistributionPoint.id != dp.id,
+        )
+        .order_by(DistributionPoint.name)
+    )
+    return [{"dp_id": d.id, "name": d.name, "url": d.url} for d in s.scalars(query)]
+
+
+def current(ctx: SiteContext, caller: Caller) -> dict[str, Any]:
+    """The caller's signed policy, bumping its version if the content changed."""
+    with ctx.transaction() as s:
+        body = client_body(s, caller) if caller.role == "client" else dp_body(s, caller)
+        digest = json_digest(body)
+        stored = s.get(PolicyVersion, caller.machine_id)
+        if stored is None:
+            stored = PolicyVersion(machine_id=caller.machine_id, version=1, digest=digest)
+            s.add(stored)
+        elif stored.digest != digest:
+            stored.version += 1
+            stored.digest = digest
+        version = stored.version
+    policy = {
+        "machine_id": caller.machine_id,
+        "name": caller.name,
+        "role": caller.role,
+        "site_code": ctx.site_code,
+        "version": version,
+        "generated_at": rfc3339(utcnow()),
+        **body,
+    }
+    return {**policy, "signature": ctx.key.sign_json(policy)}
+
+
+async def wait_for_change(
+    ctx: SiteContext, caller: Caller, since: int | None, wait_s: float
+) -> dict[str, Any]:
+    """The policy now, or as soon as its version passes `since` (at most `wait_s`)."""
+    deadline = time.monotonic() + min(wait_s, ctx.settings.policy_wait_max_s)
+    while True:
+        generation = ctx.changes.generation
+        policy = await run_in_threadpool(current, ctx, caller)
+        remaining = deadline - time.monotonic()
+        if since is None or policy["version"] > since or remaining <= 0:
+            return policy
+        await ctx.changes.wait(generation, remaining)
+        await asyncio.sleep(0)

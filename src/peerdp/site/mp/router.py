@@ -1,0 +1,104 @@
+"""The `/mp/v1` endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from peerdp.site.context import SiteContext, site
+from peerdp.site.mp import policy, status
+from peerdp.site.mp.identity import Caller, machine, register
+from peerdp.site.mp.location import LocationService, Request
+from peerdp.site.mp.schemas import (
+    LocatedDP,
+    LocationIn,
+    LocationOut,
+    RegisterIn,
+    RegisterOut,
+    StatusBatch,
+    StatusResult,
+)
+
+router = APIRouter(prefix="/mp/v1", tags=["management point"])
+ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
+
+
+def location_service(ctx: SiteContext) -> LocationService:
+    service = ctx.extras.get("location")
+    if service is None:
+        service = ctx.extras["location"] = LocationService(ctx)
+    assert isinstance(service, LocationService)
+    return service
+
+
+@router.post("/register", response_model=RegisterOut, status_code=201)
+def register_machine(body: RegisterIn, ctx: SiteContext = Depends(site)) -> RegisterOut:
+    """Turn an enrolment token into a machine identity and credential."""
+    return register(ctx, body)
+
+
+@router.get("/policy")
+async def get_policy(
+    since: int | None = Query(default=None, ge=0, description="the version the caller has"),
+    wait: float = Query(default=0, ge=0, le=3600, description="seconds to wait for a newer one"),
+    caller: Caller = Depends(ANY_MACHINE),
+    ctx: SiteContext = Depends(site),
+) -> dict[str, Any]:
+    """The caller's signed policy; with `since` and `wait`, a long-poll for a newer one."""
+    return await policy.wait_for_change(ctx, caller, since, wait)
+
+
+@router.post("/content-location", response_model=LocationOut)
+def content_location(
+    body: LocationIn,
+    caller: Caller = Depends(machine("client")),
+    ctx: SiteContext = Depends(site),
+) -> LocationOut:
+    """Where the caller may download a package version from, in order; why not, if nowhere."""
+    request = Request(
+        client_name=caller.name,
+        advertisement_id=body.advertisement_id,
+        package_id=body.package_id,
+        source_version=body.source_version,
+        ip_addresses=tuple(body.ip_addresses),
+        ad_site=body.ad_site,
+    )
+    from peerdp.site.mp.location import describe
+
+    outcome = location_service(ctx).locate(request)
+    ranked = outcome.decision.distribution_points
+    token = ctx.key.access_token(
+        body.package_id, body.source_version, caller.name, ctx.settings.access_token_ttl_s
+    )
+    return LocationOut(
+        advertisement_id=body.advertisement_id,
+        package_id=body.package_id,
+        source_version=body.source_version,
+        distribution_points=[
+            LocatedDP(
+                dp_id=r.dp.id,
+                name=r.dp.name,
+                url=r.dp.url or None,
+                kind=r.dp.kind,
+                protected=r.protected,
+                locality=r.locality,
+                connection=r.connection,
+                bits_enabled=r.dp.bits_enabled,
+                access_token=token,
+            )
+            for r in ranked
+        ],
+        reason=outcome.reason,
+        detail="" if ranked else describe(outcome),
+        on_demand=[{"dp_id": k, "action": v} for k, v in outcome.provisioned.items()],
+    )
+
+
+@router.post("/status", response_model=StatusResult)
+async def post_status(
+    body: StatusBatch, caller: Caller = Depends(ANY_MACHINE), ctx: SiteContext = Depends(site)
+) -> StatusResult:
+    """Take a batch of status messages; refused ones are listed with the reason."""
+    return await run_in_threadpool(status.receive, ctx, caller, body)

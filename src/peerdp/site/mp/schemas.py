@@ -1,0 +1,82 @@
+"""Request and answer bodies of the management point."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MachineName = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterIn(Strict):
+    token: str = Field(min_length=8, max_length=200)
+    name: str = MachineName
+    ip_addresses: list[str] = Field(default_factory=list, max_length=64)
+    ad_site: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+
+
+class RegisterOut(BaseModel):
+    machine_id: str
+    credential: str
+    site_public_key: str
+    site_code: str
+    role: str
+    dp_id: int | None = None
+    client_id: int | None = None
+
+
+class LocationIn(Strict):
+    advertisement_id: int
+    package_id: str = Field(pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
+    source_version: int = Field(ge=1)
+    ip_addresses: list[str] = Field(default_factory=list, max_length=64)
+    ad_site: str | None = Field(default=None, max_length=200)
+
+
+class LocatedDP(BaseModel):
+    dp_id: int
+    name: str
+    url: str | None
+    kind: str
+    protected: bool
+    locality: Literal["local", "remote"]
+    connection: Literal["fast", "slow"]
+    bits_enabled: bool
+    access_token: str
+
+
+class LocationOut(BaseModel):
+    advertisement_id: int
+    package_id: str
+    source_version: int
+    distribution_points: list[LocatedDP]
+    reason: str | None = None
+    detail: str = ""
+    on_demand: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StatusIn(Strict):
+    type: str = Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")
+    package_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
+    source_version: int | None = Field(default=None, ge=0)
+    advertisement_id: int | None = None
+    state: str | None = Field(default=None, max_length=32)
+    exit_code: int | None = None
+    detail: str = Field(default="", max_length=4000)
+    at: datetime | None = None
+
+
+class StatusBatch(Strict):
+    messages: list[StatusIn] = Field(min_length=1, max_length=1000)
+
+
+class StatusResult(BaseModel):
+    accepted: int
+    rejected: list[dict[str, Any]]

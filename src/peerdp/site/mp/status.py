@@ -1,0 +1,122 @@
+"""`POST /mp/v1/status`: batches of status messages from clients and DPs.
+
+A DP's `package_state` message moves its row of the package's DP list, only along
+SCCM's transitions and only for packages on that DP's list. Everything else is
+appended to the status log as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from peerdp.domain import dp_states
+from peerdp.site import provisioning
+from peerdp.site.context import SiteContext
+from peerdp.site.mp.identity import Caller
+from peerdp.site.mp.schemas import StatusBatch, StatusIn, StatusResult
+from peerdp.site.packages import set_state
+from peerdp.site.status import record
+from peerdp.store.models import DistributionPoint, PackageDistributionPoint, utcnow
+
+PACKAGE_STATE = "package_state"
+REPORTABLE = frozenset(
+    {
+        dp_states.INSTALLED,
+        dp_states.INSTALL_RETRYING,
+        dp_states.INSTALL_FAILED,
+        dp_states.REMOVED,
+        dp_states.REMOVAL_RETRYING,
+        dp_states.REMOVAL_FAILED,
+    }
+)
+
+
+class Refused(Exception):
+    """One message of a batch that cannot be applied; the rest still are."""
+
+
+def receive(ctx: SiteContext, caller: Caller, batch: StatusBatch) -> StatusResult:
+    accepted, rejected = 0, []
+    for index, message in enumerate(batch.messages):
+        try:
+            with ctx.transaction() as s:
+                apply(ctx, s, caller, message)
+            accepted += 1
+        except Refused as exc:
+            rejected.append({"index": index, "detail": str(exc)})
+    return StatusResult(accepted=accepted, rejected=rejected)
+
+
+def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
+    if message.type == PACKAGE_STATE:
+        if caller.dp_id is None:
+            raise Refused("only distribution points report package states")
+        _log(ctx, s, caller, message)
+        _move_package_state(ctx, s, caller, message)
+        return
+    _log(ctx, s, caller, message)
+
+
+def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
+    at = message.at
+    if at is not None and at.tzinfo is None:
+        raise Refused("'at' must carry a time zone (RFC 3339 UTC)")
+    fields: dict[str, Any] = {
+        "package_id": message.package_id,
+        "source_version": message.source_version,
+        "advertisement_id": message.advertisement_id,
+        "state": message.state,
+        "exit_code": message.exit_code,
+    }
+    failed = message.state in {dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED}
+    failed = failed or message.exit_code not in (None, 0) or message.type.endswith("_failed")
+    severity = "error" if failed else "info"
+    if caller.role == "client":
+        fields["client_name"] = caller.name
+    else:
+        fields["dp_id"] = caller.dp_id
+    record(
+        s,
+        component="client" if caller.role == "client" else caller.role,
+        source=caller.name,
+        type=message.type,
+        detail=message.detail,
+        severity=severity,
+        at=at,
+        **fields,
+    )
+
+
+def _move_package_state(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
+    state = message.state or ""
+    if state not in REPORTABLE:
+        raise Refused(f"'{state}' is not a state a DP reports ({', '.join(sorted(REPORTABLE))})")
+    if message.package_id is None or message.source_version is None:
+        raise Refused("a package_state message needs package_id and source_version")
+    row = s.get(PackageDistributionPoint, (message.package_id, caller.dp_id))
+    if row is None:
+        raise Refused(f"package {message.package_id} is not on this DP's list")
+    if message.source_version != row.source_version:
+        raise Refused(
+            f"stale report: this DP is to hold source version {row.source_version} of "
+            f"{message.package_id}, not {message.source_version}"
+        )
+    target = dp_states.reported_target(state)
+    if row.state == target and target in {dp_states.INSTALL_RETRYING, dp_states.REMOVAL_RETRYING}:
+        pass  # another retry: allowed, the deadline moves on
+    elif not dp_states.can_move(row.state, target):
+        raise Refused(dp_states.explain_refusal(row.state, target))
+    if target is None:
+        s.delete(row)
+    else:
+        row.attempts += 1 if target.endswith("retrying") else 0
+        set_state(ctx, row, target, message.detail or state)
+    ctx.changes.publish(s)
+    if target == dp_states.INSTALLED:
+        dp = s.get(DistributionPoint, caller.dp_id)
+        if dp is not None and dp.kind == "standard" and dp.bits_enabled:
+            s.flush()
+            provisioning.carry_out_delayed(ctx, s, row.package_id, row.source_version)
+    row.updated_at = utcnow() if target is not None else row.updated_at
