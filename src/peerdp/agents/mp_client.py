@@ -1,0 +1,196 @@
+"""An agent's connection to the management point: enrolment, identity, policy, status.
+
+Every agent (client, branch DP, standard DP) keeps its identity in its data
+directory (`identity.json`, mode 0600): a second run does not register again.
+The site's public key is pinned at registration; every policy is verified with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from peerdp.security.signing import SignatureError, SitePublicKey
+
+
+class MPError(Exception):
+    """The management point refused a request, or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    machine_id: str
+    credential: str
+    site_public_key: str
+    site_code: str
+    role: str
+    name: str
+    site_url: str
+    dp_id: int | None = None
+    client_id: int | None = None
+
+    @property
+    def public_key(self) -> SitePublicKey:
+        return SitePublicKey.from_b64(self.site_public_key)
+
+
+@dataclass(frozen=True)
+class MachineFacts:
+    """What an agent reports about itself; `--name`, `--ip-address`, `--ad-site` override."""
+
+    name: str
+    ip_addresses: tuple[str, ...]
+    ad_site: str | None
+
+    @classmethod
+    def detect(
+        cls, name: str | None, ip_addresses: list[str] | None, ad_site: str | None
+    ) -> MachineFacts:
+        return cls(name or socket.gethostname(), tuple(ip_addresses or _local_addresses()), ad_site)
+
+
+def _local_addresses() -> list[str]:
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        return []
+    return sorted({str(info[4][0]) for info in infos if not str(info[4][0]).startswith("127.")})
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail or response.text[:200] or response.reason_phrase)
+
+
+def load_identity(data_dir: Path) -> Identity | None:
+    path = data_dir / "identity.json"
+    if not path.exists():
+        return None
+    return Identity(**json.loads(path.read_text()))
+
+
+def save_identity(data_dir: Path, identity: Identity) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "identity.json"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(asdict(identity), fh)
+    os.replace(tmp, path)
+
+
+def enrol(
+    site_url: str,
+    token: str,
+    facts: MachineFacts,
+    data_dir: Path,
+    *,
+    url: str | None = None,
+    timeout: float = 30,
+) -> Identity:
+    """The agent's identity: the saved one, or a new one made with the enrolment token."""
+    saved = load_identity(data_dir)
+    if saved is not None:
+        return saved
+    body: dict[str, Any] = {
+        "token": token,
+        "name": facts.name,
+        "ip_addresses": list(facts.ip_addresses),
+        "ad_site": facts.ad_site,
+    }
+    if url is not None:
+        body["url"] = url
+    try:
+        response = httpx.post(f"{site_url}/mp/v1/register", json=body, timeout=timeout)
+    except httpx.TransportError as exc:
+        raise MPError(f"cannot reach the site at {site_url}: {exc}") from exc
+    if response.status_code != 201:
+        raise MPError(f"registration refused: {_detail(response)}")
+    answer = response.json()
+    identity = Identity(
+        machine_id=answer["machine_id"],
+        credential=answer["credential"],
+        site_public_key=answer["site_public_key"],
+        site_code=answer["site_code"],
+        role=answer["role"],
+        name=facts.name,
+        site_url=site_url,
+        dp_id=answer.get("dp_id"),
+        client_id=answer.get("client_id"),
+    )
+    save_identity(data_dir, identity)
+    return identity
+
+
+class MPClient:
+    """Authenticated calls to the management point."""
+
+    def __init__(self, identity: Identity, *, timeout: float = 30) -> None:
+        self.identity = identity
+        self.http = httpx.Client(
+            base_url=identity.site_url + "/mp/v1",
+            headers={"Authorization": f"Bearer {identity.credential}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise MPError(f"cannot reach the management point: {exc}") from exc
+        if response.status_code >= 400:
+            raise MPError(f"{method} {path}: {response.status_code} {_detail(response)}")
+        return response.json()
+
+    def policy(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:
+        """The verified policy; waits up to `wait` s for a version newer than `since`."""
+        params: dict[str, Any] = {"wait": wait}
+        if since is not None:
+            params["since"] = since
+        timeout = httpx.Timeout(self.http.timeout.read or 30, read=wait + 30)
+        policy = self._call("GET", "/policy", params=params, timeout=timeout)
+        return verify_policy(self.identity.public_key, policy)
+
+    def content_location(
+        self,
+        advertisement_id: int,
+        package_id: str,
+        source_version: int,
+        ip_addresses: tuple[str, ...],
+        ad_site: str | None,
+    ) -> dict[str, Any]:
+        body = {
+            "advertisement_id": advertisement_id,
+            "package_id": package_id,
+            "source_version": source_version,
+            "ip_addresses": list(ip_addresses),
+            "ad_site": ad_site,
+        }
+        answer: dict[str, Any] = self._call("POST", "/content-location", json=body)
+        return answer
+
+    def status(self, *messages: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", "/status", json={"messages": list(messages)})
+        return answer
+
+
+def verify_policy(public_key: SitePublicKey, policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy if its signature verifies with the pinned key; MPError otherwise."""
+    signed = {k: v for k, v in policy.items() if k != "signature"}
+    try:
+        public_key.verify_json(signed, str(policy.get("signature", "")))
+    except SignatureError as exc:
+        raise MPError(f"policy refused: {exc}") from exc
+    return policy
