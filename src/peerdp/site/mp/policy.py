@@ -149,6 +149,8 @@ def current(ctx: SiteContext, caller: Caller) -> dict[str, Any]:
             stored.version += 1
             stored.digest = digest
         version = stored.version
+    if caller.role != "client":
+        _add_access_tokens(ctx, caller, body)
     policy = {
         "machine_id": caller.machine_id,
         "name": caller.name,
@@ -159,6 +161,14 @@ def current(ctx: SiteContext, caller: Caller) -> dict[str, Any]:
         **body,
     }
     return {**policy, "signature": ctx.key.sign_json(policy)}
+
+
+def _add_access_tokens(ctx: SiteContext, caller: Caller, body: dict[str, Any]) -> None:
+    """Each package gets a token the DP shows its sources; outside the digest, as it expires."""
+    for package in body.get("packages", []):
+        package["access_token"] = ctx.key.access_token(
+            package["id"], package["source_version"], caller.name, ctx.settings.access_token_ttl_s
+        )
 
 
 async def wait_for_change(
