@@ -32,7 +32,7 @@ from peerdp.security.signing import canonical_json, json_digest
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
 
-_PACKAGE_ID_RE = re.compile(r"[A-Z0-9]{3}[0-9A-F]{5}")
+_PACKAGE_ID_RE = re.compile(r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}")
 _RFC3339_UTC_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _MANIFEST_KEYS = frozenset({"package_id", "source_version", "created_at", "files"})

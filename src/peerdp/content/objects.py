@@ -151,6 +151,10 @@ class PartialWriter:
         self._digest.update(data)
         self.size += len(data)
 
+    def hexdigest(self) -> str:
+        """SHA-256 of the bytes in the partial so far."""
+        return self._digest.hexdigest()
+
     def restart(self) -> None:
         """Throw away what is in the partial and start again from byte 0."""
         os.ftruncate(self._fd, 0)
