@@ -212,3 +212,18 @@ def test_clean_tmp_removes_leftovers(store: ObjectStore) -> None:
     fresh = write(store.tmp_dir / "stage-live", b"half")
     assert store.clean_tmp(older_than_s=60) == 1
     assert not leftover.exists() and fresh.exists()
+
+
+def test_planted_prefix_dir_symlink_is_not_followed(store: ObjectStore, tmp_path: Path) -> None:
+    data = b"object behind a linked prefix dir"
+    digest = sha(data)
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / digest, data)
+    (store.objects_dir / digest[:2]).symlink_to(elsewhere, target_is_directory=True)
+
+    assert not store.has(digest)
+    with pytest.raises(ContentError):
+        store.open(digest)
+    assert store.add_stream([data]).added
+    assert not (store.objects_dir / digest[:2]).is_symlink()
+    assert store.verify(digest)

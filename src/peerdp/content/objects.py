@@ -221,21 +221,47 @@ class ObjectStore:
 
     # -- queries ---------------------------------------------------------
 
+    def _object_stat(self, sha256: str) -> os.stat_result | None:
+        """lstat of a present object; None if absent or reached through a symlink."""
+        path = self.path(sha256)
+        if not self._prefix_dir_ok(path.parent):
+            return None
+        return _lstat_regular(path)
+
+    @staticmethod
+    def _prefix_dir_ok(directory: Path) -> bool:
+        # objects/<xx> must be a real directory: a planted link there would
+        # make every object under it resolve somewhere else.
+        try:
+            return stat.S_ISDIR(directory.lstat().st_mode)
+        except FileNotFoundError:
+            return False
+
+    def _ensure_prefix_dir(self, directory: Path) -> None:
+        if self._prefix_dir_ok(directory):
+            return
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            directory.unlink()  # a planted link or file; a racing mkdir is kept
+        directory.mkdir(exist_ok=True)
+
     def has(self, sha256: str) -> bool:
         """True if the object is present as a regular file (a symlink is not)."""
-        return _lstat_regular(self.path(sha256)) is not None
+        return self._object_stat(sha256) is not None
 
     def size(self, sha256: str) -> int:
         """Size of a present object; ContentError if it is absent."""
-        st = _lstat_regular(self.path(sha256))
+        st = self._object_stat(sha256)
         if st is None:
             raise ContentError(f"object {sha256} is not in the store")
         return st.st_size
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a present object for reading, never through a symlink."""
+        path = self.path(sha256)
+        if not self._prefix_dir_ok(path.parent):
+            raise ContentError(f"object {sha256} is not in the store (bad prefix directory)")
         try:
-            fd = _open_nofollow(self.path(sha256), os.O_RDONLY)
+            fd = _open_nofollow(path, os.O_RDONLY)
         except FileNotFoundError as exc:
             raise ContentError(f"object {sha256} is not in the store") from exc
         except OSError as exc:
@@ -270,7 +296,7 @@ class ObjectStore:
         """Bytes held by all present objects."""
         total = 0
         for sha256 in self.iter_objects():
-            st = _lstat_regular(self.path(sha256))
+            st = self._object_stat(sha256)
             total += st.st_size if st else 0
         return total
 
@@ -357,10 +383,10 @@ class ObjectStore:
     def _publish(self, src: Path, sha256: str) -> bool:
         """Rename verified `src` to the object path; False if it was already there."""
         target = self.path(sha256)
-        if _lstat_regular(target) is not None:
+        if self._object_stat(sha256) is not None:
             src.unlink()
             return False
-        target.parent.mkdir(exist_ok=True)
+        self._ensure_prefix_dir(target.parent)
         # os.replace never follows a symlink at `target`: a planted link is
         # simply replaced by the real object.
         os.replace(src, target)
