@@ -1,9 +1,36 @@
-"""Admin commands mirroring the API (filled in per resource)."""
+"""Admin commands mirroring the API: one command group per resource."""
 
 from __future__ import annotations
 
 import typer
 
+from peerdp.cli.commands import (
+    advertisement,
+    boundary,
+    collection,
+    dp,
+    machines,
+    package,
+    program,
+    status,
+    token,
+)
+
+GROUPS: tuple[tuple[str, typer.Typer], ...] = (
+    ("boundary", boundary.app),
+    ("dp", dp.app),
+    ("package", package.app),
+    ("program", program.app),
+    ("collection", collection.app),
+    ("advertisement", advertisement.app),
+    ("token", token.app),
+    ("client", machines.clients),
+    ("on-demand", machines.on_demand),
+    ("status", status.app),
+)
+
 
 def register(app: typer.Typer) -> None:
     """Add the admin command groups to `app`."""
+    for name, group in GROUPS:
+        app.add_typer(group, name=name)

@@ -1,0 +1,1 @@
+"""The admin command groups, one module per API resource."""

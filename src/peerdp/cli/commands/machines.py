@@ -1,0 +1,75 @@
+"""`peerdp client` and `peerdp on-demand`: registered clients, on-demand requests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from peerdp.cli.http import JsonOption, SiteOption
+from peerdp.cli.output import Column, state, when
+from peerdp.cli.resources import Resource, add_list_show_delete, add_show, list_rows
+
+CLIENTS = Resource(
+    "client",
+    "clients",
+    "/clients",
+    (
+        Column("ID", "id", justify="right"),
+        Column("Name", "name"),
+        Column("IP addresses", "ip_addresses"),
+        Column("AD site", "ad_site"),
+        Column("Last seen", "last_seen", when, no_wrap=True),
+    ),
+)
+ON_DEMAND = Resource(
+    "on-demand request",
+    "on-demand requests",
+    "/on-demand-requests",
+    (
+        Column("ID", "id", justify="right"),
+        Column("Package", "package_id", no_wrap=True),
+        Column("Version", "source_version", justify="right"),
+        Column("DP", "dp_id", justify="right"),
+        Column("Client", "client_name"),
+        Column("State", "state", state),
+        Column("Requested", "created_at", when, no_wrap=True),
+        Column("Provisioned", "provisioned_at", when, no_wrap=True),
+    ),
+)
+
+clients = typer.Typer(help="Registered clients.", no_args_is_help=True)
+add_list_show_delete(clients, CLIENTS)
+
+on_demand = typer.Typer(
+    help="On-demand provisioning requests: branch DPs added for their clients.",
+    no_args_is_help=True,
+)
+
+
+@on_demand.command("list")
+def list_on_demand(
+    package: Annotated[
+        str | None, typer.Option("--package", metavar="PACKAGE_ID", help="Only this package.")
+    ] = None,
+    dp: Annotated[int | None, typer.Option("--dp", metavar="DP_ID", help="Only this DP.")] = None,
+    state_: Annotated[
+        Literal["delayed", "provisioned"] | None,
+        typer.Option("--state", help="Only requests in this state."),
+    ] = None,
+    site: SiteOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List on-demand requests: delayed ones wait for a BITS-enabled standard DP."""
+    params = {"package_id": package, "dp_id": dp, "state": state_}
+    list_rows(
+        site,
+        json_out,
+        ON_DEMAND.path,
+        ON_DEMAND.columns,
+        empty="No on-demand requests.",
+        params=params,
+    )
+
+
+add_show(on_demand, ON_DEMAND)

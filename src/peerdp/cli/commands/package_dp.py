@@ -1,0 +1,59 @@
+"""`peerdp package dp`: a package's distribution-point list and its states."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from peerdp.cli.http import JsonOption, SiteOption
+from peerdp.cli.output import Column, print_record, say, state, when
+from peerdp.cli.resources import create_item, delete_item, item_path, list_rows
+
+COLUMNS = (
+    Column("DP", lambda row: f"{row.get('dp_name')} ({row.get('dp_id')})"),
+    Column("State", "state", state, no_wrap=True),
+    Column("Version", "source_version", justify="right"),
+    Column("Origin", "origin"),
+    Column("Updated", "updated_at", when, no_wrap=True),
+    Column("Detail", "detail"),
+)
+
+PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
+DpId = Annotated[int, typer.Argument(metavar="DP_ID", help="Distribution point ID.")]
+
+app = typer.Typer(
+    help="A package's distribution points: add, remove, and their states.", no_args_is_help=True
+)
+
+
+def _path(package_id: str, *rest: str | int) -> str:
+    return item_path("packages", package_id, "distribution-points", *rest)
+
+
+def _render_row(row: Any) -> None:
+    say(f"Package {row['package_id']} on DP {row['dp_name']} ({row['dp_id']}):")
+    print_record(row, COLUMNS[1:])
+
+
+@app.command("list")
+def list_(package_id: PackageId, site: SiteOption = None, json_out: JsonOption = False) -> None:
+    """List the package's DPs: state, source version, how each was added."""
+    list_rows(site, json_out, _path(package_id), COLUMNS, empty="The package is on no DP.")
+
+
+@app.command("add")
+def add(
+    package_id: PackageId, dp_id: DpId, site: SiteOption = None, json_out: JsonOption = False
+) -> None:
+    """Put the package on a DP (install_pending until the DP has it)."""
+    create_item(site, json_out, _path(package_id), {"dp_id": dp_id}, _render_row)
+
+
+@app.command("remove")
+def remove(
+    package_id: PackageId, dp_id: DpId, site: SiteOption = None, json_out: JsonOption = False
+) -> None:
+    """Remove the package from a DP (removal_pending until the DP deleted it)."""
+    path = _path(package_id, dp_id)
+    delete_item(site, json_out, path, f"package {package_id} from DP {dp_id}", _render_row)

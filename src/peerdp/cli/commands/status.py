@@ -1,0 +1,120 @@
+"""`peerdp status`: the status message log, and following it as it grows."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+
+from peerdp.cli.http import Api, JsonOption, Params, SiteOption, connect
+from peerdp.cli.output import Column, console, emit, print_table, state, table, when
+from peerdp.cli.timespec import api_time
+
+COLUMNS = (
+    Column("ID", "id", justify="right"),
+    Column("Time", "at", when, no_wrap=True),
+    Column("Severity", "severity", state),
+    Column("Component", lambda row: f"{row.get('component')} {row.get('source')}"),
+    Column("Type", "type"),
+    Column("Package", lambda row: _package(row), no_wrap=True),
+    Column("DP", "dp_id", justify="right"),
+    Column("Client", "client_name"),
+    Column("Detail", "detail"),
+)
+PATH = "/status-messages"
+
+app = typer.Typer(help="Status messages: what every component did.", no_args_is_help=True)
+
+
+def _package(row: Any) -> str | None:
+    package, version = row.get("package_id"), row.get("source_version")
+    if package is None:
+        return None
+    return f"{package} v{version}" if version is not None else str(package)
+
+
+@app.command("list")
+def list_(
+    package: Annotated[
+        str | None, typer.Option("--package", metavar="PACKAGE_ID", help="Only this package.")
+    ] = None,
+    dp: Annotated[int | None, typer.Option("--dp", metavar="DP_ID", help="Only this DP.")] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", metavar="NAME", help="Only this client.")
+    ] = None,
+    advertisement: Annotated[
+        int | None,
+        typer.Option("--advertisement", metavar="ID", help="Only this advertisement."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="Only from this time: 2h (ago), 2024-05-01T08:00."
+        ),
+    ] = None,
+    type_: Annotated[
+        str | None, typer.Option("--type", help="Only this type (e.g. content_not_found).")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, max=10000, help="At most this many (oldest first)."),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing new messages (Ctrl-C stops); with --json, "
+            "one JSON object per line.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between checks with --follow.")
+    ] = 2.0,
+    site: SiteOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List status messages, oldest first, with filters."""
+    params: dict[str, str | int | None] = {
+        "package_id": package,
+        "dp_id": dp,
+        "client_name": client,
+        "advertisement_id": advertisement,
+        "type": type_,
+        "since": api_time(since, durations_ago=True),
+        "limit": limit,
+    }
+    with connect(site) as api:
+        rows = api.get(PATH, params)
+        if not follow:
+            emit(rows, json_out, lambda data: print_table(data, COLUMNS, empty="No messages."))
+            return
+        try:
+            _follow(api, params, rows, json_out, interval)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+def _follow(api: Api, params: Params, rows: list[Any], json_out: bool, interval: float) -> None:
+    """Print `rows`, then every newer message as it comes (by `after_id`)."""
+    first = True
+    while True:
+        _print_batch(rows, json_out, header=first)
+        first = first and not rows
+        if rows:
+            params = {**params, "after_id": rows[-1]["id"], "since": None}
+        if rows and len(rows) >= int(params.get("limit") or 1000):
+            rows = api.get(PATH, params)
+            continue
+        time.sleep(interval)
+        rows = api.get(PATH, params)
+
+
+def _print_batch(rows: list[Any], json_out: bool, *, header: bool) -> None:
+    if json_out:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    elif rows:
+        console().print(table(rows, COLUMNS, header=header))
