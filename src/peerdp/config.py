@@ -27,7 +27,17 @@ class SiteSettings(BaseSettings):
     # How long a DP row may sit in a pending state before it retries or fails.
     pending_deadline_s: float = 600.0
     # How many times the distribution manager tries before install_failed.
-    distribution_attempts: int = 5
+    distribution_attempts: int = Field(default=5, ge=1)
+    # Wait before the first retry of a failed push or removal; doubled each time, up to the max.
+    distribution_backoff_s: float = Field(default=30.0, gt=0)
+    distribution_backoff_max_s: float = Field(default=3600.0, gt=0)
+    # Pushes to different DPs run at once, per site-server process.
+    distribution_concurrency: int = Field(default=4, ge=1)
+    # How long a site-server process holds a DP row it is pushing (renewed while it works);
+    # if the process dies, another takes the row over after this.
+    distribution_claim_s: float = Field(default=120.0, gt=0)
+    # Timeout of each HTTP request to a standard DP.
+    distribution_timeout_s: float = Field(default=60.0, gt=0)
     access_token_ttl_s: int = 3600
 
     @property

@@ -23,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+# What a signed token is for: each is accepted for its own use only.
+ACCESS = "access"
+DISTRIBUTE = "distribute"
+
 
 class SignatureError(Exception):
     """A signature or signed token did not verify."""
@@ -101,14 +105,17 @@ class SiteKey:
         now: float | None = None,
     ) -> str:
         """A token that lets `subject` read one package version from any DP."""
+        claims = {"pkg": package_id, "ver": source_version, "sub": subject}
+        return self._token(ACCESS, claims, ttl_s, now)
+
+    def distribution_token(self, dp_id: int, ttl_s: int = 600, now: float | None = None) -> str:
+        """A token that lets the site's distribution manager push content to DP `dp_id`."""
+        return self._token(DISTRIBUTE, {"dp": dp_id}, ttl_s, now)
+
+    def _token(self, purpose: str, claims: dict[str, Any], ttl_s: int, now: float | None) -> str:
         issued = int(time.time() if now is None else now)
-        claims = {
-            "pkg": package_id,
-            "ver": source_version,
-            "sub": subject,
-            "exp": issued + ttl_s,
-        }
-        payload = b64e(canonical_json(claims))
+        signed = {**claims, "purpose": purpose, "exp": issued + ttl_s}
+        payload = b64e(canonical_json(signed))
         return f"{payload}.{self.sign(payload.encode())}"
 
 
@@ -135,20 +142,35 @@ class SitePublicKey:
         self.verify(canonical_json(value), signature)
 
     def access_claims(self, token: str, now: float | None = None) -> dict[str, Any]:
-        """Verify an access token and return its claims; raise SignatureError if not valid."""
+        """Verify a content access token and return its claims; SignatureError if not valid."""
+        return self._claims(token, ACCESS, now)
+
+    def check_distribution(
+        self, token: str, dp_id: int, now: float | None = None
+    ) -> dict[str, Any]:
+        """Claims of a distribution token for DP `dp_id`; raise SignatureError otherwise."""
+        claims = self._claims(token, DISTRIBUTE, now)
+        if claims.get("dp") != dp_id:
+            raise SignatureError("distribution token is for another distribution point")
+        return claims
+
+    def _claims(self, token: str, purpose: str, now: float | None) -> dict[str, Any]:
+        """Verify a signed token made for `purpose` and return its claims."""
         payload, sep, signature = token.partition(".")
         if not sep or not payload or not signature:
-            raise SignatureError("malformed access token")
+            raise SignatureError("malformed token")
         self.verify(payload.encode(), signature)
         try:
             claims = json.loads(b64d(payload))
         except ValueError as exc:
-            raise SignatureError("malformed access token claims") from exc
+            raise SignatureError("malformed token claims") from exc
         if not isinstance(claims, dict):
-            raise SignatureError("malformed access token claims")
+            raise SignatureError("malformed token claims")
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp < (time.time() if now is None else now):
-            raise SignatureError("access token expired")
+            raise SignatureError("token expired")
+        if claims.get("purpose") != purpose:
+            raise SignatureError(f"not a token for this use (needs purpose '{purpose}')")
         return claims
 
     def check_access(self, token: str, package_id: str, source_version: int) -> dict[str, Any]:

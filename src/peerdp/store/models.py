@@ -250,8 +250,12 @@ class PackageDistributionPoint(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When a pending state must have moved on; past it the row retries or fails visibly.
-    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A site-server process pushing to (or removing from) the DP holds the row until then,
+    # so several processes on one database never work on the same row at once.
+    claimed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OnDemandRequest(Base):

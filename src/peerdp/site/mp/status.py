@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
-from peerdp.site import provisioning
+from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.schemas import StatusBatch, StatusIn, StatusResult
-from peerdp.site.packages import set_state
 from peerdp.site.status import record
-from peerdp.store.models import DistributionPoint, PackageDistributionPoint, utcnow
+from peerdp.store.models import PackageDistributionPoint
 
 PACKAGE_STATE = "package_state"
 REPORTABLE = frozenset(
@@ -103,20 +102,7 @@ def _move_package_state(ctx: SiteContext, s: Session, caller: Caller, message: S
             f"stale report: this DP is to hold source version {row.source_version} of "
             f"{message.package_id}, not {message.source_version}"
         )
-    target = dp_states.reported_target(state)
-    if row.state == target and target in {dp_states.INSTALL_RETRYING, dp_states.REMOVAL_RETRYING}:
-        pass  # another retry: allowed, the deadline moves on
-    elif not dp_states.can_move(row.state, target):
-        raise Refused(dp_states.explain_refusal(row.state, target))
-    if target is None:
-        s.delete(row)
-    else:
-        row.attempts += 1 if target.endswith("retrying") else 0
-        set_state(ctx, row, target, message.detail or state)
-    ctx.changes.publish(s)
-    if target == dp_states.INSTALLED:
-        dp = s.get(DistributionPoint, caller.dp_id)
-        if dp is not None and dp.kind == "standard" and dp.bits_enabled:
-            s.flush()
-            provisioning.carry_out_delayed(ctx, s, row.package_id, row.source_version)
-    row.updated_at = utcnow() if target is not None else row.updated_at
+    try:
+        dp_rows.move(ctx, s, row, dp_states.reported_target(state), message.detail or state)
+    except dp_rows.BadMove as exc:
+        raise Refused(str(exc)) from exc
