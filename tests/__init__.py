@@ -1,0 +1,1 @@
+"""peerdp test suite."""
