@@ -21,6 +21,7 @@ from peerdp.site.admin import (
     boundaries,
     collections,
     distribution_points,
+    explain,
     history,
     machines,
     packages,
@@ -96,6 +97,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         advertisements,
         machines,
         history,
+        explain,
     ):
         admin.include_router(module.router)
     app.include_router(admin)

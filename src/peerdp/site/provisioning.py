@@ -33,8 +33,12 @@ def _insert(session: Session, model: type[Any]) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
+def _changed(session: Session, statement: Any, key: Any) -> bool:
+    """Run an INSERT ... ON CONFLICT or UPDATE; True if it wrote a row.
+
+    RETURNING, not rowcount: psycopg reports -1 for rowcount of these statements.
+    """
+    return session.execute(statement.returning(key)).first() is not None
 
 
 def provision(
@@ -58,29 +62,26 @@ def provision(
         )
         .on_conflict_do_nothing(index_elements=["package_id", "dp_id"])
     )
-    added = _rowcount(s.execute(row)) == 1
+    added = _changed(s, row, PackageDistributionPoint.dp_id)
     if not added:
-        added = (
-            _rowcount(
-                s.execute(
-                    update(PackageDistributionPoint)
-                    .where(
-                        PackageDistributionPoint.package_id == package_id,
-                        PackageDistributionPoint.dp_id == dp_id,
-                        PackageDistributionPoint.state.in_(REPROVISION_STATES),
-                    )
-                    .values(
-                        state=dp_states.INSTALL_PENDING,
-                        source_version=version,
-                        origin="on_demand",
-                        detail=waiting,
-                        attempts=0,
-                        deadline_at=pending_deadline(ctx),
-                        updated_at=now,
-                    )
-                )
+        added = _changed(
+            s,
+            update(PackageDistributionPoint)
+            .where(
+                PackageDistributionPoint.package_id == package_id,
+                PackageDistributionPoint.dp_id == dp_id,
+                PackageDistributionPoint.state.in_(REPROVISION_STATES),
             )
-            == 1
+            .values(
+                state=dp_states.INSTALL_PENDING,
+                source_version=version,
+                origin="on_demand",
+                detail=waiting,
+                attempts=0,
+                deadline_at=pending_deadline(ctx),
+                updated_at=now,
+            ),
+            PackageDistributionPoint.dp_id,
         )
     if not added:
         return False
@@ -133,7 +134,7 @@ def delay(
         )
         .on_conflict_do_nothing(index_elements=["package_id", "source_version", "dp_id"])
     )
-    if _rowcount(s.execute(request)) != 1:
+    if not _changed(s, request, OnDemandRequest.id):
         return False
     record(
         s,

@@ -1,0 +1,47 @@
+"""`peerdp explain`: why a client gets (or does not get) content from which DPs, now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from peerdp.cli.http import connect
+from peerdp.cli.output import console, print_json
+
+
+def explain(
+    client: str = typer.Option(..., "--client", help="The client's machine name."),
+    advertisement: int = typer.Option(..., "--advertisement", help="The advertisement ID."),
+    ip_address: list[str] | None = typer.Option(
+        None, "--ip-address", help="Explain for these addresses instead of the registered ones."
+    ),
+    ad_site: str | None = typer.Option(None, "--ad-site", help="Explain for this AD site."),
+    site: str | None = typer.Option(None, "--site", envvar="PEERDP_SITE_URL", help="Site URL."),
+    json_out: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+) -> None:
+    """Print the content-location rule's trace for a client and an advertisement.
+
+    Shows the client's boundaries, each DP considered and why it was kept or dropped,
+    the order, and whether on-demand provisioning would fire and, if not, why not.
+    Nothing is changed.
+    """
+    params: dict[str, Any] = {
+        "client": client,
+        "advertisement_id": advertisement,
+        "ip_address": ip_address or None,
+        "ad_site": ad_site,
+    }
+    with connect(site) as api:
+        answer = api.get("/explain", params=params)
+    if json_out:
+        print_json(answer)
+        return
+    out = console()
+    out.print(
+        f"[bold]{answer['client']}[/] · advertisement {answer['advertisement_id']} · "
+        f"package {answer['package_id']} v{answer['source_version']}"
+    )
+    for line in answer["trace"]:
+        out.print(f"  {line}", highlight=False, markup=False)
+    out.print(f"[bold]Answer:[/] {answer['summary']}")

@@ -1,0 +1,86 @@
+"""`/api/v1/explain`: the content-location rule's trace for one client, now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from peerdp.site.context import SiteContext, get_or_404, site
+from peerdp.site.errors import NotFound
+from peerdp.site.mp.location import Request, describe
+from peerdp.site.mp.router import location_service
+from peerdp.store.models import Advertisement, Client, Package
+
+router = APIRouter(tags=["explain"])
+
+
+@router.get("/explain")
+def explain(
+    client: str = Query(min_length=1, max_length=200, description="the client's machine name"),
+    advertisement_id: int = Query(),
+    ip_address: list[str] | None = Query(default=None, description="override its addresses"),
+    ad_site: str | None = Query(default=None, description="override its AD site"),
+    ctx: SiteContext = Depends(site),
+) -> dict[str, Any]:
+    """What the MP would answer this client for this advertisement, and why, step by step.
+
+    Nothing is changed: on-demand provisioning is reported, not carried out.
+    """
+    with ctx.transaction() as s:
+        adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
+        package = s.get(Package, adv.package_id)
+        assert package is not None
+        known = s.scalar(select(Client).where(Client.name == client))
+        if known is None and ip_address is None and ad_site is None:
+            raise NotFound(
+                f"client {client} has not registered; give --ip-address/--ad-site to explain "
+                "for an unregistered machine"
+            )
+        addresses = ip_address if ip_address is not None else (known.ip_addresses if known else [])
+        site_name = ad_site if ad_site is not None else (known.ad_site if known else None)
+    request = Request(
+        client_name=client,
+        advertisement_id=adv.id,
+        package_id=package.id,
+        source_version=package.source_version,
+        ip_addresses=tuple(addresses),
+        ad_site=site_name,
+    )
+    outcome = location_service(ctx).locate(request, explain=True)
+    decision = outcome.decision
+    check = decision.on_demand_check
+    return {
+        "client": client,
+        "ip_addresses": list(addresses),
+        "ad_site": site_name,
+        "advertisement_id": adv.id,
+        "package_id": package.id,
+        "source_version": package.source_version,
+        "boundaries": [
+            {
+                "id": m.boundary.id,
+                "name": m.boundary.name,
+                "by": m.by,
+                "connection": m.boundary.connection,
+            }
+            for m in decision.client_boundaries
+        ],
+        "distribution_points": [
+            {
+                "dp_id": r.dp.id,
+                "name": r.dp.name,
+                "locality": r.locality,
+                "connection": r.connection,
+                "protected": r.protected,
+            }
+            for r in decision.distribution_points
+        ],
+        "reason": decision.reason,
+        "summary": describe(outcome),
+        "on_demand": [{"dp_id": a.dp_id, "action": a.action} for a in decision.on_demand],
+        "on_demand_fires": bool(check and check.fires),
+        "on_demand_failed_conditions": list(check.failed_conditions) if check else [],
+        "trace": list(decision.trace),
+    }
