@@ -50,6 +50,12 @@ async def get_policy(
     return await policy.wait_for_change(ctx, caller, since, wait)
 
 
+@router.get("/ping")
+def ping(caller: Caller = Depends(ANY_MACHINE)) -> dict[str, str]:
+    """Check a credential: who the site thinks the caller is."""
+    return {"machine_id": caller.machine_id, "name": caller.name, "role": caller.role}
+
+
 @router.post("/content-location", response_model=LocationOut)
 def content_location(
     body: LocationIn,

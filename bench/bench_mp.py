@@ -1,0 +1,275 @@
+"""Benchmark (b): POST /mp/v1/content-location against `peerdp site serve`.
+
+Fills a SQLite site database with 10,000 boundaries, 2,000 protected branch DPs,
+50 standard DPs, 1,000 packages and 100,000 clients (directly, through the models),
+starts a real site server, and drives it with wrk from another process: first the
+trivial authenticated endpoint GET /mp/v1/ping, then content-location, in one run.
+
+    .venv/bin/python bench/bench_mp.py [--duration 15] [--connections 32] [--workers 1]
+
+Needs wrk (Debian package `wrk`). Prints requests/s, p99 latency and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from peerdp.site.auth import token_hash  # noqa: E402
+from peerdp.store.db import Database, upgrade  # noqa: E402
+from peerdp.store.models import (  # noqa: E402
+    Advertisement,
+    Boundary,
+    Client,
+    Collection,
+    CollectionMember,
+    DistributionPoint,
+    Machine,
+    Package,
+    PackageDistributionPoint,
+    PackageVersion,
+    ProtectedBoundary,
+    Program,
+    Site,
+)
+
+BOUNDARIES, BRANCHES, STANDARD, PACKAGES, CLIENTS = 10_000, 2_000, 50, 1_000, 100_000
+
+
+def populate(url: str) -> tuple[str, dict[str, object]]:
+    db = Database(url)
+    upgrade(db.engine)
+    now = datetime.now(UTC)
+    credential = "pdm_" + secrets.token_urlsafe(24)
+    with db.transaction() as s:
+        s.add(Site(code="PS1", name="bench"))
+        s.flush()
+        for i in range(BOUNDARIES):  # 10.x.y.0/24 subnets
+            s.add(
+                Boundary(
+                    id=i + 1,
+                    name=f"b{i}",
+                    type="ip_subnet",
+                    value=f"10.{i // 250}.{i % 250}.0/24",
+                    connection="fast",
+                )
+            )
+        s.flush()
+        for i in range(STANDARD):
+            s.add(
+                DistributionPoint(
+                    id=i + 1,
+                    name=f"std{i}",
+                    kind="standard",
+                    bits_enabled=True,
+                    url=f"http://127.0.0.1:{9000 + i}",
+                    site_code="PS1",
+                    ip_addresses=[f"172.16.0.{i + 1}"],
+                )
+            )
+        for i in range(BRANCHES):
+            dp = DistributionPoint(
+                id=STANDARD + i + 1,
+                name=f"br{i}",
+                kind="branch",
+                bits_enabled=True,
+                url=f"http://127.0.0.1:{20000 + i}",
+                site_code="PS1",
+                ip_addresses=[f"10.{i // 250}.{i % 250}.5"],
+            )
+            dp.protected_boundaries = [ProtectedBoundary(boundary_id=i + 1)]
+            s.add(dp)
+        s.flush()
+        collection = Collection(id=1, name="all")
+        s.add(collection)
+        for p in range(PACKAGES):
+            s.add(Package(id=f"PS1{p + 1:05X}", name=f"pkg{p}", source_version=1, on_demand=True))
+        s.flush()
+        for p in range(PACKAGES):
+            pid = f"PS1{p + 1:05X}"
+            s.add(
+                PackageVersion(
+                    package_id=pid,
+                    source_version=1,
+                    manifest={},
+                    manifest_digest="0" * 64,
+                    file_count=1,
+                    total_size=1,
+                )
+            )
+            s.add(Program(package_id=pid, name="install", command_line="true"))
+            s.add(
+                Advertisement(
+                    id=p + 1,
+                    name=f"adv{p}",
+                    package_id=pid,
+                    program_name="install",
+                    collection_id=1,
+                    protected_only=True,
+                    available_at=now,
+                )
+            )
+            for d in range(3):  # three standard DPs and the first branches hold each package
+                s.add(
+                    PackageDistributionPoint(
+                        package_id=pid,
+                        dp_id=(p + d) % STANDARD + 1,
+                        state="installed",
+                        source_version=1,
+                        origin="admin",
+                        updated_at=now,
+                    )
+                )
+            s.add(
+                PackageDistributionPoint(
+                    package_id=pid,
+                    dp_id=STANDARD + p % BRANCHES + 1,
+                    state="installed",
+                    source_version=1,
+                    origin="admin",
+                    updated_at=now,
+                )
+            )
+        s.flush()
+        s.bulk_insert_mappings(
+            Client,
+            [
+                {"id": i + 1, "name": f"pc{i}", "ip_addresses": [], "created_at": now}
+                for i in range(CLIENTS)
+            ],
+        )
+        s.bulk_insert_mappings(
+            CollectionMember,
+            [{"collection_id": 1, "machine_name": f"pc{i}"} for i in range(CLIENTS)],
+        )
+        s.add(
+            Machine(
+                id="bench-machine",
+                role="client",
+                name="pc7",
+                client_id=8,
+                credential_hash=token_hash(credential),
+                created_at=now,
+            )
+        )
+    db.dispose()
+    # pc7 sits in branch 7's subnet; package 8 is installed on branch DP 7.
+    body = {
+        "advertisement_id": 8,
+        "package_id": "PS100008",
+        "source_version": 1,
+        "ip_addresses": ["10.0.7.20"],
+    }
+    return credential, body
+
+
+def wrk(
+    url: str, credential: str, duration: int, connections: int, body: dict[str, object] | None
+) -> tuple[float, float]:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = [f'wrk.headers["Authorization"] = "Bearer {credential}"']
+    if body is not None:
+        lines += [
+            'wrk.method = "POST"',
+            'wrk.headers["Content-Type"] = "application/json"',
+            f"wrk.body = [[{json.dumps(body)}]]",
+        ]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert p99 is not None, out
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99[2]]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        print(f"  (non-2xx answers: {errors[1]})")
+    return rps, float(p99[1]) * scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--db", default=None, help="PostgreSQL URL (needed for --workers > 1)")
+    args = parser.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="peerdp-bench-"))
+    url = args.db or f"sqlite:///{data / 'site.db'}"
+    started = time.monotonic()
+    credential, body = populate(url)
+    print(f"populated in {time.monotonic() - started:.1f}s")
+    env = {**os.environ, "PEERDP_ADMIN_TOKEN": "bench"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "peerdp.cli.main",
+            "site",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--db",
+            url,
+            "--port",
+            "0",
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    assert server.stderr is not None
+    line = server.stderr.readline().decode()
+    site = re.search(r"(http://\S+)", line)[1]  # type: ignore[index]
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(site + "/health", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        check = httpx.post(
+            site + "/mp/v1/content-location",
+            json=body,
+            headers={"Authorization": f"Bearer {credential}"},
+            timeout=60,
+        ).json()
+        assert [d["name"] for d in check["distribution_points"]] == ["br7"], check
+        wrk(site + "/mp/v1/ping", credential, 3, args.connections, None)  # warm up
+        ping_rps, ping_p99 = wrk(
+            site + "/mp/v1/ping", credential, args.duration, args.connections, None
+        )
+        loc_rps, loc_p99 = wrk(
+            site + "/mp/v1/content-location", credential, args.duration, args.connections, body
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+    print(f"{'endpoint':<28}{'req/s':>10}{'p99 ms':>10}")
+    print(f"{'GET /mp/v1/ping':<28}{ping_rps:>10.0f}{ping_p99:>10.1f}")
+    print(f"{'POST /mp/v1/content-location':<28}{loc_rps:>10.0f}{loc_p99:>10.1f}")
+    print(f"ratio content-location / ping: {loc_rps / ping_rps:.2f}")
+
+
+if __name__ == "__main__":
+    random.seed(1)
+    main()
