@@ -27,11 +27,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from peerdp.site.auth import token_hash  # noqa: E402
-from peerdp.store.db import Database, upgrade  # noqa: E402
-from peerdp.store.models import (  # noqa: E402
+from peerdp.site.auth import token_hash
+from peerdp.store.db import Database, upgrade
+from peerdp.store.models import (
     Advertisement,
     Boundary,
     Client,
@@ -42,8 +40,8 @@ from peerdp.store.models import (  # noqa: E402
     Package,
     PackageDistributionPoint,
     PackageVersion,
-    ProtectedBoundary,
     Program,
+    ProtectedBoundary,
     Site,
 )
 
