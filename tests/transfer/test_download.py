@@ -28,6 +28,7 @@ from rich.console import Console
 
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, ObjectStore
+from peerdp.transfer import download
 from peerdp.transfer.download import (
     DownloadFailed,
     NullProgress,
@@ -367,9 +368,17 @@ def test_sends_bearer_token_per_source(
 # -- tests: resume ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("pipelined", [False, True], ids=["inline", "writer-thread"])
 def test_resumes_after_cut_connection_from_partial_length(
-    scripted: Iterator[Scripted], store: ObjectStore, http: httpx.Client
+    scripted: Iterator[Scripted],
+    store: ObjectStore,
+    http: httpx.Client,
+    pipelined: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Big files are written on a helper thread; both paths must keep every
+    # byte received before the cut.
+    monkeypatch.setattr(download, "PIPELINE_MIN_BYTES", 0 if pipelined else 1 << 40)
     dp = next(scripted)
     data = os.urandom(200_000)
     manifest = make_manifest("PS100005", {"big.bin": data})

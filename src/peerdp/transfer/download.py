@@ -16,6 +16,8 @@ the file starts again from byte 0.
 from __future__ import annotations
 
 import email.utils
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +43,8 @@ from peerdp.content.objects import EMPTY_SHA256, DigestMismatch, ObjectStore, Pa
 from peerdp.transfer.throttle import TokenBucket
 
 MAX_MANIFEST_BYTES = 16 << 20
+# Files at least this big are hashed and written on a helper thread.
+PIPELINE_MIN_BYTES = 4 << 20
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 BUSY_DEFAULT_WAIT_S = 1.0
 
@@ -494,16 +498,25 @@ class _PackageDownload:
         self, resp: httpx.Response, source: Source, entry: ManifestFile, writer: PartialWriter
     ) -> None:
         by_source = self.report.bytes_by_source
-        # No chunk_size: httpx would buffer up to it and lose that much on a cut.
-        for chunk in resp.iter_raw():
-            if writer.size + len(chunk) > entry.size:
-                raise _SourceError(f"sent more than the manifest's {entry.size} bytes")
-            writer.write(chunk)
-            by_source[source.name] += len(chunk)
-            self.progress.advance(len(chunk))
-            self._shown[entry.sha256] = writer.size
-            if self.throttle is not None:
-                self.throttle.consume(len(chunk))
+        received = writer.size
+        big = entry.size - writer.size >= PIPELINE_MIN_BYTES
+        sink: _ChunkWriter = _BackgroundWriter(writer) if big else writer
+        try:
+            # No chunk_size: httpx would buffer up to it and lose that much on a cut.
+            for chunk in resp.iter_raw():
+                received += len(chunk)
+                if received > entry.size:
+                    raise _SourceError(f"sent more than the manifest's {entry.size} bytes")
+                sink.write(chunk)
+                by_source[source.name] += len(chunk)
+                self.progress.advance(len(chunk))
+                self._shown[entry.sha256] = received
+                if self.throttle is not None:
+                    self.throttle.consume(len(chunk))
+        finally:
+            # Whatever arrived before a cut is kept in the partial for resuming.
+            if isinstance(sink, _BackgroundWriter):
+                sink.close()
         if writer.size != entry.size:
             raise _SourceError(f"body ended at byte {writer.size} of {entry.size}")
 
@@ -521,6 +534,45 @@ class _PackageDownload:
         if delta:
             self.progress.advance(delta)
         self._shown[sha256] = size
+
+
+class _ChunkWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class _BackgroundWriter:
+    """Writes and hashes chunks on a helper thread while the caller receives.
+
+    os.write and hashlib release the GIL, so on a machine with a spare core
+    verification overlaps the network instead of adding to it.
+    """
+
+    def __init__(self, writer: PartialWriter, depth: int = 64) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="peerdp-partial-writer")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:  # after a failure keep draining so put() never blocks
+                try:
+                    self._writer.write(chunk)
+                except BaseException as exc:
+                    self._error = exc
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def close(self) -> None:
+        """Wait until every queued chunk is in the partial; re-raise a write error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 # -- small helpers -------------------------------------------------------------
