@@ -655,3 +655,18 @@ def test_empty_file_only_package_needs_no_source(store: ObjectStore, http: httpx
     manifest = Manifest("PS100011", 1, NOW, (ManifestFile("empty", 0, EMPTY_SHA256),))
     report = download_package(manifest, [Source("none", "http://127.0.0.1:9")], store, client=http)
     assert report.files_downloaded == 1 and store.has(EMPTY_SHA256)
+
+
+def test_source_that_delivered_is_asked_first_for_the_next_files(
+    scripted: Iterator[Scripted], store: ObjectStore, http: httpx.Client
+) -> None:
+    gone, good = next(scripted), next(scripted)
+    files = {f"f{i}.bin": os.urandom(5_000) for i in range(3)}
+    manifest = make_manifest("PS100012", files)
+    good.publish(manifest, files)  # `gone` holds nothing: 404
+
+    report = download_package(manifest, [gone.source, good.source], store, client=http)
+    assert len(gone.script.seen) == 1
+    assert report.bytes_by_source == {gone.source.name: 0, good.source.name: 15_000}
+    with pytest.raises(ValueError, match="bandwidth"):
+        download_package(manifest, [good.source], store, bandwidth_limit=0, client=http)

@@ -294,7 +294,7 @@ def download_package(
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
     sink = progress or NullProgress()
-    throttle = TokenBucket(bandwidth_limit) if bandwidth_limit else None
+    throttle = None if bandwidth_limit is None else TokenBucket(bandwidth_limit)
     with _client_for(client, timeout) as http:
         job = _PackageDownload(
             manifest,
@@ -397,10 +397,10 @@ class _PackageDownload:
         )
 
     def _source_order(self) -> list[int]:
-        # Start with the source that last worked: a failed local DP is not
-        # asked again for every remaining file of the package.
-        n = len(self.sources)
-        return [(self._preferred + i) % n for i in range(n)]
+        # Start with the source that last worked (a failed local DP is not
+        # asked again for every remaining file), then the caller's order.
+        others = [i for i in range(len(self.sources)) if i != self._preferred]
+        return [self._preferred, *others]
 
     def _try_source(self, index: int, entry: ManifestFile) -> bool:
         source = self.sources[index]
