@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peerdp.cli import admin, explain_cmd, site_cmd
+from peerdp.cli import admin, dp_cmd, explain_cmd, site_cmd
 
 app = typer.Typer(
     name="peerdp",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(site_cmd.app, name="site")
 admin.register(app)
+dp_cmd.register()
 app.command(name="explain")(explain_cmd.explain)
 
 

@@ -25,6 +25,7 @@ from peerdp.site.admin import (
     history,
     machines,
     packages,
+    refresh,
 )
 from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
 from peerdp.site.context import SiteContext, site
@@ -98,6 +99,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         machines,
         history,
         explain,
+        refresh,
     ):
         admin.include_router(module.router)
     app.include_router(admin)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import typer
 import uvicorn
 from fastapi import FastAPI
 
 from peerdp.config import SiteSettings
+from peerdp.net import bind as bind  # re-exported: agents import it from here
+from peerdp.net import url_of as url_of
 from peerdp.site.app import create_app, open_site
 from peerdp.store.db import is_sqlite
 
@@ -19,22 +20,6 @@ def app_from_env() -> FastAPI:
     from peerdp.site.services import SERVICES
 
     return create_app(SiteSettings(), services=SERVICES)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
-def url_of(sock: socket.socket, host: str) -> str:
-    port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
 
 
 def run(settings: SiteSettings, workers: int = 1) -> None:

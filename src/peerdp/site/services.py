@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from peerdp.site.app import Service
+from peerdp.site.distribution import distribution_manager
 
-SERVICES: list[Service] = []
+SERVICES: list[Service] = [distribution_manager]

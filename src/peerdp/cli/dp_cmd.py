@@ -1,0 +1,65 @@
+"""`peerdp dp serve`: a standard distribution point.
+
+`peerdp dp` also holds the admin commands for distribution points (cli/commands/dp.py);
+`register` adds `serve` to that group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register() -> None:
+    """Add `serve` to the `peerdp dp` command group."""
+    from peerdp.cli.commands.dp import app
+
+    app.command(name="serve")(serve)
+
+
+def serve(
+    site: str = typer.Option(..., "--site", envvar="PEERDP_SITE_URL", help="The site's URL."),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="PEERDP_ENROLMENT_TOKEN",
+        help="Enrolment token (role standard_dp); needed only the first time.",
+    ),
+    data_dir: Path = typer.Option(
+        Path("peerdp-dp"), "--data-dir", help="Where the DP keeps its identity and content."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int | None = typer.Option(
+        None, "--port", help="Port to listen on (default: the last run's if free, else any)."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Name to register (default: hostname)."),
+    ip_address: list[str] = typer.Option(
+        [], "--ip-address", help="An address of this DP to report (repeatable)."
+    ),
+    ad_site: str | None = typer.Option(None, "--ad-site", help="AD site of this DP."),
+    url: str | None = typer.Option(
+        None, "--url", help="Public URL clients use (default: http://HOST:PORT)."
+    ),
+    max_transfers: int | None = typer.Option(
+        None, "--max-transfers", min=1, help="Transfers served at once (default: no limit)."
+    ),
+) -> None:
+    """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
+    from peerdp.dp.standard import DPOptions
+    from peerdp.dp.standard import serve as run
+
+    run(
+        DPOptions(
+            site_url=site.rstrip("/"),
+            token=token,
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            name=name,
+            ip_addresses=tuple(ip_address),
+            ad_site=ad_site,
+            public_url=url.rstrip("/") if url else None,
+            max_transfers=max_transfers,
+        )
+    )

@@ -1,0 +1,355 @@
+"""`peerdp dp serve`: a standard distribution point.
+
+It serves ``/content`` (the one ``ContentService``, access tokens checked offline with
+the pinned site key) and takes what the site's distribution manager pushes to it::
+
+    PUT    /dp/v1/objects/{sha256}                   body: the file's bytes
+    PUT    /dp/v1/packages/{package_id}/{version}    body: the manifest JSON
+    DELETE /dp/v1/packages/{package_id}/{version}
+    GET    /dp/v1/inventory
+
+Those need a site-signed distribution token for this DP (``Authorization: Bearer``); a
+client's access token is refused there, as a distribution token is refused for content.
+At start it checks its store, deletes damaged versions, and reports to the management
+point what it holds (``installed``) and what it lost (``install_retrying``, with why).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.content.manifest import ManifestError
+from peerdp.content.objects import DigestMismatch, is_sha256
+from peerdp.domain import dp_states
+from peerdp.dp.content_app import ContentService
+from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
+from peerdp.security.signing import SignatureError, SitePublicKey
+
+log = logging.getLogger(__name__)
+
+MAX_MANIFEST_BYTES = 16 << 20
+LISTEN_FILE = "listen.json"
+RECEIVED_OBJECTS = Counter(
+    "peerdp_dp_objects_received", "Objects pushed to this DP by the distribution manager"
+)
+RECEIVED_BYTES = Counter("peerdp_dp_bytes_received", "Bytes of objects pushed to this DP")
+REFUSED_OBJECTS = Counter(
+    "peerdp_dp_objects_refused", "Pushed objects refused because they did not hash right"
+)
+INSTALLED_VERSIONS = Counter(
+    "peerdp_dp_versions_installed", "Package versions made visible by a pushed manifest"
+)
+REMOVED_VERSIONS = Counter("peerdp_dp_versions_removed", "Package versions removed")
+
+
+@dataclass(frozen=True)
+class DPOptions:
+    site_url: str
+    token: str | None
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int | None = None
+    name: str | None = None
+    ip_addresses: tuple[str, ...] = ()
+    ad_site: str | None = None
+    public_url: str | None = None
+    max_transfers: int | None = None
+    report_retry_s: float = 2.0
+
+
+# -- the receive endpoints -------------------------------------------------------
+
+
+def distribution_auth(public_key: SitePublicKey, dp_id: int) -> Callable[[Request], None]:
+    """A dependency: the request carries a distribution token for this DP."""
+
+    def check(request: Request) -> None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(
+                401, "a distribution token is required", {"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            public_key.check_distribution(token.strip(), dp_id)
+        except SignatureError as exc:
+            raise HTTPException(403, f"distribution token refused: {exc}") from exc
+
+    return check
+
+
+def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> APIRouter:
+    router = APIRouter(
+        prefix="/dp/v1",
+        tags=["distribution"],
+        dependencies=[Depends(distribution_auth(public_key, dp_id))],
+    )
+
+    @router.put("/objects/{sha256}")
+    async def put_object(sha256: str, request: Request) -> dict[str, Any]:
+        """Store one file's bytes; kept only if they hash to `sha256` (else 422)."""
+        if not is_sha256(sha256):
+            raise HTTPException(422, "the object name must be a lowercase hex SHA-256")
+        writer = await anyio.to_thread.run_sync(store.open_receiver, sha256)
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    await anyio.to_thread.run_sync(writer.write, chunk)
+            stored = await anyio.to_thread.run_sync(store.finish_receive, writer)
+        except DigestMismatch as exc:
+            REFUSED_OBJECTS.inc()
+            raise HTTPException(422, f"object refused, nothing kept: {exc}") from exc
+        finally:
+            writer.close()
+        RECEIVED_OBJECTS.inc()
+        RECEIVED_BYTES.inc(stored.size)
+        return {"sha256": stored.sha256, "size": stored.size, "added": stored.added}
+
+    @router.put("/packages/{package_id}/{source_version}")
+    async def put_manifest(package_id: str, source_version: int, request: Request) -> Response:
+        """Make a version visible: accepted only when every file is held verified."""
+        raw = await _read_capped(request, MAX_MANIFEST_BYTES)
+        try:
+            manifest = await anyio.to_thread.run_sync(
+                store.install, package_id, source_version, raw
+            )
+        except MissingObjects as exc:
+            return JSONResponse({"detail": str(exc), "missing": exc.missing}, status_code=409)
+        except ManifestError as exc:
+            raise HTTPException(422, f"manifest refused: {exc}") from exc
+        INSTALLED_VERSIONS.inc()
+        return JSONResponse(
+            {
+                "package_id": package_id,
+                "source_version": source_version,
+                "manifest_digest": manifest.digest(),
+            }
+        )
+
+    @router.delete("/packages/{package_id}/{source_version}", status_code=204)
+    async def delete_version(package_id: str, source_version: int) -> Response:
+        """Delete a version, and every object no other held version needs."""
+        if not await anyio.to_thread.run_sync(store.remove, package_id, source_version):
+            raise HTTPException(404, f"{package_id} version {source_version} is not held here")
+        REMOVED_VERSIONS.inc()
+        return Response(status_code=204)
+
+    @router.get("/inventory")
+    async def inventory() -> dict[str, Any]:
+        """The versions held (with manifest digests) and the objects held verified."""
+        held: dict[str, Any] = await anyio.to_thread.run_sync(store.inventory)
+        return {"dp_id": dp_id, **held}
+
+    return router
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"a manifest may be at most {limit} bytes")
+    return bytes(body)
+
+
+def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None) -> FastAPI:
+    """The standard DP's app: `/content`, the receive endpoints, health and metrics."""
+    assert identity.dp_id is not None
+    app = FastAPI(title=f"peerdp standard DP {identity.name}", docs_url=None, redoc_url=None)
+    content = ContentService(store, identity.public_key, max_transfers=max_transfers)
+    app.include_router(content.router())
+    app.include_router(receive_router(store, identity.public_key, identity.dp_id))
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "name": identity.name, "dp_id": identity.dp_id}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+# -- the start-up report ------------------------------------------------------------
+
+
+@dataclass
+class StartReport:
+    """Tells the MP what the start-up check found, retrying until the MP takes it."""
+
+    mp: MPClient
+    store: DPStore
+    checks: list[VersionCheck]
+    retry_s: float = 2.0
+    sent: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, stop: threading.Event) -> None:
+        delay = self.retry_s
+        while not stop.is_set():
+            try:
+                self.send()
+                self.sent.set()
+                return
+            except MPError as exc:
+                log.warning("start-up report not sent (retrying in %.0f s): %s", delay, exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 60.0)
+
+    def send(self) -> None:
+        policy = self.mp.policy()
+        messages = self.messages(policy)
+        if not messages:
+            return
+        answer = self.mp.status(*messages)
+        for rejected in answer.get("rejected", []):
+            log.info("start-up report refused by the MP: %s", rejected.get("detail"))
+
+    def messages(self, policy: dict[str, Any]) -> list[dict[str, Any]]:
+        """`installed` for intact versions on this DP's list, `install_retrying` for damaged."""
+        found = {(c.package_id, c.source_version): c for c in self.checks}
+        out = []
+        for entry in policy.get("packages", []):
+            check = found.get((entry["id"], entry["source_version"]))
+            if check is None:
+                continue  # not held: the distribution manager sends it
+            state = dp_states.INSTALLED if check.intact else dp_states.INSTALL_RETRYING
+            detail = "held and verified at start" if check.intact else check.reason
+            out.append(_package_state(entry["id"], entry["source_version"], state, detail))
+        for entry in policy.get("remove", []):
+            for package_id, version in self.store.versions():
+                if package_id == entry["id"]:
+                    self.store.remove(package_id, version)
+            detail = "removed at start (to be removed from this DP)"
+            out.append(_package_state(entry["id"], entry["source_version"], "removed", detail))
+        return out
+
+
+def _package_state(package_id: str, version: int, state: str, detail: str) -> dict[str, Any]:
+    return {
+        "type": "package_state",
+        "package_id": package_id,
+        "source_version": version,
+        "state": state,
+        "detail": detail,
+    }
+
+
+# -- the process -----------------------------------------------------------------------
+
+
+def serve(options: DPOptions) -> None:
+    """Run the standard DP until SIGTERM (or Ctrl-C)."""
+    import typer
+    import uvicorn
+
+    from peerdp.net import bind, url_of
+
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    previous_url = _saved_url(options.data_dir)
+    sock = _bind(options, previous_url, bind)
+    url = options.public_url or url_of(sock, options.host)
+    identity = _identity(options, url)
+    _keep_url(options.data_dir, previous_url, url, identity)
+    store = DPStore(options.data_dir / "content")
+    checks = store.check()
+    for check in checks:
+        if not check.intact:
+            log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
+    mp = MPClient(identity)
+    report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
+    stop = threading.Event()
+    thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
+    typer.echo(f"peerdp dp {identity.name} listening on {url}", err=True)
+    thread.start()
+    app = create_dp_app(store, identity, options.max_transfers)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with this
+    # handler in place that ends in a normal return, so the store is saved and we exit 0.
+    signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        store.flush()
+        mp.close()
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    log.info("stopped by signal %d", signum)
+
+
+def _identity(options: DPOptions, url: str) -> Identity:
+    import typer
+
+    facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
+    if options.token is None and not (options.data_dir / "identity.json").exists():
+        raise typer.BadParameter("--token is needed the first time (to register with the site)")
+    try:
+        identity = enrol(options.site_url, options.token or "", facts, options.data_dir, url=url)
+    except MPError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if identity.role != "standard_dp" or identity.dp_id is None:
+        raise typer.BadParameter(
+            f"this data directory holds a {identity.role} identity, not a standard DP's"
+        )
+    return identity
+
+
+def _check_key(check: VersionCheck) -> tuple[str, int]:
+    return check.package_id, check.source_version
+
+
+def _bind(
+    options: DPOptions, previous_url: str | None, bind: Callable[[str, int], socket.socket]
+) -> socket.socket:
+    """The listening socket: --port, else the port of the last run if it is free, else any."""
+    if options.port is not None:
+        return bind(options.host, options.port)
+    previous_port = urlsplit(previous_url).port if previous_url else None
+    if previous_port:
+        try:
+            return bind(options.host, previous_port)
+        except OSError:
+            log.warning("port %d of the last run is taken; picking another", previous_port)
+    return bind(options.host, 0)
+
+
+def _saved_url(data_dir: Path) -> str | None:
+    try:
+        return str(json.loads((data_dir / LISTEN_FILE).read_text())["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _keep_url(data_dir: Path, previous: str | None, url: str, identity: Identity) -> None:
+    """Remember the URL registered with the site; warn when this run serves elsewhere."""
+    import typer
+
+    if previous is None:
+        (data_dir / LISTEN_FILE).write_text(json.dumps({"url": url}))
+    elif previous != url:
+        typer.echo(
+            f"warning: this DP registered {previous} with the site but now listens on {url}; "
+            f"the site pushes to and sends clients to the registered URL until an administrator "
+            f"changes it (PATCH /api/v1/distribution-points/{identity.dp_id} with the new url)",
+            err=True,
+        )

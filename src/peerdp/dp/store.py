@@ -1,0 +1,312 @@
+"""A distribution point's content store: verified objects and a manifest per package version.
+
+Layout under the root::
+
+    objects/ tmp/ partial/                          the ObjectStore (each file once, by SHA-256)
+    manifests/<package_id>/<source_version>.json    canonical manifest JSON, written last
+    verified.json                                   fingerprints of objects hashed and found right
+
+A version is visible (served, listed) only once its manifest is there, and the manifest
+is written only after every file it names is present and verified. An object counts as
+verified while its (inode, size, mtime, ctime) are what they were when it was last hashed;
+otherwise it is hashed again before it is trusted, so bytes overwritten in place are never
+served, nor listed as held. The store implements ``ContentSource`` for ``ContentService``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
+from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject, is_sha256
+from peerdp.dp.http_content import FileEntry
+
+_PACKAGE_ID = re.compile(r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}")
+_VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
+
+
+class MissingObjects(ManifestError):
+    """A manifest names objects the store does not hold verified."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"{len(missing)} file(s) of this version are not held verified")
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """What a start-up check found about one held version."""
+
+    package_id: str
+    source_version: int
+    intact: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Held:
+    manifest: Manifest
+    files: dict[str, ManifestFile]
+    last_modified: datetime
+
+
+def _fingerprint(st: os.stat_result) -> list[int]:
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _write_atomic(path: Path, data: bytes, tmp_dir: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class DPStore:
+    """Objects and manifests of one DP; thread-safe within one process."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.objects = ObjectStore(self.root)
+        self.manifests_dir = self.root / "manifests"
+        self.manifests_dir.mkdir(exist_ok=True)
+        self._fingerprints_path = self.root / "verified.json"
+        self._lock = threading.RLock()
+        self._fingerprints = self._load_fingerprints()
+        self._held: dict[tuple[str, int], _Held] = {}
+
+    # -- ContentSource ------------------------------------------------------
+
+    def manifest_bytes(self, package_id: str, source_version: int) -> bytes | None:
+        path = self._manifest_path(package_id, source_version)
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
+        held = self._load(package_id, source_version)
+        item = held.files.get(path) if held else None
+        if held is None or item is None or not self.is_verified(item.sha256):
+            return None
+        return FileEntry(
+            self.objects.path(item.sha256),
+            item.size,
+            item.sha256,
+            held.last_modified,
+            store_root=self.objects.objects_dir,
+        )
+
+    # -- what is held ---------------------------------------------------------
+
+    def versions(self) -> list[tuple[str, int]]:
+        """(package_id, source_version) of every version whose manifest is present."""
+        found: list[tuple[str, int]] = []
+        for package_dir in sorted(self.manifests_dir.iterdir()):
+            if not _PACKAGE_ID.fullmatch(package_dir.name) or package_dir.is_symlink():
+                continue
+            for entry in package_dir.iterdir():
+                if match := _VERSION_FILE.fullmatch(entry.name):
+                    found.append((package_dir.name, int(match[1])))
+        return sorted(found)
+
+    def manifest(self, package_id: str, source_version: int) -> Manifest | None:
+        held = self._load(package_id, source_version)
+        return held.manifest if held else None
+
+    def inventory(self) -> dict[str, Any]:
+        """Versions held (with manifest digests) and the objects held verified."""
+        packages = []
+        for package_id, version in self.versions():
+            held = self._load(package_id, version)
+            if held is not None:
+                packages.append(
+                    {
+                        "package_id": package_id,
+                        "source_version": version,
+                        "manifest_digest": held.manifest.digest(),
+                    }
+                )
+        objects = [
+            {"sha256": sha, "size": self.objects.size(sha)}
+            for sha in self.objects.iter_objects()
+            if self.is_verified(sha)
+        ]
+        self.flush()
+        return {"packages": packages, "objects": objects}
+
+    def is_verified(self, sha256: str) -> bool:
+        """Whether the object is present with its right digest (hashed again if it changed)."""
+        try:
+            st = self.objects.path(sha256).lstat()
+        except (FileNotFoundError, ValueError):
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        fingerprint = _fingerprint(st)
+        with self._lock:
+            if self._fingerprints.get(sha256) == fingerprint:
+                return True
+        good = self.objects.verify(sha256)
+        with self._lock:
+            if good:
+                self._fingerprints[sha256] = fingerprint
+            else:
+                self._fingerprints.pop(sha256, None)
+        return good
+
+    # -- receiving --------------------------------------------------------------
+
+    def open_receiver(self, sha256: str) -> PartialWriter:
+        """A writer for a pushed object's bytes, from byte 0 (blocks while another writes it)."""
+        if self.objects.has(sha256) and not self.is_verified(sha256):
+            self.objects.remove(sha256)  # damaged: the new bytes replace it
+        writer = self.objects.open_partial(sha256, wait_s=60)
+        writer.restart()
+        return writer
+
+    def finish_receive(self, writer: PartialWriter) -> StoredObject:
+        """Publish the pushed object if it hashes right; DigestMismatch (nothing kept) if not."""
+        stored = writer.commit()
+        self.is_verified(stored.sha256)  # records its fingerprint
+        return stored
+
+    def install(self, package_id: str, source_version: int, raw: bytes) -> Manifest:
+        """Make a version visible: its manifest, once every file it names is held verified."""
+        manifest = Manifest.from_bytes(raw)
+        if (manifest.package_id, manifest.source_version) != (package_id, source_version):
+            raise ManifestError(
+                f"manifest is for {manifest.package_id} version {manifest.source_version}, "
+                f"not {package_id} version {source_version}"
+            )
+        path = self._manifest_path(package_id, source_version)
+        assert path is not None  # the manifest parsed, so the id and version are valid
+        with self._lock:
+            digests = sorted({f.sha256 for f in manifest.files})
+            missing = [sha for sha in digests if not self.is_verified(sha)]
+            if missing:
+                raise MissingObjects(missing)
+            _write_atomic(path, manifest.to_bytes(), self.objects.tmp_dir)
+            self._held.pop((package_id, source_version), None)
+            self.flush()
+        return manifest
+
+    def remove(self, package_id: str, source_version: int) -> bool:
+        """Delete a version and the objects no other held version needs; False if not held."""
+        with self._lock:
+            held = self._load(package_id, source_version)
+            path = self._manifest_path(package_id, source_version)
+            if path is None or not path.exists():
+                return False
+            path.unlink()
+            self._held.pop((package_id, source_version), None)
+            if held is not None:
+                self._drop_unneeded({f.sha256 for f in held.manifest.files})
+            self.flush()
+        return True
+
+    def check(self) -> list[VersionCheck]:
+        """Check every held version; delete damaged ones (and their damaged objects)."""
+        self.objects.clean_tmp(older_than_s=0)
+        results = []
+        for package_id, version in self.versions():
+            reason = self._damage(package_id, version)
+            if reason:
+                self._remove_damaged(package_id, version)
+            results.append(VersionCheck(package_id, version, not reason, reason))
+        self.flush()
+        return results
+
+    def flush(self) -> None:
+        """Save the fingerprints, so a restart does not hash unchanged objects again."""
+        with self._lock:
+            data = json.dumps(self._fingerprints, sort_keys=True).encode()
+            _write_atomic(self._fingerprints_path, data, self.objects.tmp_dir)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _manifest_path(self, package_id: str, source_version: int) -> Path | None:
+        if not _PACKAGE_ID.fullmatch(package_id) or not 1 <= source_version < 10**9:
+            return None
+        return self.manifests_dir / package_id / f"{source_version}.json"
+
+    def _load(self, package_id: str, source_version: int) -> _Held | None:
+        key = (package_id, source_version)
+        with self._lock:
+            cached = self._held.get(key)
+        if cached is not None:
+            return cached
+        raw = self.manifest_bytes(package_id, source_version)
+        if raw is None:
+            return None
+        try:
+            manifest = Manifest.from_bytes(raw)
+        except ManifestError:
+            return None
+        created = datetime.fromisoformat(manifest.created_at[:19]).replace(tzinfo=UTC)
+        held = _Held(manifest, {f.path: f for f in manifest.files}, created)
+        with self._lock:
+            self._held[key] = held
+        return held
+
+    def _damage(self, package_id: str, version: int) -> str:
+        """Why a held version is not intact ("" when it is)."""
+        held = self._load(package_id, version)
+        if held is None:
+            return "its manifest is unreadable"
+        bad = [f.path for f in held.manifest.files if not self.is_verified(f.sha256)]
+        if not bad:
+            return ""
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        return f"{len(bad)} file(s) missing or damaged (wrong SHA-256): {shown}"
+
+    def _remove_damaged(self, package_id: str, version: int) -> None:
+        held = self._load(package_id, version)
+        path = self._manifest_path(package_id, version)
+        with self._lock:
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            self._held.pop((package_id, version), None)
+            for item in held.manifest.files if held else ():
+                if not self.is_verified(item.sha256):
+                    self.objects.remove(item.sha256)
+
+    def _drop_unneeded(self, digests: set[str]) -> None:
+        needed = set(self._all_needed())
+        for sha in digests - needed:
+            self.objects.remove(sha)
+            self._fingerprints.pop(sha, None)
+
+    def _all_needed(self) -> Iterator[str]:
+        for package_id, version in self.versions():
+            held = self._load(package_id, version)
+            for item in held.manifest.files if held else ():
+                yield item.sha256
+
+    def _load_fingerprints(self) -> dict[str, list[int]]:
+        try:
+            data = json.loads(self._fingerprints_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            k: v
+            for k, v in data.items()
+            if is_sha256(k) and isinstance(v, list) and all(type(n) is int for n in v)
+        }
