@@ -43,8 +43,8 @@ def test_curl_resumes_a_cut_download(server: Server, tmp_path: Path) -> None:
     curl = need("curl")
     out = tmp_path / "big.bin"
     url = server.url("big.bin")
-    # Cut: rate-limited so that the 1 s deadline interrupts the transfer.
-    cut = run([curl, "-sS", "--limit-rate", "1M", "-m", "1", "-H", auth_header(server),
+    # Cut: rate-limited so that the 2 s deadline interrupts the transfer.
+    cut = run([curl, "-sS", "--limit-rate", "1M", "-m", "2", "-H", auth_header(server),
                "-o", str(out), url])  # fmt: skip
     assert cut.returncode == 28, cut.stderr  # operation timed out
     partial = out.stat().st_size
@@ -100,8 +100,8 @@ def test_wget_continues_a_cut_download(server: Server, tmp_path: Path) -> None:
     wget = need("wget")
     data = server.files["big.bin"]
     args = [wget, "--header", auth_header(server), "-P", str(tmp_path), server.url("big.bin")]
-    # Cut: `timeout` kills a rate-limited wget after 1 s, leaving a partial file.
-    cut = run(["timeout", "1", *args[:1], "-q", "--limit-rate=1m", *args[1:]])
+    # Cut: `timeout` kills a rate-limited wget after 2 s, leaving a partial file.
+    cut = run(["timeout", "2", *args[:1], "-q", "--limit-rate=1m", *args[1:]])
     assert cut.returncode == 124, cut.stderr
     out = tmp_path / "big.bin"
     assert 0 < out.stat().st_size < len(data)

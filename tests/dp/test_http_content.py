@@ -526,7 +526,7 @@ def limiter_active(server: Server) -> int:
     return int(server.app.state.content_service.limiter.active)
 
 
-def wait_for(predicate: object, timeout: float = 5.0) -> bool:
+def wait_for(predicate: object, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
@@ -669,7 +669,7 @@ def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
             return {"type": "http.disconnect"}
 
         response = file_response(Request(scope), entry, limiter=limiter)
-        with anyio.fail_after(5):
+        with anyio.fail_after(20):
             await response(scope, receive, send)  # type: ignore[arg-type]
 
     anyio.run(main)
