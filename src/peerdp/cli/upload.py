@@ -80,7 +80,7 @@ def archive_size(entries: Sequence[Entry]) -> int:
 
 def archive_chunks(entries: Sequence[Entry], progress: Progress | None = None) -> Iterator[bytes]:
     """The tar archive of `entries`, as `archive_size(entries)` bytes in pieces."""
-    task = progress.add_task("upload", total=archive_size(entries)) if progress else None
+    task = progress.add_task("sending", total=archive_size(entries)) if progress else None
     sent = 0
     for entry in entries:
         for chunk in _entry_chunks(entry):
@@ -89,6 +89,8 @@ def archive_chunks(entries: Sequence[Entry], progress: Progress | None = None) -
                 progress.update(task, completed=sent)
             yield chunk
     tail = 2 * BLOCK + _padding(sent + 2 * BLOCK, RECORD)
+    if progress is not None and task is not None:
+        progress.update(task, completed=sent + tail, description="site storing")
     yield bytes(tail)
 
 
@@ -112,7 +114,7 @@ def _entry_chunks(entry: Entry) -> Iterator[bytes]:
 
 def _progress_bar() -> Progress:
     return Progress(
-        TextColumn("[bold]sending"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(binary_units=True),
         TransferSpeedColumn(),

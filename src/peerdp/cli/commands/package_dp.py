@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from peerdp.cli.http import JsonOption, SiteOption
-from peerdp.cli.output import Column, print_record, say, state, when
+from peerdp.cli.http import JsonOption, SiteOption, connect
+from peerdp.cli.output import Column, emit, print_record, say, state, when
 from peerdp.cli.resources import create_item, delete_item, item_path, list_rows
 
 COLUMNS = (
@@ -57,3 +57,13 @@ def remove(
     """Remove the package from a DP (removal_pending until the DP deleted it)."""
     path = _path(package_id, dp_id)
     delete_item(site, json_out, path, f"package {package_id} from DP {dp_id}", _render_row)
+
+
+@app.command("refresh")
+def refresh(
+    package_id: PackageId, dp_id: DpId, site: SiteOption = None, json_out: JsonOption = False
+) -> None:
+    """Send the same source version to the DP again (it lost or damaged files)."""
+    with connect(site) as api:
+        row = api.post(_path(package_id, dp_id, "refresh"))
+    emit(row, json_out, _render_row)

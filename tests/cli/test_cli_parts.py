@@ -1,0 +1,108 @@
+"""Pieces of the admin CLI on their own: times, error messages, output formatting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from peerdp.cli.http import describe_error, site_url
+from peerdp.cli.main import app
+from peerdp.cli.output import human_size, local_time, plural
+from peerdp.cli.timespec import parse_duration, parse_time, rfc3339
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1800), ("2h", 7200), ("2d", 172800), ("1w", 604800), ("1d12h", 129600)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "2", "h", "2x", "-1h", "0s", "1.5h"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(typer.BadParameter):
+        parse_duration(text)
+
+
+def test_times() -> None:
+    now = datetime.now(UTC)
+    assert abs(parse_time("now") - now) < timedelta(seconds=5)
+    assert abs(parse_time("2h") - (now + timedelta(hours=2))) < timedelta(seconds=5)
+    assert abs(parse_time("2h", durations_ago=True) - (now - timedelta(hours=2))) < timedelta(
+        seconds=5
+    )
+    assert abs(parse_time("-1d") - (now - timedelta(days=1))) < timedelta(seconds=5)
+    assert rfc3339(parse_time("2024-05-01T08:00:00+02:00")) == "2024-05-01T06:00:00Z"
+    naive = parse_time("2024-05-01T08:00")
+    assert naive == datetime(2024, 5, 1, 8, 0).astimezone(UTC)
+    with pytest.raises(typer.BadParameter):
+        parse_time("tomorrow")
+
+
+def test_site_url_is_normalised() -> None:
+    assert site_url("http://site:8080/") == "http://site:8080"
+    assert site_url("https://site/api/v1/") == "https://site"
+    with pytest.raises(typer.Exit):
+        site_url("site:8080")
+
+
+def _response(status: int, **kwargs: object) -> httpx.Response:
+    return httpx.Response(status, request=httpx.Request("GET", "http://site/"), **kwargs)  # type: ignore[arg-type]
+
+
+def test_error_messages() -> None:
+    assert describe_error(_response(404, json={"detail": "boundary 9 does not exist"})) == (
+        "boundary 9 does not exist"
+    )
+    unauthorised = describe_error(_response(401, json={"detail": "wrong admin token"}))
+    assert "admin token" in unauthorised and "PEERDP_ADMIN_TOKEN" in unauthorised
+    assert "HTTP 502" in describe_error(_response(502, text="Bad Gateway"))
+    listed = _response(422, json={"detail": [{"msg": "field required"}, {"msg": "too long"}]})
+    assert describe_error(listed) == "field required; too long"
+
+
+def test_formatting() -> None:
+    assert human_size(0) == "0 B" and human_size(1536) == "1.5 KiB"
+    assert human_size(5 * 1024**3) == "5.0 GiB"
+    assert plural(1, "file") == "1 file" and plural(0, "file") == "0 files"
+    utc = "2024-05-01T06:00:00Z"
+    assert local_time(utc) == datetime(2024, 5, 1, 6, tzinfo=UTC).astimezone().strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+    assert local_time(None) == ""
+
+
+GROUPS = [
+    "boundary", "dp", "package", "program", "collection", "advertisement",
+    "token", "client", "on-demand", "status",
+]  # fmt: skip
+
+
+def _commands(group: str) -> list[list[str]]:
+    """Every command path under `group` (nested groups included)."""
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app).commands[group], [group])  # type: ignore[attr-defined]
+    return found
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_help_of_every_command(group: str) -> None:
+    paths = _commands(group)
+    assert len(paths) > 1, paths
+    runner = CliRunner()
+    for path in paths:
+        done = runner.invoke(app, [*path, "--help"])
+        assert done.exit_code == 0, (path, done.output)
+        assert "Usage" in done.output, (path, done.output)
