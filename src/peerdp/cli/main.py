@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peerdp.cli import admin, dp_cmd, explain_cmd, site_cmd
+from peerdp.cli import admin, agents_cmd, dp_cmd, explain_cmd, site_cmd
 
 app = typer.Typer(
     name="peerdp",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(site_cmd.app, name="site")
 admin.register(app)
 dp_cmd.register()
+agents_cmd.register(app)
 app.command(name="explain")(explain_cmd.explain)
 
 

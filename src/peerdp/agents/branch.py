@@ -1,0 +1,400 @@
+"""The branch DP: a managed machine that pulls the packages its policy assigns and serves them.
+
+`serve()` binds its socket first (so port 0 works and the URL is known), registers
+with that URL, then runs two things until SIGTERM: uvicorn serving the store with
+the one ContentService (max-transfers limit, site access tokens), and a worker
+thread that long-polls the policy and makes the store match it:
+
+- each assigned package (when `auto_download` is set) is pulled from its sources
+  (BITS-enabled standard DPs of the site) with download_package: resumable, file
+  by file verified, reusing held files, falling back from one source to the next;
+  it becomes visible only when the whole version is there, and only if its
+  manifest is the one the signed policy's `manifest_digest` names;
+- failures are reported `install_retrying` (with the reason) and retried with a
+  doubling delay, then `install_failed`;
+- packages in `remove` (and any held version no longer assigned) are deleted,
+  then reported `removed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from peerdp.agents.common import (
+    ManifestRefused,
+    backoff_delay,
+    checked_manifest,
+    failure_summary,
+    send_status,
+    transfer_summary,
+)
+from peerdp.agents.listen import keep_url, listen
+from peerdp.agents.mp_client import (
+    Identity,
+    MachineFacts,
+    MPClient,
+    MPError,
+    enrol,
+    load_identity,
+)
+from peerdp.content.manifest import Manifest
+from peerdp.content.objects import ContentError, is_sha256
+from peerdp.domain import dp_states
+from peerdp.dp.content_app import create_content_app
+from peerdp.dp.store import DPStore
+from peerdp.transfer.download import DownloadFailed, Source, download_package
+
+log = logging.getLogger("peerdp.branch")
+
+PACKAGE_STATE = "package_state"
+PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
+PULLED_BYTES = Counter("peerdp_branch_pulled_bytes", "Bytes this branch DP pulled over the WAN")
+
+
+@dataclass(frozen=True)
+class BranchOptions:
+    site_url: str
+    token: str
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: the port used last time, else any free one
+    public_url: str | None = None
+    name: str | None = None
+    ip_addresses: tuple[str, ...] = ()
+    ad_site: str | None = None
+    max_transfers: int = 10
+    bandwidth_limit: int | None = None
+    poll_interval_s: float = 300.0
+    retry_base_s: float = 30.0
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One entry of the policy's `packages`: a version this DP must hold."""
+
+    package_id: str
+    source_version: int
+    manifest_digest: str
+    manifest: Any
+    auto_download: bool
+    state: str
+    sources: tuple[Source, ...]
+    access_token: str
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.package_id, self.source_version
+
+    @classmethod
+    def from_policy(cls, entry: dict[str, Any]) -> Assignment:
+        return cls(
+            package_id=str(entry["id"]),
+            source_version=int(entry["source_version"]),
+            manifest_digest=str(entry["manifest_digest"]),
+            manifest=entry["manifest"],
+            auto_download=bool(entry.get("auto_download", True)),
+            state=str(entry.get("state", "")),
+            sources=tuple(
+                Source(str(s["name"]), str(s["url"])) for s in entry["sources"] if s.get("url")
+            ),
+            access_token=str(entry.get("access_token", "")),
+        )
+
+
+@dataclass
+class _Attempts:
+    count: int = 0
+    not_before: float = 0.0
+
+
+@dataclass
+class BranchWorker:
+    """Makes the store hold what the policy assigns; reports each package's state."""
+
+    mp: MPClient
+    store: DPStore
+    bandwidth_limit: int | None = None
+    poll_interval_s: float = 300.0
+    retry_base_s: float = 30.0
+    max_attempts: int = 10
+    _attempts: dict[tuple[str, int], _Attempts] = field(default_factory=dict)
+    _drop_errors: dict[tuple[str, int], str] = field(default_factory=dict)
+    _noted: set[tuple[str, int]] = field(default_factory=set)
+
+    # -- the loop ------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Long-poll the policy and apply each one until `stop` is set."""
+        version: int | None = None
+        errors = 0
+        while not stop.is_set():
+            try:
+                policy = self.mp.policy(since=version, wait=self._wait_s())
+                version = int(policy["version"])
+                self.apply(policy)
+                errors = 0
+            except MPError as exc:
+                errors += 1
+                log.warning("policy: %s", exc)
+                if "policy refused" in str(exc):
+                    send_status(self.mp, "policy_refused", detail=str(exc))
+                stop.wait(backoff_delay(errors, 1.0, 60.0))
+            except Exception:
+                errors += 1
+                log.exception("applying the policy failed; trying again")
+                stop.wait(backoff_delay(errors, 1.0, 60.0))
+
+    def _wait_s(self) -> float:
+        """Long-poll no longer than until the next retry is due."""
+        now = time.monotonic()
+        due = [a.not_before - now for a in self._attempts.values()]
+        return max(0.0, min([self.poll_interval_s, *due]))
+
+    def apply(self, policy: dict[str, Any]) -> None:
+        """Bring the store in line with one verified policy."""
+        assignments = [Assignment.from_policy(p) for p in policy.get("packages", [])]
+        manifests = {a.key: self._manifest_of(a) for a in assignments}
+        self._drop_unassigned(set(manifests))
+        collect_leftovers(self.store, [m for m in manifests.values() if m is not None])
+        for removal in policy.get("remove", []):
+            self._report_removed(str(removal["id"]), int(removal["source_version"]))
+        for assignment in assignments:
+            manifest = manifests[assignment.key]
+            if manifest is not None:
+                self._install(assignment, manifest)
+        live = set(manifests)
+        self._attempts = {k: v for k, v in self._attempts.items() if k in live}
+
+    # -- checks and removal ----------------------------------------------------
+
+    def _manifest_of(self, a: Assignment) -> Manifest | None:
+        """The assignment's manifest if it is the one the policy signs for; else report."""
+        try:
+            return checked_manifest(a.manifest, a.manifest_digest, a.package_id, a.source_version)
+        except ManifestRefused as exc:
+            if a.state not in (dp_states.INSTALL_FAILED, dp_states.INSTALLED):
+                self._report(a.package_id, a.source_version, dp_states.INSTALL_FAILED, str(exc))
+            log.error("%s", exc)
+            return None
+
+    def _drop_unassigned(self, assigned: set[tuple[str, int]]) -> None:
+        self._drop_errors.clear()
+        for key in self.store.versions():
+            if key in assigned:
+                continue
+            try:
+                self.store.remove(*key)
+                log.info("deleted %s v%d (no longer assigned)", *key)
+            except OSError as exc:
+                self._drop_errors[key] = f"could not delete: {exc}"
+
+    def _report_removed(self, package_id: str, version: int) -> None:
+        failed = [err for (pkg, _), err in self._drop_errors.items() if pkg == package_id]
+        if failed:
+            self._report(package_id, version, dp_states.REMOVAL_RETRYING, failed[0])
+        else:
+            self._report(package_id, version, dp_states.REMOVED, "content deleted")
+
+    # -- install -----------------------------------------------------------------
+
+    def _holds(self, manifest: Manifest) -> bool:
+        """Whether this exact version is published with every file intact."""
+        held = self.store.manifest(manifest.package_id, manifest.source_version)
+        if held is None or held.digest() != manifest.digest():
+            return False
+        if all(self.store.is_verified(f.sha256) for f in manifest.files):
+            return True
+        for damaged in self.store.check():  # deletes damaged versions: they are pulled again
+            if not damaged.intact:
+                detail = f"held content damaged, pulling it again: {damaged.reason}"
+                log.warning("%s v%d: %s", damaged.package_id, damaged.source_version, detail)
+                send_status(
+                    self.mp,
+                    "content_damaged",
+                    package_id=damaged.package_id,
+                    source_version=damaged.source_version,
+                    detail=detail,
+                )
+        return False
+
+    def _install(self, a: Assignment, manifest: Manifest) -> None:
+        if self._holds(manifest):
+            self._attempts.pop(a.key, None)
+            if a.state not in (dp_states.INSTALLED, dp_states.INSTALL_FAILED):
+                self._report(*a.key, dp_states.INSTALLED, "content held and verified")
+            return
+        if a.state == dp_states.INSTALL_FAILED:
+            self._attempts.pop(a.key, None)  # an admin refresh starts it again
+            return
+        if not a.auto_download:
+            self._note(a, "%s v%d is to be prestaged by an administrator (no auto download)")
+            return
+        attempts = self._attempts.get(a.key)
+        if attempts is not None and attempts.not_before > time.monotonic():
+            return
+        self._download(a, manifest)
+
+    def _download(self, a: Assignment, manifest: Manifest) -> None:
+        if not a.sources:
+            self._attempt_failed(a, "no BITS-enabled standard DP of this site holds it yet")
+            return
+        log.info("downloading %s v%d from %s", *a.key, ", ".join(s.name for s in a.sources))
+        try:
+            report = download_package(
+                manifest,
+                a.sources,
+                self.store.objects,
+                token_for=lambda _source: a.access_token,
+                bandwidth_limit=self.bandwidth_limit,
+            )
+            self.store.install(a.package_id, a.source_version, manifest.to_bytes())
+        except DownloadFailed as exc:
+            self._attempt_failed(a, failure_summary(exc))
+            return
+        except (ContentError, OSError) as exc:
+            self._attempt_failed(a, f"{type(exc).__name__}: {exc}")
+            return
+        self._attempts.pop(a.key, None)
+        PULLS.labels("installed").inc()
+        PULLED_BYTES.inc(report.network_bytes)
+        detail = (
+            f"downloaded and verified {len(manifest.files)} file(s): "
+            f"{transfer_summary(report, manifest.total_size)}"
+        )
+        log.info("%s v%d installed: %s", *a.key, detail)
+        if a.state != dp_states.INSTALLED:
+            self._report(*a.key, dp_states.INSTALLED, detail)
+
+    def _attempt_failed(self, a: Assignment, reason: str) -> None:
+        attempts = self._attempts.setdefault(a.key, _Attempts())
+        attempts.count += 1
+        PULLS.labels("failed").inc()
+        delay = backoff_delay(attempts.count, self.retry_base_s)
+        attempts.not_before = time.monotonic() + delay
+        log.warning("%s v%d: attempt %d failed: %s", *a.key, attempts.count, reason)
+        if attempts.count >= self.max_attempts:
+            detail = f"gave up after {attempts.count} attempt(s): {reason}"
+            self._report(*a.key, dp_states.INSTALL_FAILED, detail)
+            return
+        detail = (
+            f"attempt {attempts.count} of {self.max_attempts} failed: {reason}; "
+            f"next attempt in {delay:.0f} s"
+        )
+        self._report(*a.key, dp_states.INSTALL_RETRYING, detail)
+
+    def _note(self, a: Assignment, message: str) -> None:
+        if a.key not in self._noted:
+            self._noted.add(a.key)
+            log.info(message, *a.key)
+
+    def _report(self, package_id: str, version: int, state: str, detail: str) -> None:
+        send_status(
+            self.mp,
+            PACKAGE_STATE,
+            package_id=package_id,
+            source_version=version,
+            state=state,
+            detail=detail[:4000],
+        )
+
+
+def collect_leftovers(store: DPStore, keep: list[Manifest]) -> None:
+    """Delete objects and partials that no held version and no assignment needs."""
+    needed = {f.sha256 for m in keep for f in m.files}
+    for key in store.versions():
+        held = store.manifest(*key)
+        if held is not None:
+            needed.update(f.sha256 for f in held.files)
+    for sha256 in list(store.objects.iter_objects()):
+        if sha256 not in needed:
+            store.objects.remove(sha256)
+    for partial in list(store.objects.partial_dir.iterdir()):
+        sha256 = partial.name.removesuffix(".part")
+        if is_sha256(sha256) and sha256 not in needed:
+            store.objects.discard_partial(sha256)
+
+
+# -- the process -------------------------------------------------------------------
+
+
+def serve(options: BranchOptions) -> None:
+    """Run the branch DP until SIGTERM (or Ctrl-C)."""
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
+    identity = _identity(options, url)
+    keep_url(options.data_dir, url, identity.dp_id)
+    store = DPStore(options.data_dir / "store")
+    for found in store.check():
+        if not found.intact:
+            log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
+    mp = MPClient(identity)
+    worker = BranchWorker(
+        mp,
+        store,
+        bandwidth_limit=options.bandwidth_limit,
+        poll_interval_s=options.poll_interval_s,
+        retry_base_s=options.retry_base_s,
+        max_attempts=options.max_attempts,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)
+    typer.echo(f"peerdp branch {identity.name} listening on {url}", err=True)
+    thread.start()
+    try:
+        _serve_http(content_app(store, identity, options.max_transfers), sock)
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        mp.close()
+    log.info("branch DP %s stopped", identity.name)
+
+
+def _identity(options: BranchOptions, url: str) -> Identity:
+    if not options.token and load_identity(options.data_dir) is None:
+        raise MPError("no identity in the data directory yet: pass --token to register")
+    facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
+    identity = enrol(options.site_url, options.token, facts, options.data_dir, url=url)
+    if identity.role != "branch_dp":
+        raise MPError(f"{options.data_dir} holds a {identity.role} identity, not a branch DP's")
+    return identity
+
+
+def _serve_http(app: FastAPI, sock: socket.socket) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
+    # uvicorn handles SIGTERM/SIGINT while it runs, then re-raises the signal to the handler
+    # found before it started: with this one, a stop is a clean exit 0, not death by signal.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastAPI:
+    """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
+    app = create_content_app(store, identity.public_key, max_transfers=max_transfers)
+
+    def health() -> dict[str, str]:
+        return {"status": "ok", "name": identity.name}
+
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"], response_class=PlainTextResponse)
+    return app

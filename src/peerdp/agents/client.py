@@ -1,0 +1,408 @@
+"""The client agent: policy, advertisements, content location, download, run, status.
+
+One evaluation cycle takes the verified policy and, for each advertisement that
+is due and has not already run successfully at its source version:
+
+1. uses the cached content if this exact version (manifest digest) is held, else
+   asks the MP where the content is; an empty answer is reported as
+   `content_location_failed` (detail: the MP's reason and detail) and the run
+   fails, to be retried after `--retry-interval` (the seed's first attempt);
+2. fetches the manifest from the first DP that serves the one the signed policy
+   names, then downloads with download_package from the DPs in the MP's order
+   (a 503 or an error moves on to the next), every file's SHA-256 verified;
+3. copies the files, verified once more, into `<data-dir>/packages/<id>/<version>/`
+   and runs the program's command line there (shell) with its timeout, reporting
+   `program_started` then `program_succeeded` / `program_failed` with the exit code
+   and where the content came from.
+
+Scheduling: an advertisement is due once `available_at` has passed and, when it
+has a `mandatory_at`, once that has passed too (an agent has no user to start an
+optional program; a future mandatory time means "not yet").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from peerdp.agents.client_cache import PackageCache
+from peerdp.agents.common import (
+    ManifestRefused,
+    checked_manifest,
+    failure_summary,
+    send_status,
+    transfer_summary,
+)
+from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError
+from peerdp.content.manifest import Manifest
+from peerdp.content.objects import ContentError
+from peerdp.transfer.download import (
+    DownloadFailed,
+    DownloadReport,
+    Source,
+    download_package,
+    fetch_manifest,
+    terminal_progress,
+)
+
+log = logging.getLogger("peerdp.client")
+
+STATE_FILE = "client-state.json"
+OUTPUT_TAIL = 800
+
+SUCCEEDED = "succeeded"
+ALREADY_DONE = "already_done"
+FAILED = "failed"
+NOT_DUE = "not_due"
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    retry_interval_s: float = 60.0
+    poll_interval_s: float = 3600.0
+    cache_bytes: int = 5 * 1024**3
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Advertisement:
+    id: int
+    name: str
+    package_id: str
+    source_version: int
+    manifest_digest: str
+    program_name: str
+    command_line: str
+    timeout_s: int
+    available_at: datetime
+    mandatory_at: datetime | None
+
+    @classmethod
+    def from_policy(cls, entry: dict[str, Any]) -> Advertisement:
+        program, schedule = entry["program"], entry["schedule"]
+        mandatory = schedule.get("mandatory_at")
+        return cls(
+            id=int(entry["id"]),
+            name=str(entry["name"]),
+            package_id=str(entry["package_id"]),
+            source_version=int(entry["source_version"]),
+            manifest_digest=str(entry["manifest_digest"]),
+            program_name=str(program["name"]),
+            command_line=str(program["command_line"]),
+            timeout_s=int(program["timeout_s"]),
+            available_at=_parse_time(schedule["available_at"]),
+            mandatory_at=_parse_time(mandatory) if mandatory else None,
+        )
+
+    def due_at(self) -> datetime:
+        return max(self.available_at, self.mandatory_at or self.available_at)
+
+    def ids(self) -> dict[str, Any]:
+        """The fields every status message about this advertisement carries."""
+        return {
+            "advertisement_id": self.id,
+            "package_id": self.package_id,
+            "source_version": self.source_version,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    advertisement_id: int
+    name: str
+    package_id: str
+    source_version: int
+    result: str
+    detail: str = ""
+    exit_code: int | None = None
+
+    @classmethod
+    def of(
+        cls, adv: Advertisement, result: str, detail: str = "", exit_code: int | None = None
+    ) -> Outcome:
+        return cls(adv.id, adv.name, adv.package_id, adv.source_version, result, detail, exit_code)
+
+    @property
+    def ok(self) -> bool:
+        return self.result in (SUCCEEDED, ALREADY_DONE, NOT_DUE)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Failed(Exception):
+    """This advertisement cannot run now; the reason has been reported."""
+
+
+class RunHistory:
+    """`<data-dir>/client-state.json`: which advertisements ran, at which source version."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STATE_FILE
+        try:
+            self._data: dict[str, Any] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self._data = {}
+        self._data.setdefault("succeeded", {})
+        self._data.setdefault("received", {})
+
+    def succeeded(self, adv: Advertisement) -> bool:
+        return bool(self._data["succeeded"].get(str(adv.id)) == adv.source_version)
+
+    def record_success(self, adv: Advertisement) -> None:
+        self._data["succeeded"][str(adv.id)] = adv.source_version
+        self._save()
+
+    def first_seen(self, adv: Advertisement) -> bool:
+        """True the first time this advertisement is seen at this source version."""
+        if self._data["received"].get(str(adv.id)) == adv.source_version:
+            return False
+        self._data["received"][str(adv.id)] = adv.source_version
+        self._save()
+        return True
+
+    def _save(self) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
+        with os.fdopen(fd, "w") as out:
+            json.dump(self._data, out)
+        os.replace(tmp, self.path)
+
+
+class ClientAgent:
+    def __init__(
+        self,
+        identity: Identity,
+        mp: MPClient,
+        facts: MachineFacts,
+        data_dir: Path,
+        options: ClientOptions,
+    ) -> None:
+        self.identity = identity
+        self.mp = mp
+        self.facts = facts
+        self.data_dir = data_dir
+        self.options = options
+        self.history = RunHistory(data_dir)
+        self.cache = PackageCache(data_dir)
+
+    # -- cycles -------------------------------------------------------------------
+
+    def cycle(self, policy: dict[str, Any]) -> list[Outcome]:
+        """Evaluate every advertisement of a verified policy once."""
+        outcomes = []
+        for entry in policy.get("advertisements", []):
+            adv = Advertisement.from_policy(entry)
+            outcome = self.evaluate(adv)
+            log.info("%s: %s %s", adv.name, outcome.result, outcome.detail)
+            outcomes.append(outcome)
+        return outcomes
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll policy and run cycles until `stop`: retry failures after the retry interval."""
+        version: int | None = None
+        wait = 0.0
+        while not stop.is_set():
+            try:
+                policy = self.mp.policy(since=version, wait=wait)
+            except MPError as exc:
+                report_policy_error(self.mp, exc)
+                stop.wait(self.options.retry_interval_s)
+                continue
+            version = int(policy["version"])
+            outcomes = self.cycle(policy)
+            wait = self._next_wait(policy, outcomes)
+
+    def _next_wait(self, policy: dict[str, Any], outcomes: list[Outcome]) -> float:
+        waits = [self.options.poll_interval_s]
+        if any(not o.ok for o in outcomes):
+            waits.append(self.options.retry_interval_s)
+        now = datetime.now(UTC)
+        for entry in policy.get("advertisements", []):
+            due = Advertisement.from_policy(entry).due_at()
+            if due > now:
+                waits.append((due - now).total_seconds())
+        return max(0.0, min(waits))
+
+    # -- one advertisement -----------------------------------------------------------
+
+    def evaluate(self, adv: Advertisement) -> Outcome:
+        if self.history.succeeded(adv):
+            return Outcome.of(adv, ALREADY_DONE, "ran successfully at this source version")
+        if adv.due_at() > datetime.now(UTC):
+            return Outcome.of(adv, NOT_DUE, f"due at {adv.due_at().isoformat()}")
+        if self.history.first_seen(adv):
+            self._status("advertisement_received", adv, f"program {adv.program_name}")
+        try:
+            manifest, origin = self._content(adv)
+            folder = self.cache.materialise(manifest)
+        except _Failed as exc:
+            return Outcome.of(adv, FAILED, str(exc))
+        except ContentError as exc:
+            detail = f"content refused: {exc}; it will be downloaded again"
+            self._status("content_refused", adv, detail)
+            return Outcome.of(adv, FAILED, detail)
+        outcome = self._execute(adv, folder, origin)
+        self.cache.evict(self.options.cache_bytes, keep=(adv.package_id, adv.source_version))
+        return outcome
+
+    def _content(self, adv: Advertisement) -> tuple[Manifest, str]:
+        """The verified manifest with all its files in the cache, and where they came from."""
+        manifest = self.cache.cached(adv.package_id, adv.source_version, adv.manifest_digest)
+        if manifest is not None:
+            self.cache.remember(manifest)
+            return manifest, "the local cache"
+        dps = self._locate(adv)
+        manifest, sources = self._manifest_from(adv, dps)
+        report = self._download(adv, manifest, sources)
+        self.cache.remember(manifest)
+        return manifest, transfer_summary(report, manifest.total_size)
+
+    def _locate(self, adv: Advertisement) -> list[dict[str, Any]]:
+        try:
+            facts = self.facts
+            answer = self.mp.content_location(
+                adv.id, adv.package_id, adv.source_version, facts.ip_addresses, facts.ad_site
+            )
+        except MPError as exc:
+            self._fail(adv, "content_location_failed", f"content location request failed: {exc}")
+        dps = [dp for dp in answer.get("distribution_points", []) if dp.get("url")]
+        if not dps:
+            reason = str(answer.get("reason") or "no_content_accessible")
+            detail = f"{reason}: {answer.get('detail') or 'no distribution point answered'}"
+            self._fail(adv, "content_location_failed", detail, state=reason)
+        return dps
+
+    def _manifest_from(
+        self, adv: Advertisement, dps: list[dict[str, Any]]
+    ) -> tuple[Manifest, list[tuple[Source, str]]]:
+        """The manifest from the first DP serving the one the policy names; the DPs in order."""
+        sources = [(Source(str(dp["name"]), str(dp["url"])), str(dp["access_token"])) for dp in dps]
+        problems = []
+        for source, token in sources:
+            try:
+                raw = fetch_manifest(source, adv.package_id, adv.source_version, token)
+                data = json.loads(raw)
+                digest, pkg, version = adv.manifest_digest, adv.package_id, adv.source_version
+                return checked_manifest(data, digest, pkg, version), sources
+            except (DownloadFailed, ManifestRefused, ValueError) as exc:
+                problems.append(f"{source.name}: {exc}")
+        detail = "no DP served the manifest the policy names: " + "; ".join(problems)
+        self._fail(adv, "content_download_failed", detail)
+
+    def _download(
+        self, adv: Advertisement, manifest: Manifest, sources: list[tuple[Source, str]]
+    ) -> DownloadReport:
+        tokens = {source.name: token for source, token in sources}
+        progress = None
+        if self.options.progress:
+            progress = terminal_progress(f"{adv.package_id} v{adv.source_version}")
+        try:
+            return download_package(
+                manifest,
+                [source for source, _ in sources],
+                self.cache.store,
+                token_for=lambda source: tokens[source.name],
+                progress=progress,
+            )
+        except DownloadFailed as exc:
+            self._fail(adv, "content_download_failed", failure_summary(exc))
+
+    # -- running the program -----------------------------------------------------------
+
+    def _execute(self, adv: Advertisement, folder: Path, origin: str) -> Outcome:
+        self._status("program_started", adv, f"{adv.command_line} in {folder}")
+        exit_code, output = run_program(adv, folder, self._log_path(adv))
+        detail = f"content from {origin}"
+        if exit_code == 0:
+            self.history.record_success(adv)
+            self._status("program_succeeded", adv, detail, exit_code=0)
+            return Outcome.of(adv, SUCCEEDED, detail, 0)
+        why = "timed out" if exit_code is None else f"exit code {exit_code}"
+        detail = f"{why}; {detail}; output: {output}"
+        self._status("program_failed", adv, detail, exit_code=exit_code)
+        return Outcome.of(adv, FAILED, detail, exit_code)
+
+    def _log_path(self, adv: Advertisement) -> Path:
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        return logs / f"advertisement-{adv.id}-v{adv.source_version}.log"
+
+    # -- status -----------------------------------------------------------------------
+
+    def _status(self, type_: str, adv: Advertisement, detail: str, **fields: Any) -> None:
+        send_status(self.mp, type_, detail=detail[:4000], **adv.ids(), **fields)
+
+    def _fail(self, adv: Advertisement, type_: str, detail: str, **fields: Any) -> NoReturn:
+        self._status(type_, adv, detail, **fields)
+        raise _Failed(detail)
+
+
+def run_program(adv: Advertisement, folder: Path, log_path: Path) -> tuple[int | None, str]:
+    """Run the command line in `folder`; (exit code or None on timeout, tail of the output)."""
+    env = {
+        **os.environ,
+        "PEERDP_PACKAGE_ID": adv.package_id,
+        "PEERDP_SOURCE_VERSION": str(adv.source_version),
+        "PEERDP_ADVERTISEMENT_ID": str(adv.id),
+        "PEERDP_PACKAGE_DIR": str(folder),
+    }
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(
+            adv.command_line,
+            shell=True,
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            exit_code: int | None = process.wait(timeout=adv.timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            exit_code = None
+    return exit_code, _tail(log_path)
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - OUTPUT_TAIL))
+        return fh.read().decode(errors="replace").strip()
+
+
+def report_policy_error(mp: MPClient, exc: MPError) -> None:
+    log.error("policy: %s", exc)
+    if "policy refused" in str(exc):
+        send_status(mp, "policy_refused", detail=str(exc))
+
+
+def _parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def single_instance(data_dir: Path) -> Iterator[None]:
+    """Hold `<data-dir>/client.lock`: one agent per data directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "client.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another client agent is using {data_dir}") from None
+        yield

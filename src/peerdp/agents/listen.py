@@ -1,0 +1,62 @@
+"""A serving agent's listening socket and the URL it registered with the site.
+
+A DP registers its URL once (the identity is kept), so it should come back on the
+same port: without --port it binds the port of its last run when that is free. The
+registered URL is remembered in `<data-dir>/listen.json`; a run that serves elsewhere
+says so, since the site keeps sending clients to the registered URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import typer
+
+from peerdp.net import bind, url_of
+
+log = logging.getLogger(__name__)
+
+LISTEN_FILE = "listen.json"
+
+
+def listen(
+    data_dir: Path, host: str, port: int | None, public_url: str | None
+) -> tuple[socket.socket, str]:
+    """The bound socket (--port, else last run's port if free, else any) and the public URL."""
+    previous_port = None
+    if port is None and (previous := registered_url(data_dir)):
+        previous_port = urlsplit(previous).port
+    sock = None
+    if previous_port:
+        try:
+            sock = bind(host, previous_port)
+        except OSError:
+            log.warning("port %d of the last run is taken; picking another", previous_port)
+    if sock is None:
+        sock = bind(host, port or 0)
+    return sock, (public_url or url_of(sock, host)).rstrip("/")
+
+
+def registered_url(data_dir: Path) -> str | None:
+    try:
+        return str(json.loads((data_dir / LISTEN_FILE).read_text())["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def keep_url(data_dir: Path, url: str, dp_id: int | None) -> None:
+    """Remember the URL just registered, or warn if this run serves elsewhere."""
+    previous = registered_url(data_dir)
+    if previous is None:
+        (data_dir / LISTEN_FILE).write_text(json.dumps({"url": url}))
+    elif previous != url:
+        typer.echo(
+            f"warning: this DP registered {previous} with the site but now listens on {url}; "
+            f"clients are sent to the registered URL until an administrator changes it "
+            f"(PATCH /api/v1/distribution-points/{dp_id} with the new url)",
+            err=True,
+        )

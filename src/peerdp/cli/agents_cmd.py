@@ -1,0 +1,205 @@
+"""`peerdp branch serve` and `peerdp client run`: the agents of managed machines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import typer
+
+from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
+
+if TYPE_CHECKING:
+    from peerdp.agents.client import ClientAgent
+
+branch_app = typer.Typer(help="A branch distribution point.", no_args_is_help=True)
+client_app = typer.Typer(help="The client agent of a managed machine.", no_args_is_help=True)
+
+EXIT_FAILED = 1  # some due advertisement did not run successfully
+EXIT_NO_POLICY = 2  # no verified policy (site unreachable, registration or signature refused)
+
+SITE = typer.Option(..., "--site", envvar="PEERDP_SITE_URL", help="Base URL of the site server.")
+TOKEN = typer.Option(
+    None,
+    "--token",
+    envvar="PEERDP_ENROLMENT_TOKEN",
+    help="Enrolment token; needed only for the first run (the identity is kept).",
+)
+NAME = typer.Option(None, "--name", help="Machine name (default: the host name).")
+ADDRESSES = typer.Option(
+    None, "--ip-address", help="An IP address of this machine (repeat; default: detected)."
+)
+AD_SITE = typer.Option(None, "--ad-site", help="The directory (AD) site of this machine.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(branch_app, name="branch")
+    app.add_typer(client_app, name="client")
+
+
+def _logging(level: int) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _site_url(url: str) -> str:
+    return url.rstrip("/")
+
+
+@branch_app.command("serve")
+def branch_serve(
+    site: str = SITE,
+    token: str | None = TOKEN,
+    data_dir: Path = typer.Option(..., "--data-dir", help="Identity, state and content store."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int | None = typer.Option(
+        None, "--port", help="Port to listen on (default: last run's, else any free one; 0: any)."
+    ),
+    name: str | None = NAME,
+    ip_address: list[str] | None = ADDRESSES,
+    ad_site: str | None = AD_SITE,
+    max_transfers: int = typer.Option(
+        10, "--max-transfers", min=1, help="Downloads served at once; more get 503 + Retry-After."
+    ),
+    bandwidth_limit: int | None = typer.Option(
+        None, "--bandwidth-limit", min=1, help="Cap on pulling content, in bytes per second."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="The URL clients reach this DP at (default: from --host/--port)."
+    ),
+    poll_interval: float = typer.Option(
+        300.0, "--poll-interval", min=0.1, help="Longest wait for a policy change, in seconds."
+    ),
+    retry_base: float = typer.Option(
+        30.0, "--retry-base", min=0.01, help="First retry delay after a failed pull (doubles)."
+    ),
+    max_attempts: int = typer.Option(
+        10, "--max-attempts", min=1, help="Failed pulls before a package is install_failed."
+    ),
+) -> None:
+    """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
+    from peerdp.agents.branch import BranchOptions, serve
+
+    _logging(logging.INFO)
+    options = BranchOptions(
+        site_url=_site_url(site),
+        token=token or "",
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        public_url=url,
+        name=name,
+        ip_addresses=tuple(ip_address or ()),
+        ad_site=ad_site,
+        max_transfers=max_transfers,
+        bandwidth_limit=bandwidth_limit,
+        poll_interval_s=poll_interval,
+        retry_base_s=retry_base,
+        max_attempts=max_attempts,
+    )
+    try:
+        serve(options)
+    except MPError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_NO_POLICY) from exc
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_NO_POLICY) from exc
+
+
+@client_app.command("run")
+def client_run(
+    site: str = SITE,
+    token: str | None = TOKEN,
+    data_dir: Path = typer.Option(..., "--data-dir", help="Identity, state, cache, packages."),
+    once: bool = typer.Option(False, "--once", help="Run one evaluation cycle, then exit."),
+    name: str | None = NAME,
+    ip_address: list[str] | None = ADDRESSES,
+    ad_site: str | None = AD_SITE,
+    retry_interval: float = typer.Option(
+        60.0, "--retry-interval", min=0, help="Seconds before a failed advertisement is retried."
+    ),
+    poll_interval: float = typer.Option(
+        3600.0, "--poll-interval", min=0.1, help="Seconds between policy evaluations."
+    ),
+    cache_bytes: int = typer.Option(
+        5 * 1024**3, "--cache-bytes", min=0, help="Cache size; least recently used goes first."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the outcomes as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the agent does."),
+) -> None:
+    """Register (first run), then evaluate advertisements: locate, download, verify, run.
+
+    With --once: exit 0 when every due advertisement ran successfully, 1 when one did
+    not, 2 when no verified policy could be had.
+    """
+    from peerdp.agents.client import ClientAgent, ClientOptions, single_instance
+
+    _logging(logging.INFO if verbose else logging.WARNING)
+    options = ClientOptions(
+        retry_interval_s=retry_interval,
+        poll_interval_s=poll_interval,
+        cache_bytes=cache_bytes,
+        progress=not json_output,
+    )
+    facts = MachineFacts.detect(name, ip_address, ad_site)
+    try:
+        with single_instance(data_dir):
+            identity = _client_identity(site, token, facts, data_dir)
+            if name is not None and name != identity.name:
+                typer.echo(f"note: registered as {identity.name}; --name {name} ignored", err=True)
+            mp = MPClient(identity)
+            agent = ClientAgent(identity, mp, facts, data_dir, options)
+            code = _once(agent, json_output) if once else _forever(agent)
+    except (MPError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_NO_POLICY) from exc
+    raise typer.Exit(code)
+
+
+def _client_identity(site: str, token: str | None, facts: MachineFacts, data_dir: Path) -> Identity:
+    if token is None and load_identity(data_dir) is None:
+        raise MPError("no identity in the data directory yet: pass --token to register")
+    identity = enrol(_site_url(site), token or "", facts, data_dir)
+    if identity.role != "client":
+        raise MPError(f"{data_dir} holds a {identity.role} identity, not a client's")
+    return identity
+
+
+def _once(agent: ClientAgent, json_output: bool) -> int:
+    from peerdp.agents.client import report_policy_error
+
+    try:
+        policy = agent.mp.policy()
+    except MPError as exc:
+        report_policy_error(agent.mp, exc)
+        typer.echo(f"error: {exc}", err=True)
+        return EXIT_NO_POLICY
+    outcomes = agent.cycle(policy)
+    if json_output:
+        sys.stdout.write(json.dumps([o.to_json() for o in outcomes], indent=2) + "\n")
+    for o in outcomes if not json_output else ():
+        line = f"{o.result}: advertisement {o.advertisement_id} '{o.name}' "
+        typer.echo(line + f"({o.package_id} v{o.source_version}) {o.detail}".rstrip())
+    return 0 if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def _forever(agent: ClientAgent) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    typer.echo(f"peerdp client {agent.identity.name} running", err=True)
+    agent.run_forever(stop)
+    return 0

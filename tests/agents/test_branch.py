@@ -1,0 +1,133 @@
+"""The branch DP as a real process: on-demand pull, resume after SIGKILL, refusal, removal."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SiteProcess
+
+from .support import World, run_client, wait_for, worlds
+
+
+@pytest.fixture
+def world(site_server: SiteProcess, tmp_path: Path) -> Iterator[Callable[..., World]]:
+    yield from worlds(site_server, tmp_path)
+
+
+def network_bytes(detail: str) -> int:
+    found = re.search(r"(\d+) bytes over the network", detail)
+    assert found, detail
+    return int(found[1])
+
+
+def test_seed_flow(world: Callable[..., World], tmp_path: Path) -> None:
+    """First attempt fails and triggers on-demand; the branch DP pulls; the retry succeeds.
+
+    The standard DP is a real `peerdp dp serve` the site's distribution manager pushed to.
+    """
+    w = world(real_standard_dp=True)
+    client_dir = tmp_path / "client"
+    name = f"{w.tag}-pc1"
+    w.add_member(name)
+    branch = w.start_branch(tmp_path / "branch")
+
+    first = run_client(w.client_args(name, client_dir))
+    assert first.returncode == 1, first.stderr
+    failed = w.typed("content_location_failed", client_name=name)
+    assert [m["state"] for m in failed] == ["on_demand_triggered"]
+    assert failed[0]["detail"].startswith("on_demand_triggered: ")
+    assert not w.out.exists()
+
+    row = w.wait_branch_state("installed")
+    assert row["origin"] == "on_demand"
+    installed = w.typed("package_state", dp_id=w.branch_dp["id"], state="installed")
+    assert network_bytes(installed[-1]["detail"]) == w.manifest.total_size  # type: ignore[union-attr]
+
+    second = run_client(w.client_args(name, client_dir))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert w.out.read_bytes() == w.files["payload.txt"]
+    succeeded = w.typed("program_succeeded", client_name=name)
+    assert len(succeeded) == 1 and succeeded[0]["exit_code"] == 0
+    assert f"{w.tag}-br-dp" in succeeded[0]["detail"]
+    assert branch.process.poll() is None
+
+
+def test_sigkill_mid_download_resumes(world: Callable[..., World], tmp_path: Path) -> None:
+    size = 600_000
+    w = world(files={"big.bin": bytes(range(256)) * (size // 256)})
+    big = next(f for f in w.manifest.files if f.path == "big.bin")  # type: ignore[union-attr]
+    data_dir = tmp_path / "branch"
+    partial = data_dir / "store" / "partial" / f"{big.sha256}.part"
+    first = w.start_branch(data_dir, "--bandwidth-limit", "100000")
+    ok_add = w.admin.post(
+        f"/packages/{w.package_id}/distribution-points", json={"dp_id": w.branch_dp["id"]}
+    )
+    assert ok_add.status_code == 201, ok_add.text
+    wait_for("a partial of a third", lambda: partial.exists() and partial.stat().st_size > size / 3)
+    first.stop(signal.SIGKILL)
+    held = partial.stat().st_size
+    assert 0 < held < size
+
+    second = w.start_branch(data_dir, token=False)
+    assert second.url == first.url  # the port of the last run, so the registered URL holds
+    w.wait_branch_state("installed")
+    installed = w.typed("package_state", dp_id=w.branch_dp["id"], state="installed")
+    fetched = network_bytes(installed[-1]["detail"])
+    assert fetched <= w.manifest.total_size - held  # type: ignore[union-attr]
+    assert not partial.exists()
+    token = w.access_token()
+    got = httpx.get(
+        f"{second.url}/content/{w.package_id}/{w.version}/files/big.bin",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert got.status_code == 200 and got.content == w.files["big.bin"]
+
+
+def test_corrupt_source_is_refused_and_never_run(
+    world: Callable[..., World], tmp_path: Path
+) -> None:
+    w = world(corrupt="payload.txt")
+    name = f"{w.tag}-pc1"
+    w.add_member(name)
+    w.start_branch(tmp_path / "branch", "--max-attempts", "2")
+    client_dir = tmp_path / "client"
+    assert run_client(w.client_args(name, client_dir)).returncode == 1
+
+    w.wait_branch_state("install_failed")
+    reports = w.typed("package_state", dp_id=w.branch_dp["id"])
+    assert [m["state"] for m in reports] == ["install_retrying", "install_failed"]
+    assert all("sha256 mismatch" in m["detail"] for m in reports)
+    objects = tmp_path / "branch" / "store" / "objects"
+    assert not [p for p in objects.rglob("*") if p.is_file()]
+
+    again = run_client(w.client_args(name, client_dir))
+    assert again.returncode == 1
+    assert not w.out.exists()
+    assert not w.typed("program_started", client_name=name)
+
+
+def test_removal_deletes_content_and_reports(world: Callable[..., World], tmp_path: Path) -> None:
+    w = world()
+    data_dir = tmp_path / "branch"
+    branch = w.start_branch(data_dir)
+    dp_id = w.branch_dp["id"]
+    assert w.admin.post(
+        f"/packages/{w.package_id}/distribution-points", json={"dp_id": dp_id}
+    ).is_success
+    w.wait_branch_state("installed")
+    manifest = data_dir / "store" / "manifests" / w.package_id / f"{w.version}.json"
+    assert manifest.exists()
+
+    assert w.admin.delete(f"/packages/{w.package_id}/distribution-points/{dp_id}").is_success
+    wait_for("the row to go", lambda: w.branch_row() is None)
+    assert not manifest.exists()
+    assert [m["state"] for m in w.typed("package_state", dp_id=dp_id)][-1] == "removed"
+    objects = data_dir / "store" / "objects"
+    assert not [p for p in objects.rglob("*") if p.is_file()]
+    assert branch.stop(signal.SIGTERM) == 0  # a clean shutdown
