@@ -38,7 +38,8 @@ TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
     ),
     INSTALL_FAILED: frozenset({INSTALL_PENDING, REMOVAL_PENDING}),
     # An update or a refresh sends a version again: installed -> install_pending.
-    INSTALLED: frozenset({INSTALL_PENDING, REMOVAL_PENDING}),
+    # A DP that finds the content lost or damaged (its start-up check) retries.
+    INSTALLED: frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING}),
     REMOVAL_PENDING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
     REMOVAL_RETRYING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
     REMOVAL_FAILED: frozenset({REMOVAL_PENDING, INSTALL_PENDING}),
