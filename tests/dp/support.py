@@ -15,7 +15,12 @@ from typing import Any
 
 import uvicorn
 
-from peerdp.dp.content_app import DirectoryContentSource, ExtraAuth, create_content_app
+from peerdp.dp.content_app import (
+    DirectoryContentSource,
+    ExtraAuth,
+    ZeroCopyHttpToolsProtocol,
+    create_content_app,
+)
 from peerdp.security.signing import SiteKey, SitePublicKey
 
 PACKAGE = "PS100001"
@@ -71,6 +76,7 @@ class Server:
     key: SiteKey
     files: dict[str, bytes] = field(default_factory=dict)
     manifest: bytes = b""
+    zerocopy: bool = False  # served through ZeroCopyHttpToolsProtocol (os.sendfile)
 
     def token(self, package_id: str = PACKAGE, version: int = VERSION, **kw: Any) -> str:
         return self.key.access_token(package_id, version, "client-1", **kw)
@@ -94,8 +100,11 @@ class _Running:
     thread: threading.Thread
 
 
-def start_uvicorn(app: Any, port: int) -> _Running:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+def start_uvicorn(app: Any, port: int, zerocopy: bool = False) -> _Running:
+    http: Any = ZeroCopyHttpToolsProtocol if zerocopy else "httptools"
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", http=http
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -123,7 +132,11 @@ def make_files() -> dict[str, bytes]:
 
 
 def serve_store(
-    tmp: Path, files: dict[str, bytes], max_transfers: int | None, extra: ExtraAuth | None = None
+    tmp: Path,
+    files: dict[str, bytes],
+    max_transfers: int | None,
+    extra: ExtraAuth | None = None,
+    zerocopy: bool = False,
 ) -> Iterator[Server]:
     key = SiteKey.generate()
     root = tmp / "store"
@@ -137,9 +150,9 @@ def serve_store(
         retry_after_s=7,
     )
     port = free_port()
-    running = start_uvicorn(app, port)
+    running = start_uvicorn(app, port, zerocopy)
     try:
-        yield Server(f"http://127.0.0.1:{port}", port, app, root, key, files, manifest)
+        yield Server(f"http://127.0.0.1:{port}", port, app, root, key, files, manifest, zerocopy)
     finally:
         stop_uvicorn(running)
 

@@ -249,6 +249,20 @@ def test_ranges_on_manifest(server: Server, client: httpx.Client) -> None:
     assert resp.content == server.manifest[:10]
 
 
+def test_zero_copy_path_is_used_when_offered(server: Server, client: httpx.Client) -> None:
+    from peerdp.dp.content_app import ZeroCopyHttpToolsProtocol as Proto
+
+    before = Proto.zerocopy_bytes_total
+    resp = client.get(server.url("big.bin"), headers={"Range": "bytes=10-,0-4"})
+    assert resp.status_code == 206
+    sent = Proto.zerocopy_bytes_total - before
+    assert sent == (len(big(server)) - 5 if server.zerocopy else 0)
+    # Small in-memory bodies (the manifest) are never sent with sendfile.
+    before = Proto.zerocopy_bytes_total
+    client.get(f"{server.base_url}/content/{PACKAGE}/{VERSION}/manifest")
+    assert Proto.zerocopy_bytes_total == before
+
+
 # -- conditionals -------------------------------------------------------------
 
 
@@ -501,11 +515,18 @@ def test_other_methods_refused(server: Server, client: httpx.Client) -> None:
 LIMIT = 2
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["stream", "zerocopy"])
+def limited(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     # 32 MiB: more than loopback socket buffers hold, so an unread download stalls.
     files = {"huge.bin": os.urandom(32 * 1024 * 1024), "tiny.txt": b"tiny"}
-    yield from serve_store(tmp_path_factory.mktemp("limited"), files, max_transfers=LIMIT)
+    yield from serve_store(
+        tmp_path_factory.mktemp("limited"),
+        files,
+        max_transfers=LIMIT,
+        zerocopy=request.param == "zerocopy",
+    )
 
 
 def open_stalled_download(server: Server, path: str) -> socket.socket:

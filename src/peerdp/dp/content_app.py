@@ -16,8 +16,10 @@ manifest's file list and is never joined onto a filesystem path.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,9 +30,11 @@ import anyio
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from peerdp.dp.http_content import (
     DEFAULT_CHUNK_SIZE,
+    ZEROCOPY_SEND,
     FileEntry,
     TransferLimiter,
     bytes_response,
@@ -45,6 +49,7 @@ __all__ = [
     "DirectoryContentSource",
     "ExtraAuth",
     "FileEntry",
+    "ZeroCopyHttpToolsProtocol",
     "create_content_app",
     "safe_manifest_path",
 ]
@@ -294,3 +299,124 @@ def create_content_app(
     app.include_router(service.router())
     app.state.content_service = service
     return app
+
+
+# --------------------------------------------------------------------------
+# Zero-copy serving under uvicorn
+# --------------------------------------------------------------------------
+#
+# uvicorn does not implement the ASGI "http.response.zerocopysend" (nor
+# "pathsend") extension, so file bodies would be copied twice through Python.
+# This protocol is uvicorn's httptools protocol plus that extension: the DP
+# runs ``uvicorn.run(app, http=ZeroCopyHttpToolsProtocol)`` (CLI:
+# ``--http peerdp.dp.content_app:ZeroCopyHttpToolsProtocol``) and
+# ``ContentResponse`` then hands the open descriptor to os.sendfile, as nginx
+# does. Everything else (status line, headers, keep-alive, Content-Length
+# accounting) stays uvicorn's. Without it, the same app streams in chunks.
+
+_SENDFILE_MAX = 16 * 1024 * 1024
+
+
+class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools HTTP/1.1 protocol with the zero-copy send extension."""
+
+    zerocopy_bytes_total = 0  # process-wide, for metrics and tests
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        # An upgrade request returns early and leaves an older cycle in place.
+        if cycle is None or cycle.scope is not self.scope:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is None or self.transport.get_extra_info("sslcontext") is not None:
+            return  # sendfile cannot write through TLS
+        self.scope.setdefault("extensions", {})[ZEROCOPY_SEND] = {}
+        plain_send = cycle.send
+
+        async def send(message: Any) -> None:
+            if message["type"] == ZEROCOPY_SEND:
+                await _zerocopy_send(cycle, plain_send, sock.fileno(), message)
+            else:
+                await plain_send(message)
+
+        setattr(cycle, "send", send)  # noqa: B010 - read by run_asgi when it starts
+
+
+async def _zerocopy_send(
+    cycle: RequestResponseCycle,
+    plain_send: Callable[[Any], Any],
+    sock_fd: int,
+    message: dict[str, Any],
+) -> None:
+    if cycle.disconnected:
+        return  # like uvicorn's own send after a disconnect
+    if not cycle.response_started or cycle.response_complete or cycle.chunked_encoding:
+        raise RuntimeError("zerocopysend needs a started response with a Content-Length")
+    file = message["file"]
+    fd = file if isinstance(file, int) else file.fileno()
+    offset = message.get("offset")
+    offset = os.lseek(fd, 0, os.SEEK_CUR) if offset is None else int(offset)
+    count = message.get("count")
+    count = os.fstat(fd).st_size - offset if count is None else int(count)
+    if count > cycle.expected_content_length:
+        raise RuntimeError("Response content longer than Content-Length")
+    if cycle.scope["method"] != "HEAD":
+        try:
+            await _flush_transport(cycle)
+            await _sendfile_all(sock_fd, fd, offset, count)
+        except (BrokenPipeError, ConnectionError):
+            cycle.disconnected = True
+            cycle.transport.close()
+            return
+    ZeroCopyHttpToolsProtocol.zerocopy_bytes_total += count
+    cycle.expected_content_length -= count
+    if not message.get("more_body", False):
+        await plain_send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _flush_transport(cycle: RequestResponseCycle) -> None:
+    """Wait until bytes queued in the transport (headers, part headers) are out."""
+    while cycle.transport.get_write_buffer_size() > 0:
+        if cycle.disconnected:
+            raise ConnectionResetError("client went away")
+        await asyncio.sleep(0.001)
+
+
+async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
+    """os.sendfile the whole range onto a non-blocking socket, yielding between calls."""
+    loop = asyncio.get_running_loop()
+    # The loop already watches sock_fd for the transport; a dup gets its own watch.
+    waiter_fd = -1
+    try:
+        while count > 0:
+            try:
+                sent = os.sendfile(sock_fd, fd, offset, min(count, _SENDFILE_MAX))
+            except BlockingIOError:
+                sent = -1
+            if sent == 0:
+                raise RuntimeError("content file shrank while being served")
+            if sent > 0:
+                offset, count = offset + sent, count - sent
+                await asyncio.sleep(0)  # fairness: a fast reader must not starve the loop
+                continue
+            if waiter_fd < 0:
+                waiter_fd = os.dup(sock_fd)
+            await _writable(loop, waiter_fd)
+    finally:
+        if waiter_fd >= 0:
+            os.close(waiter_fd)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)

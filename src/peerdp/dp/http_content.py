@@ -55,6 +55,9 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 MAX_RANGES = 64
 MAX_RANGE_HEADER_LEN = 4096
 CACHE_CONTROL = "private, no-transform"
+# ASGI "Zero Copy Send" extension: when the server offers it (peerdp's
+# ZeroCopyHttpToolsProtocol does), file bodies go out with os.sendfile.
+ZEROCOPY_SEND = "http.response.zerocopysend"
 
 _RANGE_SPEC = re.compile(r"([0-9]{1,19})-([0-9]{0,19})|-([0-9]{1,19})")
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
@@ -262,6 +265,10 @@ class BodySource(Protocol):
 
     async def read(self, offset: int, size: int) -> bytes: ...
 
+    def fileno(self) -> int | None:
+        """An OS file descriptor for zero-copy sending, if the body is a file."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -279,6 +286,9 @@ class FileBody:
             raise RuntimeError("content file shrank while being served")
         return data
 
+    def fileno(self) -> int | None:
+        return self._fd if self._fd >= 0 else None
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -293,6 +303,9 @@ class BytesBody:
 
     async def read(self, offset: int, size: int) -> bytes:
         return bytes(self._data[offset : offset + size])
+
+    def fileno(self) -> int | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -435,7 +448,8 @@ class ContentResponse(Response):
                     }
                 )
                 if self._send_body:
-                    await _until_disconnect(receive, lambda: self._stream(send))
+                    zerocopy = ZEROCOPY_SEND in (scope.get("extensions") or {})
+                    await _until_disconnect(receive, lambda: self._stream(send, zerocopy))
                 else:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
@@ -444,10 +458,24 @@ class ContentResponse(Response):
         finally:
             self._source.close()
 
-    async def _stream(self, send: Send) -> None:
+    async def _stream(self, send: Send, zerocopy: bool) -> None:
+        fd = self._source.fileno() if zerocopy else None
+        # The extension wants a "file descriptor object"; this one never closes fd.
+        file = None if fd is None else os.fdopen(fd, "rb", buffering=0, closefd=False)
         for part in self._parts:
             if part.prefix:
                 await _send_chunk(send, part.prefix)
+            if file is not None:
+                await send(
+                    {
+                        "type": ZEROCOPY_SEND,
+                        "file": file,
+                        "offset": part.rng.start,
+                        "count": part.rng.length,
+                        "more_body": True,
+                    }
+                )
+                continue
             offset = part.rng.start
             while offset < part.rng.end:
                 size = min(self._chunk_size, part.rng.end - offset)
@@ -621,6 +649,7 @@ def bytes_response(
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_CHUNK_SIZE",
+    "ZEROCOPY_SEND",
     "BodySource",
     "ByteRange",
     "BytesBody",

@@ -1,0 +1,298 @@
+"""Benchmark: the DP content server against nginx serving the same files.
+
+Run by hand (not part of the tests)::
+
+    .venv/bin/python bench/bench_content.py            # full run, ~1.2 GiB of temp files
+    .venv/bin/python bench/bench_content.py --big-mib 256 --repeat 1   # quick look
+
+(a) one large file to curl: throughput ours / nginx         (target >= 0.8)
+(b) N concurrent ranged downloads of a mid-size file:
+    aggregate throughput ours / nginx                       (target >= 0.7)
+(d) peak RSS (VmHWM) of the DP process during (b)          (target <= 150 MiB)
+
+Both servers run on loopback, single process / single worker each, and serve
+the very same object files (nginx with sendfile on). Runs alternate between
+the two servers so background load hits both alike. Temp files are deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "PS100001"
+VERSION = 1
+MIB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def make_object(objects: Path, name: str, size: int) -> tuple[str, str, int]:
+    """Write `size` random bytes as a content-addressed object; (name, sha, size)."""
+    tmp = objects / f".{name}.tmp"
+    digest = hashlib.sha256()
+    block = os.urandom(16 * MIB)  # repeated blocks: cheap to make, still incompressible
+    with tmp.open("wb") as fh:
+        left = size
+        while left:
+            piece = block[: min(left, len(block))]
+            fh.write(piece)
+            digest.update(piece)
+            left -= len(piece)
+    sha = digest.hexdigest()
+    final = objects / sha[:2] / sha
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(final)
+    return name, sha, size
+
+
+def write_store(root: Path, big_mib: int, mid_mib: int) -> dict[str, tuple[str, int]]:
+    objects = root / "objects"
+    objects.mkdir(parents=True)
+    files = [make_object(objects, "big.bin", big_mib * MIB)]
+    files.append(make_object(objects, "mid.bin", mid_mib * MIB))
+    manifest = {
+        "package_id": PACKAGE,
+        "source_version": VERSION,
+        "created_at": "2024-05-01T12:00:00Z",
+        "files": [{"path": n, "size": s, "sha256": h} for n, h, s in files],
+    }
+    (root / "manifests" / PACKAGE).mkdir(parents=True)
+    (root / "manifests" / PACKAGE / f"{VERSION}.json").write_text(json.dumps(manifest))
+    return {n: (h, s) for n, h, s in files}
+
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+user root;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    sendfile on;
+    tcp_nopush on;
+    access_log off;
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {objects};
+        max_ranges 64;
+    }}
+}}
+"""
+
+
+def start_nginx(tmp: Path, objects: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, objects=objects))
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)])
+    wait_port(port)
+    return proc, port
+
+
+def start_dp(root: Path, public_key: str, chunk_kib: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    args = [sys.executable, __file__, "--serve", str(root), str(port), public_key, str(chunk_kib)]
+    proc = subprocess.Popen(args)
+    wait_port(port)
+    return proc, port
+
+
+def serve(root: str, port: str, public_key: str, chunk_kib: str) -> None:
+    """The DP side: the content app alone, as `peerdp dp serve` would mount it."""
+    import uvicorn
+
+    from peerdp.dp.content_app import DirectoryContentSource, create_content_app
+    from peerdp.security.signing import SitePublicKey
+
+    app = create_content_app(
+        DirectoryContentSource(Path(root)),
+        SitePublicKey.from_b64(public_key),
+        max_transfers=None,  # the benchmark measures throughput, not the limiter
+        chunk_size=int(chunk_kib) * 1024,
+    )
+    uvicorn.run(
+        app, host="127.0.0.1", port=int(port), loop="uvloop", http="httptools", log_level="warning"
+    )
+
+
+@dataclass
+class Target:
+    name: str
+    url_of: dict[str, str]  # file name -> URL
+    headers: list[str]
+    pid: int
+
+
+def curl_speed(target: Target, name: str) -> float:
+    """Bytes per second of one whole-file download to /dev/null."""
+    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}"]
+    for h in target.headers:
+        args += ["-H", h]
+    out = subprocess.run([*args, target.url_of[name]], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def concurrent_ranges(size: int, count: int, seed: int = 7) -> list[tuple[int, int] | None]:
+    """Every fifth download is whole, the others a random range of 10-60% of the file."""
+    rnd = random.Random(seed)
+    out: list[tuple[int, int] | None] = []
+    for i in range(count):
+        if i % 5 == 0:
+            out.append(None)
+            continue
+        length = int(size * rnd.uniform(0.1, 0.6))
+        start = rnd.randrange(0, size - length)
+        out.append((start, start + length - 1))
+    return out
+
+
+def run_concurrent(target: Target, name: str, ranges: list[tuple[int, int] | None]) -> float:
+    """Aggregate bytes per second of all downloads started at once (curl processes)."""
+    procs = []
+    start = time.perf_counter()
+    for rng in ranges:
+        args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{http_code}"]
+        for h in target.headers:
+            args += ["-H", h]
+        if rng is not None:
+            args += ["-r", f"{rng[0]}-{rng[1]}"]
+        procs.append(subprocess.Popen([*args, target.url_of[name]], stdout=subprocess.PIPE))
+    total = 0
+    for proc, rng in zip(procs, ranges, strict=True):
+        out, _ = proc.communicate()
+        size, code = out.decode().split()
+        assert code == ("200" if rng is None else "206"), (target.name, code)
+        total += int(size)
+    return total / (time.perf_counter() - start)
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
+
+
+def reset_peak_rss(pid: int) -> None:
+    # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--mid-mib", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunk-kib", type=int, default=1024)
+    parser.add_argument("--tmp", default=None, help="where to put the temp files")
+    opts = parser.parse_args()
+
+    from peerdp.security.signing import SiteKey
+
+    tmp = Path(tempfile.mkdtemp(prefix="peerdp-bench-", dir=opts.tmp))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        root = tmp / "store"
+        files = write_store(root, opts.big_mib, opts.mid_mib)
+        for h, _ in files.values():  # warm the page cache for both servers alike
+            with (root / "objects" / h[:2] / h).open("rb") as fh:
+                while fh.read(16 * MIB):
+                    pass
+        key = SiteKey.generate()
+        dp, dp_port = start_dp(root, key.public_key_b64, opts.chunk_kib)
+        nginx, ng_port = start_nginx(tmp, root / "objects")
+        procs += [dp, nginx]
+        token = key.access_token(PACKAGE, VERSION, "bench", ttl_s=24 * 3600)
+        ours = Target(
+            "peerdp",
+            {n: f"http://127.0.0.1:{dp_port}/content/{PACKAGE}/{VERSION}/files/{n}" for n in files},
+            [f"Authorization: Bearer {token}"],
+            dp.pid,
+        )
+        theirs = Target(
+            "nginx",
+            {n: f"http://127.0.0.1:{ng_port}/{h[:2]}/{h}" for n, (h, _) in files.items()},
+            [],
+            nginx.pid,
+        )
+        report: dict[str, object] = {
+            "big_mib": opts.big_mib,
+            "mid_mib": opts.mid_mib,
+            "concurrency": opts.concurrency,
+            "chunk_kib": opts.chunk_kib,
+            "cpus": os.cpu_count(),
+        }
+
+        # (a) one big file, alternating servers.
+        speeds: dict[str, list[float]] = {"peerdp": [], "nginx": []}
+        for _ in range(opts.repeat):
+            for t in (theirs, ours):
+                speeds[t.name].append(curl_speed(t, "big.bin"))
+        a = {n: statistics.median(v) / MIB for n, v in speeds.items()}
+        report["a_single_MiB_s"] = a
+        report["a_ratio"] = a["peerdp"] / a["nginx"]
+        print(f"(a) one {opts.big_mib} MiB file: {a}  ratio {report['a_ratio']:.2f}", flush=True)
+
+        # (b) + (d) concurrent ranged downloads; peak RSS measured over (b) only.
+        ranges = concurrent_ranges(files["mid.bin"][1], opts.concurrency)
+        rss_before = vm_hwm_kib(dp.pid)
+        reset_peak_rss(dp.pid)
+        agg: dict[str, list[float]] = {"peerdp": [], "nginx": []}
+        for _ in range(opts.repeat):
+            for t in (theirs, ours):
+                agg[t.name].append(run_concurrent(t, "mid.bin", ranges))
+        b = {n: statistics.median(v) / MIB for n, v in agg.items()}
+        report["b_concurrent_MiB_s"] = b
+        report["b_ratio"] = b["peerdp"] / b["nginx"]
+        report["d_peak_rss_MiB_during_b"] = vm_hwm_kib(dp.pid) / 1024
+        report["d_peak_rss_MiB_whole_run"] = max(rss_before, vm_hwm_kib(dp.pid)) / 1024
+        print(f"(b) {opts.concurrency} concurrent: {b}  ratio {report['b_ratio']:.2f}")
+        print(f"(d) DP peak RSS during (b): {report['d_peak_rss_MiB_during_b']:.1f} MiB")
+        print(json.dumps(report, indent=2))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(*sys.argv[2:6])
+    else:
+        main()
