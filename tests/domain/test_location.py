@@ -11,7 +11,9 @@ The site (boundary ids in brackets; ``P`` = protects):
     REGION       [7] 10.2.0.0/16 fast      REGION-DP (standard, BITS, PS1, P 7)
     HQ site      [8] AD site HQ fast
     BR4 LAN      [9] 10.1.4.0/24 fast      BR4-DP (branch, site PS2, P 9)
-    (no boundary)                          PS2-PLAIN (standard, PS2), PS2-BITS (standard, BITS, PS2)
+    (no boundary)                          PS2-PLAIN (standard, PS2),
+                                           PS2-BITS (standard, BITS, PS2),
+                                           PS2-PEER (branch, BITS, PS2)
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ DPS = [
     _dp(8, "BR4-DP", "branch", "10.1.4.5", protects=frozenset({9}), site="PS2"),
     _dp(9, "PS2-PLAIN", "standard", "172.16.0.5", bits=False, site="PS2"),
     _dp(10, "PS2-BITS", "standard", "172.16.0.6", site="PS2"),
+    _dp(11, "PS2-PEER", "branch", "172.16.0.7", site="PS2"),  # unprotected branch DP
 ]
 DP_ID = {dp.name: dp.id for dp in DPS}
 
@@ -387,6 +390,14 @@ CASES = [
         on_demand=[("BR4-DP", "delayed")],
     ),
     Case(
+        "delayed: a BITS *branch* DP at its site is no source",
+        "br4",
+        installed("HQ-A", "PS2-PEER"),
+        [],
+        reason="on_demand_delayed",
+        on_demand=[("BR4-DP", "delayed")],
+    ),
+    Case(
         "delayed: the BITS standard DP at its site holds an older version",
         "br4",
         installed("HQ-A") | installed("PS2-BITS", version=VERSION - 1),
@@ -514,20 +525,20 @@ def test_not_targeted_never_triggers_on_demand() -> None:
 
 
 def test_several_branch_dps_each_get_their_action() -> None:
-    second = _dp(11, "BR1-PEER", "branch", "10.1.1.6", protects=frozenset({2}))
-    third = _dp(12, "BR1-OTHER-SITE", "branch", "10.1.1.7", protects=frozenset({3}), site="PS2")
+    second = _dp(21, "BR1-PEER", "branch", "10.1.1.6", protects=frozenset({2}))
+    third = _dp(22, "BR1-OTHER-SITE", "branch", "10.1.1.7", protects=frozenset({3}), site="PS2")
     view = SiteView(
         BOUNDARIES,
         [*DPS, second, third],
-        {PKG: installed("HQ-A") | {11: PackageDPRow(11, "install_pending", VERSION)}},
+        {PKG: installed("HQ-A") | {21: PackageDPRow(21, "install_pending", VERSION)}},
     )
     adv = Advertisement("ADV1", PKG, protected_only=True, on_slow="download", allow_remote=True)
     client = Client("BR1-WS", ("10.1.1.20",), "BRANCH-01")
     decision = locate(view, client, adv, Package(PKG, VERSION, True))
     assert decision.on_demand == (
         OnDemandAction(3, "add"),
-        OnDemandAction(11, "already_listed"),
-        OnDemandAction(12, "delayed"),
+        OnDemandAction(21, "already_listed"),
+        OnDemandAction(22, "delayed"),
     )
     assert decision.reason == "on_demand_triggered"
 
@@ -535,15 +546,15 @@ def test_several_branch_dps_each_get_their_action() -> None:
 def test_only_delayed_and_listed_gives_delayed() -> None:
     view = SiteView(
         BOUNDARIES,
-        [*DPS, _dp(11, "BR4-PEER", "branch", "10.1.4.6", protects=frozenset({9}), site="PS2")],
-        {PKG: installed("HQ-A") | {11: PackageDPRow(11, "install_retrying", VERSION)}},
+        [*DPS, _dp(21, "BR4-PEER", "branch", "10.1.4.6", protects=frozenset({9}), site="PS2")],
+        {PKG: installed("HQ-A") | {21: PackageDPRow(21, "install_retrying", VERSION)}},
     )
     adv = Advertisement("ADV1", PKG, protected_only=True, on_slow="download", allow_remote=True)
     decision = locate(view, CLIENTS["br4"], adv, Package(PKG, VERSION, True))
     assert decision.reason == "on_demand_delayed"
     assert decision.on_demand == (
         OnDemandAction(8, "delayed"),
-        OnDemandAction(11, "already_listed"),
+        OnDemandAction(21, "already_listed"),
     )
 
 
