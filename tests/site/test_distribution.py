@@ -313,3 +313,31 @@ def test_a_branch_dp_that_never_reports_retries_then_fails_visibly(site: Site) -
     messages = site.messages(package_id=package_id, dp_id=dp["id"], type="package_state")
     assert [m["state"] for m in messages].count("removal_retrying") == ATTEMPTS - 1
     assert all(m["detail"] for m in messages)
+
+
+def test_two_site_servers_never_push_the_same_row_twice(
+    tmp_path: Path, dps: list[DPProcess]
+) -> None:
+    """Two site-server processes on one PostgreSQL database (and one data directory)."""
+    if not _pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = f"d_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    servers = [start_site(tmp_path / "site", pg_schema_url(schema), extra_env=SITE_ENV)]
+    try:
+        servers.append(start_site(tmp_path / "site", pg_schema_url(schema), extra_env=SITE_ENV))
+        site = Site.of(servers[0])
+        dp_id, dp = new_dp(site, dps, tmp_path)
+        packages = [site.package({f"f{i}.bin": os.urandom(64_000)})[0] for i in range(8)]
+        for package_id in packages:
+            site.add(package_id, dp_id)
+        for package_id in packages:
+            site.wait_state(package_id, dp_id, {"installed"})
+        assert dp.metric("peerdp_dp_versions_installed_total") == len(packages)
+        assert dp.metric("peerdp_dp_objects_received_total") == len(packages)
+    finally:
+        for server in servers:
+            server.stop()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

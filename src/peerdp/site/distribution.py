@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Select, and_, func, or_, select, update
@@ -48,7 +48,7 @@ from peerdp.store.models import (
 )
 
 log = logging.getLogger(__name__)
-SelectT = TypeVar("SelectT", bound=Select[Unpack[tuple[Any, ...]]])
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 Row = PackageDistributionPoint
 MAX_WAIT_S = 30.0
