@@ -288,6 +288,7 @@ def build(
     on_slow: str = "do_not_run",
     corrupt: str | None = None,
     real_standard_dp: bool = False,
+    command_line: str | None = None,
 ) -> World:
     """Boundaries, a standard DP holding the package, a protected branch DP, an advertisement.
 
@@ -302,7 +303,9 @@ def build(
     files = {"payload.txt": f"payload of {tag}\n".encode(), **(files or {})}
     out = tmp / f"{tag}.out"
     world = World(site, admin, tmp, net, tag, files, out)
-    _topology(world, protected_only=protected_only, allow_remote=allow_remote, on_slow=on_slow)
+    command_line = command_line or f"cp payload.txt '{out}'"
+    _topology(world, command_line, protected_only=protected_only, allow_remote=allow_remote,
+              on_slow=on_slow)  # fmt: skip
     if real_standard_dp:
         _real_standard_dp(world)
     else:
@@ -310,7 +313,9 @@ def build(
     return world
 
 
-def _topology(world: World, *, protected_only: bool, allow_remote: bool, on_slow: str) -> None:
+def _topology(
+    world: World, command_line: str, *, protected_only: bool, allow_remote: bool, on_slow: str
+) -> None:
     admin, tag = world.admin, world.tag
     ok(admin.post("/boundaries", json={
         "name": f"{tag}-hq", "type": "ip_subnet", "value": f"{HQ_NET}.0/24"}), 201)  # fmt: skip
@@ -328,7 +333,7 @@ def _topology(world: World, *, protected_only: bool, allow_remote: bool, on_slow
     world.package["source_version"] = version["source_version"]
     world.manifest = Manifest.from_json(version["manifest"])
     ok(admin.post(f"/packages/{world.package_id}/programs", json={
-        "name": "install", "command_line": f"cp payload.txt '{world.out}'"}), 201)  # fmt: skip
+        "name": "install", "command_line": command_line}), 201)  # fmt: skip
     world.collection = ok(admin.post("/collections", json={"name": f"{tag}-col"}), 201)
     world.advertisement = ok(admin.post("/advertisements", json={
         "name": f"{tag}-adv", "package_id": world.package_id, "program_name": "install",

@@ -196,13 +196,16 @@ class ClientAgent:
         self.options = options
         self.history = RunHistory(data_dir)
         self.cache = PackageCache(data_dir)
+        self.busy = threading.Event()  # set while a cycle runs (not while waiting for policy)
 
     # -- cycles -------------------------------------------------------------------
 
-    def cycle(self, policy: dict[str, Any]) -> list[Outcome]:
-        """Evaluate every advertisement of a verified policy once."""
+    def cycle(self, policy: dict[str, Any], stop: threading.Event | None = None) -> list[Outcome]:
+        """Evaluate every advertisement of a verified policy once (until `stop`)."""
         outcomes = []
         for entry in policy.get("advertisements", []):
+            if stop is not None and stop.is_set():
+                break
             adv = Advertisement.from_policy(entry)
             outcome = self.evaluate(adv)
             log.info("%s: %s %s", adv.name, outcome.result, outcome.detail)
@@ -221,7 +224,15 @@ class ClientAgent:
                 stop.wait(self.options.retry_interval_s)
                 continue
             version = int(policy["version"])
-            outcomes = self.cycle(policy)
+            self.busy.set()
+            try:
+                outcomes = self.cycle(policy, stop)
+            except Exception:  # a bug or a full disk must not end the agent
+                log.exception("evaluating the policy failed; trying again")
+                outcomes = []
+                stop.wait(self.options.retry_interval_s)
+            finally:
+                self.busy.clear()
             wait = self._next_wait(policy, outcomes)
 
     def _next_wait(self, policy: dict[str, Any], outcomes: list[Outcome]) -> float:
@@ -347,6 +358,20 @@ class ClientAgent:
     def _fail(self, adv: Advertisement, type_: str, detail: str, **fields: Any) -> NoReturn:
         self._status(type_, adv, detail, **fields)
         raise _Failed(detail)
+
+
+def run_until_stopped(agent: ClientAgent, stop: threading.Event, grace_s: float = 30.0) -> None:
+    """Run the agent until `stop` is set (by a signal handler).
+
+    An agent waiting for policy ends at once; one in the middle of a cycle gets `grace_s`
+    to finish the advertisement in hand (a started program is not killed).
+    """
+    thread = threading.Thread(target=agent.run_forever, args=(stop,), name="client", daemon=True)
+    thread.start()
+    while thread.is_alive() and not stop.wait(0.5):
+        pass
+    if agent.busy.is_set():
+        thread.join(grace_s)
 
 
 def run_program(adv: Advertisement, folder: Path, log_path: Path) -> tuple[int | None, str]:

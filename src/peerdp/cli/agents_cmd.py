@@ -193,6 +193,8 @@ def _once(agent: ClientAgent, json_output: bool) -> int:
 
 
 def _forever(agent: ClientAgent) -> int:
+    from peerdp.agents.client import run_until_stopped
+
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -201,5 +203,5 @@ def _forever(agent: ClientAgent) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     typer.echo(f"peerdp client {agent.identity.name} running", err=True)
-    agent.run_forever(stop)
+    run_until_stopped(agent, stop)
     return 0
