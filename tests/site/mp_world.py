@@ -6,6 +6,7 @@ import io
 import itertools
 import random
 import tarfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,13 +92,19 @@ class World:
         rows = ok(self.admin.get(f"/packages/{self.package['id']}/distribution-points"))
         return {row["dp_id"]: row for row in rows}
 
-    def messages(self, type_: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = ok(
-            self.admin.get(
-                "/status-messages", params={"package_id": self.package["id"], "type": type_}
+    def messages(self, type_: str, at_least: int = 0) -> list[dict[str, Any]]:
+        """Status messages of a type; waits (up to 10 s) for `at_least` of them to arrive,
+        as content-location answers are written in batches."""
+        deadline = time.monotonic() + 10
+        while True:
+            rows: list[dict[str, Any]] = ok(
+                self.admin.get(
+                    "/status-messages", params={"package_id": self.package["id"], "type": type_}
+                )
             )
-        )
-        return rows
+            if len(rows) >= at_least or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
 
 
 def build(

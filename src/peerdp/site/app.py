@@ -78,6 +78,10 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for extra in ctx.extras.values():
+                close = getattr(extra, "close", None)
+                if callable(close):
+                    close()  # e.g. flush batched status messages
             ctx.changes.stop()
             ctx.db.dispose()
 

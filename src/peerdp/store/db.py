@@ -45,7 +45,7 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, *, immediate: bool = True) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -62,8 +62,9 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers wait for each other
-        # (busy_timeout) instead of one failing when it upgrades a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # (busy_timeout) instead of one failing when it upgrades a read lock. Readers
+        # use a plain BEGIN: WAL lets them run beside the writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -87,6 +88,11 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # On SQLite reads get their own engine that does not take the write lock.
+        self.read_engine = (
+            _sqlite_engine(self.url, immediate=False) if is_sqlite(self.url) else self.engine
+        )
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -98,5 +104,12 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction (never takes SQLite's write lock)."""
+        with self.read_sessions() as session, session.begin():
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()

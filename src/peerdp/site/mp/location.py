@@ -1,14 +1,19 @@
 """The MP's driver of the content-location rule: facts from the database in, answer out.
 
-Boundaries and DPs change rarely, so they are held as a prebuilt SiteView and rebuilt
-only when the change bus says the topology changed; each request reads its package's
-DP list fresh, so an answer never trails a DP's report.
+The hot path reads nothing from the database when nothing changed: boundaries and DPs
+are held as a prebuilt SiteView (rebuilt when the topology changes), and the facts of
+advertisements, packages, collection membership and DP lists are cached until the
+change bus reports any change. When the rule says on-demand provisioning is due, the
+decision is taken again from fresh facts inside the write transaction, so a stale
+cache never records a wrong delay or a second addition.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +23,7 @@ from peerdp.domain.boundaries import Boundary as BoundaryFact
 from peerdp.site import provisioning
 from peerdp.site.context import SiteContext
 from peerdp.site.errors import Conflict, Invalid, NotFound
-from peerdp.site.status import record
+from peerdp.site.status_batch import StatusBatcher
 from peerdp.store.models import (
     Advertisement,
     Boundary,
@@ -27,6 +32,8 @@ from peerdp.store.models import (
     Package,
     PackageDistributionPoint,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,30 @@ class Request:
 
 
 @dataclass(frozen=True)
+class AdvertisementFacts:
+    id: int
+    package_id: str
+    collection_id: int
+    protected_only: bool
+    on_slow: str
+    allow_remote: bool
+    package_version: int
+    package_on_demand: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one decision needs besides the site view."""
+
+    advertisement: AdvertisementFacts
+    targeted: bool
+    rows: dict[int, rule.PackageDPRow]
+
+
+@dataclass(frozen=True)
 class Outcome:
     decision: rule.LocationDecision
-    # DP id -> carried out ("added") or not; what this request did about on-demand.
+    # DP id -> what this request did about on-demand ("added", "already_listed", "delayed").
     provisioned: dict[int, str]
 
     @property
@@ -54,50 +82,101 @@ class Outcome:
         return reason
 
 
+class FactCache:
+    """Facts read from the database, kept until the site's change generation moves."""
+
+    def __init__(self, generation: Callable[[], int]) -> None:
+        self._generation = generation
+        self._seen = -1
+        self._entries: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], load: Callable[[], T]) -> T:
+        generation = self._generation()
+        with self._lock:
+            if generation != self._seen:
+                self._entries.clear()
+                self._seen = generation
+            if key in self._entries:
+                return self._entries[key]  # type: ignore[no-any-return]
+        value = load()
+        with self._lock:
+            if self._seen == generation:
+                if len(self._entries) > 500_000:
+                    self._entries.clear()
+                self._entries[key] = value
+        return value
+
+
 class LocationService:
     def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
         self._view: rule.SiteView | None = None
-        self._generation = -1
-        self._lock = threading.Lock()
+        self._view_generation = -1
+        self._view_lock = threading.Lock()
+        self.facts = FactCache(lambda: ctx.changes.generation)
+        self.answers = StatusBatcher(ctx.db)
+
+    def close(self) -> None:
+        self.answers.close()
 
     def view(self) -> rule.SiteView:
         generation = self.ctx.changes.topology_generation
         view = self._view
-        if view is not None and generation == self._generation:
+        if view is not None and generation == self._view_generation:
             return view
-        with self._lock:
-            if self._view is None or self._generation != generation:
+        with self._view_lock:
+            if self._view is None or self._view_generation != generation:
                 with self.ctx.transaction() as s:
                     self._view = load_view(s)
-                self._generation = generation
+                self._view_generation = generation
             return self._view
 
     def locate(self, request: Request, *, explain: bool = False) -> Outcome:
         view = self.view()
+        facts = self._cached_facts(request)
+        decision = decide(view, request, facts, explain=explain)
+        if explain:
+            return Outcome(decision, {})
+        # On-demand is due: decide again on fresh facts under the write lock, then act.
+        outcome = self._provision(view, request) if decision.on_demand else Outcome(decision, {})
+        self._record_answer(request, outcome)
+        return outcome
+
+    def _cached_facts(self, request: Request) -> Facts:
+        def read(load: Callable[[Session], T]) -> Callable[[], T]:
+            def run() -> T:
+                with self.ctx.db.reading() as s:
+                    return load(s)
+
+            return run
+
+        adv = self.facts.get(
+            ("adv", request.advertisement_id),
+            read(lambda s: advertisement_facts(s, request.advertisement_id)),
+        )
+        check_request(adv, request)
+        targeted = self.facts.get(
+            ("member", adv.collection_id, request.client_name),
+            read(lambda s: targets(s, adv.collection_id, request.client_name)),
+        )
+        rows = self.facts.get(
+            ("rows", adv.package_id), read(lambda s: package_rows(s, adv.package_id))
+        )
+        return Facts(adv, targeted, rows)
+
+    def _provision(self, view: rule.SiteView, request: Request) -> Outcome:
+        """Decide again on fresh facts under the write lock, then carry out on-demand."""
         with self.ctx.transaction() as s:
-            adv, package = _advertisement(s, request)
-            targeted = _targets(s, adv, request.client_name)
-            rows = _package_rows(s, request.package_id)
-            decision = rule.locate(
-                view.with_package_rows(package.id, rows),
-                rule.Client(request.client_name, request.ip_addresses, request.ad_site),
-                rule.Advertisement(
-                    str(adv.id),
-                    adv.package_id,
-                    adv.protected_only,
-                    adv.on_slow,  # type: ignore[arg-type]
-                    adv.allow_remote,
-                ),
-                rule.Package(package.id, request.source_version, package.on_demand),
-                targeted=targeted,
-                explain=explain,
+            adv = advertisement_facts(s, request.advertisement_id)
+            check_request(adv, request)
+            facts = Facts(
+                adv,
+                targets(s, adv.collection_id, request.client_name),
+                package_rows(s, adv.package_id, lock=True),
             )
-            if explain:
-                return Outcome(decision, {})
-            outcome = Outcome(decision, self._act(s, request, decision))
-            _record_answer(self.ctx, s, request, outcome)
-            return outcome
+            decision = decide(view, request, facts)
+            return Outcome(decision, self._act(s, request, decision))
 
     def _act(self, s: Session, request: Request, decision: rule.LocationDecision) -> dict[int, str]:
         done: dict[int, str] = {}
@@ -114,6 +193,40 @@ class LocationService:
             else:
                 done[action.dp_id] = "already_listed"
         return done
+
+    def _record_answer(self, request: Request, outcome: Outcome) -> None:
+        self.answers.add(
+            component="mp",
+            source=self.ctx.site_code,
+            type="content_location",
+            severity="info" if outcome.decision.distribution_points else "warning",
+            client_name=request.client_name,
+            advertisement_id=request.advertisement_id,
+            package_id=request.package_id,
+            source_version=request.source_version,
+            state=outcome.reason,
+            detail=describe(outcome),
+        )
+
+
+def decide(
+    view: rule.SiteView, request: Request, facts: Facts, *, explain: bool = False
+) -> rule.LocationDecision:
+    adv = facts.advertisement
+    return rule.locate(
+        view.with_package_rows(adv.package_id, facts.rows),
+        rule.Client(request.client_name, request.ip_addresses, request.ad_site),
+        rule.Advertisement(
+            str(adv.id),
+            adv.package_id,
+            adv.protected_only,
+            adv.on_slow,  # type: ignore[arg-type]
+            adv.allow_remote,
+        ),
+        rule.Package(adv.package_id, request.source_version, adv.package_on_demand),
+        targeted=facts.targeted,
+        explain=explain,
+    )
 
 
 def load_view(s: Session) -> rule.SiteView:
@@ -138,39 +251,60 @@ def load_view(s: Session) -> rule.SiteView:
     return rule.SiteView(boundaries, dps, {})
 
 
-def _advertisement(s: Session, request: Request) -> tuple[Advertisement, Package]:
-    adv = s.get(Advertisement, request.advertisement_id)
-    if adv is None:
-        raise NotFound(f"advertisement {request.advertisement_id} does not exist")
+def advertisement_facts(s: Session, advertisement_id: int) -> AdvertisementFacts:
+    row = s.execute(
+        select(
+            Advertisement.id,
+            Advertisement.package_id,
+            Advertisement.collection_id,
+            Advertisement.protected_only,
+            Advertisement.on_slow,
+            Advertisement.allow_remote,
+            Package.source_version,
+            Package.on_demand,
+        )
+        .join(Package, Package.id == Advertisement.package_id)
+        .where(Advertisement.id == advertisement_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"advertisement {advertisement_id} does not exist")
+    return AdvertisementFacts(*row)
+
+
+def check_request(adv: AdvertisementFacts, request: Request) -> None:
     if adv.package_id != request.package_id:
         raise Invalid(
             f"advertisement {adv.id} is for package {adv.package_id}, not {request.package_id}"
         )
-    package = s.get(Package, adv.package_id)
-    assert package is not None  # foreign key
-    if request.source_version != package.source_version:
+    if request.source_version != adv.package_version:
         raise Conflict(
-            f"package {package.id} is at source version {package.source_version}, "
+            f"package {adv.package_id} is at source version {adv.package_version}, "
             f"not {request.source_version}: refresh your policy"
         )
-    return adv, package
 
 
-def _targets(s: Session, adv: Advertisement, client_name: str) -> bool:
-    member = s.get(CollectionMember, (adv.collection_id, client_name))
-    return member is not None
+def targets(s: Session, collection_id: int, client_name: str) -> bool:
+    found = s.execute(
+        select(CollectionMember.machine_name).where(
+            CollectionMember.collection_id == collection_id,
+            CollectionMember.machine_name == client_name,
+        )
+    ).first()
+    return found is not None
 
 
-def _package_rows(s: Session, package_id: str) -> dict[int, rule.PackageDPRow]:
+def package_rows(
+    s: Session, package_id: str, *, lock: bool = False
+) -> dict[int, rule.PackageDPRow]:
     query = select(
         PackageDistributionPoint.dp_id,
         PackageDistributionPoint.state,
         PackageDistributionPoint.source_version,
     ).where(PackageDistributionPoint.package_id == package_id)
-    return {
-        dp_id: rule.PackageDPRow(dp_id, state, version)
-        for dp_id, state, version in s.execute(query)
-    }
+    if lock:
+        query = query.with_for_update()  # PostgreSQL: row locks; SQLite: already exclusive
+    rows = s.execute(query)
+    return {dp_id: rule.PackageDPRow(dp_id, state, version) for dp_id, state, version in rows}
 
 
 def describe(outcome: Outcome) -> str:
@@ -182,19 +316,3 @@ def describe(outcome: Outcome) -> str:
     if check is not None and not check.fires:
         why = "; on-demand not possible: " + ", ".join(check.failed_conditions)
     return f"answered with no DP: {outcome.reason}{why}"
-
-
-def _record_answer(ctx: SiteContext, s: Session, request: Request, outcome: Outcome) -> None:
-    record(
-        s,
-        component="mp",
-        source=ctx.site_code,
-        type="content_location",
-        severity="info" if outcome.decision.distribution_points else "warning",
-        client_name=request.client_name,
-        advertisement_id=request.advertisement_id,
-        package_id=request.package_id,
-        source_version=request.source_version,
-        state=outcome.reason,
-        detail=describe(outcome),
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from peerdp.site.context import SiteContext, site
 from peerdp.site.mp import policy, status
 from peerdp.site.mp.identity import Caller, machine, register
-from peerdp.site.mp.location import LocationService, Request
+from peerdp.site.mp.location import LocationService, Request, describe
 from peerdp.site.mp.schemas import (
     LocatedDP,
     LocationIn,
@@ -25,10 +26,15 @@ router = APIRouter(prefix="/mp/v1", tags=["management point"])
 ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
 
 
+_SERVICE_LOCK = threading.Lock()
+
+
 def location_service(ctx: SiteContext) -> LocationService:
-    service = ctx.extras.get("location")
-    if service is None:
-        service = ctx.extras["location"] = LocationService(ctx)
+    """The site's one LocationService (made on first use)."""
+    with _SERVICE_LOCK:
+        service = ctx.extras.get("location")
+        if service is None:
+            service = ctx.extras["location"] = LocationService(ctx)
     assert isinstance(service, LocationService)
     return service
 
@@ -71,8 +77,6 @@ def content_location(
         ip_addresses=tuple(body.ip_addresses),
         ad_site=body.ad_site,
     )
-    from peerdp.site.mp.location import describe
-
     outcome = location_service(ctx).locate(request)
     ranked = outcome.decision.distribution_points
     token = ctx.key.access_token(
