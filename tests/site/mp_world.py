@@ -46,7 +46,9 @@ class World:
     branch_dp: dict[str, Any] = field(default_factory=dict)
     collection: dict[str, Any] = field(default_factory=dict)
 
-    def register(self, role: str, name: str, dp_id: int | None = None, **facts: Any) -> httpx.Client:
+    def register(
+        self, role: str, name: str, dp_id: int | None = None, **facts: Any
+    ) -> httpx.Client:
         body: dict[str, Any] = {"role": role, "max_uses": 1}
         if dp_id is not None:
             body["dp_id"] = dp_id
@@ -64,8 +66,11 @@ class World:
         )
 
     def client(self, name: str, host: int = 20) -> httpx.Client:
-        ok(self.admin.post(f"/collections/{self.collection['id']}/members",
-                           json={"member_names": [name]}))
+        ok(
+            self.admin.post(
+                f"/collections/{self.collection['id']}/members", json={"member_names": [name]}
+            )
+        )
         return self.register("client", name, ip_addresses=[f"{self.branch_net}.{host}"])
 
     def locate(self, client: httpx.Client, host: int = 20) -> dict[str, Any]:
@@ -121,30 +126,84 @@ def build(
     n = next(_NETS)
     net = branch_net or f"10.{20 + n // 250 % 230}.{n % 250}"
     world = World(site, admin, net)
-    hq = ok(admin.post("/boundaries", json={"name": f"{tag}-hq", "type": "ip_subnet",
-                                            "value": "192.168.250.0/24"}), 201)
-    branch = ok(admin.post("/boundaries", json={"name": f"{tag}-br", "type": "ip_subnet",
-                                                "value": f"{net}.0/24"}), 201)
-    world.standard_dp = ok(admin.post("/distribution-points", json={
-        "name": f"{tag}-std", "kind": "standard", "bits_enabled": True,
-        "ip_addresses": ["192.168.250.5"], "url": "http://127.0.0.1:9"}), 201)
+    hq = ok(
+        admin.post(
+            "/boundaries",
+            json={"name": f"{tag}-hq", "type": "ip_subnet", "value": "192.168.250.0/24"},
+        ),
+        201,
+    )
+    branch = ok(
+        admin.post(
+            "/boundaries", json={"name": f"{tag}-br", "type": "ip_subnet", "value": f"{net}.0/24"}
+        ),
+        201,
+    )
+    world.standard_dp = ok(
+        admin.post(
+            "/distribution-points",
+            json={
+                "name": f"{tag}-std",
+                "kind": "standard",
+                "bits_enabled": True,
+                "ip_addresses": ["192.168.250.5"],
+                "url": "http://127.0.0.1:9",
+            },
+        ),
+        201,
+    )
     protected = [branch["id"]] if protected_branch else []
-    world.branch_dp = ok(admin.post("/distribution-points", json={
-        "name": f"{tag}-br-dp", "kind": "branch", "protected_boundary_ids": protected,
-        "ip_addresses": [f"{net}.5"]}), 201)
+    world.branch_dp = ok(
+        admin.post(
+            "/distribution-points",
+            json={
+                "name": f"{tag}-br-dp",
+                "kind": "branch",
+                "protected_boundary_ids": protected,
+                "ip_addresses": [f"{net}.5"],
+            },
+        ),
+        201,
+    )
     assert hq["id"] != branch["id"]
-    world.package = ok(admin.post("/packages", json={"name": f"{tag}-pkg",
-                                                     "on_demand": on_demand}), 201)
-    version = ok(admin.post(f"/packages/{world.package['id']}/versions",
-                            content=tar_of({"setup.sh": tag.encode()}),
-                            headers={"Content-Type": "application/x-tar"}), 201)
+    world.package = ok(
+        admin.post("/packages", json={"name": f"{tag}-pkg", "on_demand": on_demand}), 201
+    )
+    version = ok(
+        admin.post(
+            f"/packages/{world.package['id']}/versions",
+            content=tar_of({"setup.sh": tag.encode()}),
+            headers={"Content-Type": "application/x-tar"},
+        ),
+        201,
+    )
     world.package["source_version"] = version["source_version"]
-    ok(admin.post(f"/packages/{world.package['id']}/programs",
-                  json={"name": "install", "command_line": "sh setup.sh"}), 201)
+    ok(
+        admin.post(
+            f"/packages/{world.package['id']}/programs",
+            json={"name": "install", "command_line": "sh setup.sh"},
+        ),
+        201,
+    )
     world.collection = ok(admin.post("/collections", json={"name": f"{tag}-col"}), 201)
-    world.advertisement = ok(admin.post("/advertisements", json={
-        "name": f"{tag}-adv", "package_id": world.package["id"], "program_name": "install",
-        "collection_id": world.collection["id"], "protected_only": protected_only}), 201)
-    ok(admin.post(f"/packages/{world.package['id']}/distribution-points",
-                  json={"dp_id": world.standard_dp["id"]}), 201)
+    world.advertisement = ok(
+        admin.post(
+            "/advertisements",
+            json={
+                "name": f"{tag}-adv",
+                "package_id": world.package["id"],
+                "program_name": "install",
+                "collection_id": world.collection["id"],
+                "protected_only": protected_only,
+            },
+        ),
+        201,
+    )
+    ok(
+        admin.post(
+            f"/packages/{world.package['id']}/distribution-points",
+            json={"dp_id": world.standard_dp["id"]},
+        ),
+        201,
+    )
     return world

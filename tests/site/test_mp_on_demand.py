@@ -25,8 +25,9 @@ def test_seed_flow_first_attempt_empty_then_branch_dp_returned(site_server: Site
     row = world.dp_list()[world.branch_dp["id"]]
     assert (row["state"], row["origin"]) == ("install_pending", "on_demand")
     assert row["detail"], "a pending row always says what it waits for"
-    requests = ok(world.admin.get("/on-demand-requests",
-                                  params={"package_id": world.package["id"]}))
+    requests = ok(
+        world.admin.get("/on-demand-requests", params={"package_id": world.package["id"]})
+    )
     assert [(r["dp_id"], r["state"], r["client_name"]) for r in requests] == [
         (world.branch_dp["id"], "provisioned", "PC-SEED")
     ]
@@ -57,15 +58,17 @@ def test_delayed_until_a_bits_standard_dp_holds_the_content(site_server: SitePro
     first = world.locate(client)
     assert (first["distribution_points"], first["reason"]) == ([], "on_demand_delayed")
     assert world.branch_dp["id"] not in world.dp_list()
-    [request] = ok(world.admin.get("/on-demand-requests",
-                                   params={"package_id": world.package["id"]}))
+    [request] = ok(
+        world.admin.get("/on-demand-requests", params={"package_id": world.package["id"]})
+    )
     assert request["state"] == "delayed" and request["provisioned_at"] is None
 
     # The standard DP's report alone carries the request out: no further client request.
     std = world.register("standard_dp", world.standard_dp["name"], world.standard_dp["id"])
     world.report(std, "installed")
-    [request] = ok(world.admin.get("/on-demand-requests",
-                                   params={"package_id": world.package["id"]}))
+    [request] = ok(
+        world.admin.get("/on-demand-requests", params={"package_id": world.package["id"]})
+    )
     assert request["state"] == "provisioned" and request["provisioned_at"]
     row = world.dp_list()[world.branch_dp["id"]]
     assert (row["state"], row["origin"]) == ("install_pending", "on_demand")
@@ -125,8 +128,9 @@ def _assert_added_once(world: World, reasons: list[str]) -> None:
     rows = [r for r in world.dp_list().values() if r["origin"] == "on_demand"]
     assert len(rows) == 1
     assert len(world.messages("on_demand_triggered")) == 1
-    requests = ok(world.admin.get("/on-demand-requests",
-                                  params={"package_id": world.package["id"]}))
+    requests = ok(
+        world.admin.get("/on-demand-requests", params={"package_id": world.package["id"]})
+    )
     assert len(requests) == 1
 
 
