@@ -114,28 +114,41 @@ http {{
 """
 
 
-def start_nginx(tmp: Path, objects: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_nginx(tmp: Path, objects: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    """nginx master process, its port, and the pid of its one worker (which serves)."""
     port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, objects=objects))
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)])
     wait_port(port)
-    return proc, port
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return proc, port, int(children[0])
 
 
-def start_dp(root: Path, public_key: str, chunk_kib: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_dp(
+    root: Path, public_key: str, chunk_kib: int, mode: str
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     args = [sys.executable, __file__, "--serve", str(root), str(port), public_key, str(chunk_kib)]
+    args.append(mode)
     proc = subprocess.Popen(args)
     wait_port(port)
     return proc, port
 
 
-def serve(root: str, port: str, public_key: str, chunk_kib: str) -> None:
-    """The DP side: the content app alone, as `peerdp dp serve` would mount it."""
+def serve(root: str, port: str, public_key: str, chunk_kib: str, mode: str) -> None:
+    """The DP side: the content app alone, as `peerdp dp serve` would mount it.
+
+    mode "zerocopy": ZeroCopyHttpToolsProtocol (os.sendfile); "stream": plain
+    uvicorn httptools, bodies read and sent in chunks.
+    """
     import uvicorn
 
-    from peerdp.dp.content_app import DirectoryContentSource, create_content_app
+    from peerdp.dp.content_app import (
+        DirectoryContentSource,
+        ZeroCopyHttpToolsProtocol,
+        create_content_app,
+    )
     from peerdp.security.signing import SitePublicKey
 
     app = create_content_app(
@@ -144,8 +157,9 @@ def serve(root: str, port: str, public_key: str, chunk_kib: str) -> None:
         max_transfers=None,  # the benchmark measures throughput, not the limiter
         chunk_size=int(chunk_kib) * 1024,
     )
+    http = ZeroCopyHttpToolsProtocol if mode == "zerocopy" else "httptools"
     uvicorn.run(
-        app, host="127.0.0.1", port=int(port), loop="uvloop", http="httptools", log_level="warning"
+        app, host="127.0.0.1", port=int(port), loop="uvloop", http=http, log_level="warning"
     )
 
 
@@ -200,6 +214,12 @@ def run_concurrent(target: Target, name: str, ranges: list[tuple[int, int] | Non
     return total / (time.perf_counter() - start)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def vm_hwm_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -212,6 +232,53 @@ def reset_peak_rss(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+def measure(
+    opts: argparse.Namespace,
+    targets: list[Target],
+    files: dict[str, tuple[str, int]],
+    report: dict[str, object],
+) -> None:
+    """(a), (b) and (d), alternating targets within each repetition."""
+    # Server CPU seconds per GiB sent: unlike MiB/s, barely moved by other
+    # load on the machine, so it shows the cost of each body path honestly.
+    names = [t.name for t in targets]
+    speeds: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, float] = dict.fromkeys(names, 0.0)
+    for _ in range(opts.repeat):
+        for t in targets:
+            before = cpu_seconds(t.pid)
+            speeds[t.name].append(curl_speed(t, "big.bin"))
+            cpu[t.name] += cpu_seconds(t.pid) - before
+    a = {n: statistics.median(v) / MIB for n, v in speeds.items()}
+    report["a_single_MiB_s"] = a
+    report["a_ratio"] = {n: a[n] / a["nginx"] for n in names[1:]}
+    gib = opts.repeat * files["big.bin"][1] / (1024 * MIB)
+    report["a_server_cpu_s_per_GiB"] = {n: c / gib for n, c in cpu.items()}
+    print(f"(a) one {opts.big_mib} MiB file, MiB/s: {a}", flush=True)
+    print(f"    server CPU s/GiB: {report['a_server_cpu_s_per_GiB']}", flush=True)
+
+    ranges = concurrent_ranges(files["mid.bin"][1], opts.concurrency)
+    for t in targets:  # VmHWM from here on covers (b) only
+        reset_peak_rss(t.pid)
+    agg: dict[str, list[float]] = {n: [] for n in names}
+    cpu = dict.fromkeys(names, 0.0)
+    for _ in range(opts.repeat):
+        for t in targets:
+            before = cpu_seconds(t.pid)
+            agg[t.name].append(run_concurrent(t, "mid.bin", ranges))
+            cpu[t.name] += cpu_seconds(t.pid) - before
+    b = {n: statistics.median(v) / MIB for n, v in agg.items()}
+    report["b_concurrent_MiB_s"] = b
+    report["b_ratio"] = {n: b[n] / b["nginx"] for n in names[1:]}
+    mid = files["mid.bin"][1]
+    gib = opts.repeat * sum(mid if r is None else r[1] - r[0] + 1 for r in ranges) / (1024 * MIB)
+    report["b_server_cpu_s_per_GiB"] = {n: c / gib for n, c in cpu.items()}
+    print(f"    server CPU s/GiB: {report['b_server_cpu_s_per_GiB']}", flush=True)
+    report["d_peak_rss_MiB_during_b"] = {t.name: vm_hwm_kib(t.pid) / 1024 for t in targets}
+    print(f"(b) {opts.concurrency} concurrent, aggregate MiB/s: {b}", flush=True)
+    print(f"(d) peak RSS during (b), MiB: {report['d_peak_rss_MiB_during_b']}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--big-mib", type=int, default=1024)
@@ -220,6 +287,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk-kib", type=int, default=1024)
     parser.add_argument("--tmp", default=None, help="where to put the temp files")
+    parser.add_argument(
+        "--modes", default="zerocopy,stream", help="DP body paths to compare with nginx"
+    )
     opts = parser.parse_args()
 
     from peerdp.security.signing import SiteKey
@@ -234,55 +304,40 @@ def main() -> None:
                 while fh.read(16 * MIB):
                     pass
         key = SiteKey.generate()
-        dp, dp_port = start_dp(root, key.public_key_b64, opts.chunk_kib)
-        nginx, ng_port = start_nginx(tmp, root / "objects")
-        procs += [dp, nginx]
         token = key.access_token(PACKAGE, VERSION, "bench", ttl_s=24 * 3600)
-        ours = Target(
-            "peerdp",
-            {n: f"http://127.0.0.1:{dp_port}/content/{PACKAGE}/{VERSION}/files/{n}" for n in files},
-            [f"Authorization: Bearer {token}"],
-            dp.pid,
-        )
-        theirs = Target(
-            "nginx",
-            {n: f"http://127.0.0.1:{ng_port}/{h[:2]}/{h}" for n, (h, _) in files.items()},
-            [],
-            nginx.pid,
-        )
+        nginx, ng_port, ng_worker = start_nginx(tmp, root / "objects")
+        procs.append(nginx)
+        targets = [
+            Target(
+                "nginx",
+                {n: f"http://127.0.0.1:{ng_port}/{h[:2]}/{h}" for n, (h, _) in files.items()},
+                [],
+                ng_worker,
+            )
+        ]
+        for mode in opts.modes.split(","):
+            dp, dp_port = start_dp(root, key.public_key_b64, opts.chunk_kib, mode)
+            procs.append(dp)
+            base = f"http://127.0.0.1:{dp_port}/content/{PACKAGE}/{VERSION}/files"
+            targets.append(
+                Target(
+                    f"peerdp-{mode}",
+                    {n: f"{base}/{n}" for n in files},
+                    [f"Authorization: Bearer {token}"],
+                    dp.pid,
+                )
+            )
         report: dict[str, object] = {
             "big_mib": opts.big_mib,
             "mid_mib": opts.mid_mib,
             "concurrency": opts.concurrency,
+            "repeat": opts.repeat,
             "chunk_kib": opts.chunk_kib,
             "cpus": os.cpu_count(),
+            "loadavg_start": os.getloadavg(),
         }
-
-        # (a) one big file, alternating servers.
-        speeds: dict[str, list[float]] = {"peerdp": [], "nginx": []}
-        for _ in range(opts.repeat):
-            for t in (theirs, ours):
-                speeds[t.name].append(curl_speed(t, "big.bin"))
-        a = {n: statistics.median(v) / MIB for n, v in speeds.items()}
-        report["a_single_MiB_s"] = a
-        report["a_ratio"] = a["peerdp"] / a["nginx"]
-        print(f"(a) one {opts.big_mib} MiB file: {a}  ratio {report['a_ratio']:.2f}", flush=True)
-
-        # (b) + (d) concurrent ranged downloads; peak RSS measured over (b) only.
-        ranges = concurrent_ranges(files["mid.bin"][1], opts.concurrency)
-        rss_before = vm_hwm_kib(dp.pid)
-        reset_peak_rss(dp.pid)
-        agg: dict[str, list[float]] = {"peerdp": [], "nginx": []}
-        for _ in range(opts.repeat):
-            for t in (theirs, ours):
-                agg[t.name].append(run_concurrent(t, "mid.bin", ranges))
-        b = {n: statistics.median(v) / MIB for n, v in agg.items()}
-        report["b_concurrent_MiB_s"] = b
-        report["b_ratio"] = b["peerdp"] / b["nginx"]
-        report["d_peak_rss_MiB_during_b"] = vm_hwm_kib(dp.pid) / 1024
-        report["d_peak_rss_MiB_whole_run"] = max(rss_before, vm_hwm_kib(dp.pid)) / 1024
-        print(f"(b) {opts.concurrency} concurrent: {b}  ratio {report['b_ratio']:.2f}")
-        print(f"(d) DP peak RSS during (b): {report['d_peak_rss_MiB_during_b']:.1f} MiB")
+        measure(opts, targets, files, report)
+        report["loadavg_end"] = os.getloadavg()
         print(json.dumps(report, indent=2))
     finally:
         for proc in procs:
@@ -293,6 +348,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(*sys.argv[2:6])
+        serve(*sys.argv[2:7])
     else:
         main()

@@ -314,7 +314,7 @@ def create_content_app(
 # does. Everything else (status line, headers, keep-alive, Content-Length
 # accounting) stays uvicorn's. Without it, the same app streams in chunks.
 
-_SENDFILE_MAX = 16 * 1024 * 1024
+_SENDFILE_MAX = 8 * 1024 * 1024
 
 
 class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
@@ -384,10 +384,16 @@ async def _flush_transport(cycle: RequestResponseCycle) -> None:
 
 
 async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
-    """os.sendfile the whole range onto a non-blocking socket, yielding between calls."""
+    """os.sendfile the whole range onto the non-blocking socket.
+
+    Sends until the socket is full, then waits for it to drain; yields to
+    the loop at least every _SENDFILE_MAX bytes so a fast reader cannot
+    starve the other connections.
+    """
     loop = asyncio.get_running_loop()
     # The loop already watches sock_fd for the transport; a dup gets its own watch.
     waiter_fd = -1
+    unyielded = 0
     try:
         while count > 0:
             try:
@@ -397,11 +403,14 @@ async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
             if sent == 0:
                 raise RuntimeError("content file shrank while being served")
             if sent > 0:
-                offset, count = offset + sent, count - sent
-                await asyncio.sleep(0)  # fairness: a fast reader must not starve the loop
+                offset, count, unyielded = offset + sent, count - sent, unyielded + sent
+                if unyielded >= _SENDFILE_MAX:
+                    unyielded = 0
+                    await asyncio.sleep(0)
                 continue
             if waiter_fd < 0:
                 waiter_fd = os.dup(sock_fd)
+            unyielded = 0
             await _writable(loop, waiter_fd)
     finally:
         if waiter_fd >= 0:
