@@ -27,7 +27,7 @@ SiteOption = Annotated[
         envvar=SITE_ENV,
         metavar="URL",
         show_default=False,
-        help=f"Site server URL [env {SITE_ENV}; default {DEFAULT_SITE_URL}].",
+        help=f"Site server URL (default: ${SITE_ENV}, else {DEFAULT_SITE_URL}).",
     ),
 ]
 JsonOption = Annotated[

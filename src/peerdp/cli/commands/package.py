@@ -134,7 +134,7 @@ def import_(
         package = api.post(PACKAGES.path, _package_body(name, on_demand, no_auto_download))
         try:
             version = send_folder(api, item_path("packages", package["id"], "versions"), entries)
-        except typer.Exit:
+        except (typer.Exit, KeyboardInterrupt):
             api.delete(item_path("packages", package["id"]))
             typer.echo(f"(package {package['id']}, made for this import, was deleted)", err=True)
             raise
