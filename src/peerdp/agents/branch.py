@@ -46,6 +46,7 @@ from peerdp.agents.mp_client import (
     MachineFacts,
     MPClient,
     MPError,
+    PolicyRefused,
     enrol,
     load_identity,
 )
@@ -149,7 +150,7 @@ class BranchWorker:
             except MPError as exc:
                 errors += 1
                 log.warning("policy: %s", exc)
-                if "policy refused" in str(exc):
+                if isinstance(exc, PolicyRefused):
                     send_status(self.mp, "policy_refused", detail=str(exc))
                 stop.wait(backoff_delay(errors, 1.0, 60.0))
             except Exception:
@@ -240,6 +241,7 @@ class BranchWorker:
             self._attempts.pop(a.key, None)  # an admin refresh starts it again
             return
         if not a.auto_download:
+            self._attempts.pop(a.key, None)
             self._note(a, "%s v%d is to be prestaged by an administrator (no auto download)")
             return
         attempts = self._attempts.get(a.key)

@@ -45,7 +45,7 @@ from peerdp.agents.common import (
     send_status,
     transfer_summary,
 )
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError
+from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.transfer.download import (
@@ -412,7 +412,7 @@ def _tail(path: Path) -> str:
 
 def report_policy_error(mp: MPClient, exc: MPError) -> None:
     log.error("policy: %s", exc)
-    if "policy refused" in str(exc):
+    if isinstance(exc, PolicyRefused):
         send_status(mp, "policy_refused", detail=str(exc))
 
 

@@ -23,6 +23,10 @@ class MPError(Exception):
     """The management point refused a request, or could not be reached."""
 
 
+class PolicyRefused(MPError):
+    """A policy whose signature does not verify with the pinned site key: never used."""
+
+
 @dataclass(frozen=True)
 class Identity:
     machine_id: str
@@ -192,5 +196,5 @@ def verify_policy(public_key: SitePublicKey, policy: dict[str, Any]) -> dict[str
     try:
         public_key.verify_json(signed, str(policy.get("signature", "")))
     except SignatureError as exc:
-        raise MPError(f"policy refused: {exc}") from exc
+        raise PolicyRefused(f"policy refused: {exc}") from exc
     return policy
