@@ -35,7 +35,8 @@ def test_seed_flow(world: Callable[..., World], tmp_path: Path) -> None:
     client_dir = tmp_path / "client"
     name = f"{w.tag}-pc1"
     w.add_member(name)
-    branch = w.start_branch(tmp_path / "branch")
+    # A long poll interval: only a woken long-poll gets the assignment to it in time.
+    branch = w.start_branch(tmp_path / "branch", "--poll-interval", "300")
 
     first = run_client(w.client_args(name, client_dir))
     assert first.returncode == 1, first.stderr
@@ -44,7 +45,7 @@ def test_seed_flow(world: Callable[..., World], tmp_path: Path) -> None:
     assert failed[0]["detail"].startswith("on_demand_triggered: ")
     assert not w.out.exists()
 
-    row = w.wait_branch_state("installed")
+    row = w.wait_branch_state("installed", timeout=60)
     assert row["origin"] == "on_demand"
     installed = w.typed("package_state", dp_id=w.branch_dp["id"], state="installed")
     assert network_bytes(installed[-1]["detail"]) == w.manifest.total_size  # type: ignore[union-attr]
