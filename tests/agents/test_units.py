@@ -179,3 +179,24 @@ def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
     assert [m["state"] for m in mp.messages] == ["install_retrying"]
     assert "no BITS-enabled standard DP" in mp.messages[0]["detail"]
     assert 0 < worker._wait_s() <= 60
+
+
+def test_client_never_runs_a_damaged_cached_file(tmp_path: Path) -> None:
+    from peerdp.agents.client import FAILED, ClientAgent, ClientOptions
+    from peerdp.agents.mp_client import Identity, MachineFacts
+
+    files = {"setup.sh": b"echo hi\n"}
+    manifest = manifest_of("PS100001", files)
+    cache_with(PackageCache(tmp_path), manifest, files)
+    damaged = PackageCache(tmp_path).store.path(manifest.files[0].sha256)
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"echo no\n")
+    mp = RecordingMP()
+    identity = Identity("m", "c", "k", "PS1", "client", "pc1", "http://127.0.0.1:9")
+    agent = ClientAgent(identity, mp, MachineFacts("pc1", (), None), tmp_path, ClientOptions())  # type: ignore[arg-type]
+    ran = tmp_path / "ran"
+    adv = advertisement(manifest_digest=manifest.digest(), command_line=f"touch '{ran}'")
+    outcome = agent.evaluate(adv)
+    assert outcome.result == FAILED and "downloaded again" in outcome.detail
+    assert [m["type"] for m in mp.messages] == ["advertisement_received", "content_refused"]
+    assert not ran.exists()

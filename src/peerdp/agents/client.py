@@ -47,7 +47,7 @@ from peerdp.agents.common import (
 )
 from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.content.manifest import Manifest
-from peerdp.content.objects import ContentError
+from peerdp.content.objects import ContentError, DigestMismatch
 from peerdp.transfer.download import (
     DownloadFailed,
     DownloadReport,
@@ -260,9 +260,13 @@ class ClientAgent:
             folder = self.cache.materialise(manifest)
         except _Failed as exc:
             return Outcome.of(adv, FAILED, str(exc))
-        except ContentError as exc:
-            detail = f"content refused: {exc}; it will be downloaded again"
+        except DigestMismatch as exc:
+            detail = f"cached content refused: {exc}; it will be downloaded again"
             self._status("content_refused", adv, detail)
+            return Outcome.of(adv, FAILED, detail)
+        except (ContentError, OSError) as exc:
+            detail = f"cannot store the content: {type(exc).__name__}: {exc}"
+            self._status("content_download_failed", adv, detail)
             return Outcome.of(adv, FAILED, detail)
         outcome = self._execute(adv, folder, origin)
         self.cache.evict(self.options.cache_bytes, keep=(adv.package_id, adv.source_version))
