@@ -1,8 +1,14 @@
-"""Listening sockets for peerdp's servers: bound before the app starts, so port 0 works."""
+"""Listening sockets for peerdp's servers (bound before the app starts, so port 0 works),
+and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
+import logging
+import signal
 import socket
+from types import FrameType
+
+log = logging.getLogger(__name__)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -19,3 +25,16 @@ def url_of(sock: socket.socket, host: str) -> str:
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
+
+
+def exit_zero_after_sigterm() -> None:
+    """Make a SIGTERM end uvicorn's run in a normal return, so the process exits 0.
+
+    uvicorn shuts down gracefully on SIGTERM, restores the handler that was there before,
+    and raises the signal again; with this handler in place that second one is a no-op.
+    """
+    signal.signal(signal.SIGTERM, _stopped)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    log.info("stopped by signal %d", signum)

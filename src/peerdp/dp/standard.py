@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -258,7 +256,7 @@ def serve(options: DPOptions) -> None:
     import typer
     import uvicorn
 
-    from peerdp.net import bind, url_of
+    from peerdp.net import bind, exit_zero_after_sigterm, url_of
 
     options.data_dir.mkdir(parents=True, exist_ok=True)
     previous_url = _saved_url(options.data_dir)
@@ -281,9 +279,7 @@ def serve(options: DPOptions) -> None:
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
     )
-    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with this
-    # handler in place that ends in a normal return, so the store is saved and we exit 0.
-    signal.signal(signal.SIGTERM, _stopped)
+    exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -291,10 +287,6 @@ def serve(options: DPOptions) -> None:
         thread.join(timeout=2)
         store.flush()
         mp.close()
-
-
-def _stopped(signum: int, frame: FrameType | None) -> None:
-    log.info("stopped by signal %d", signum)
 
 
 def _identity(options: DPOptions, url: str) -> Identity:

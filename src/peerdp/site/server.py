@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from peerdp.config import SiteSettings
 from peerdp.net import bind as bind  # re-exported: agents import it from here
+from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
 from peerdp.site.app import create_app, open_site
 from peerdp.store.db import is_sqlite
@@ -43,6 +44,7 @@ def run(settings: SiteSettings, workers: int = 1) -> None:
         typer.echo(f"admin token: {ctx.admin_token_path.resolve()}", err=True)
     else:
         typer.echo("admin token: from PEERDP_ADMIN_TOKEN", err=True)
+    exit_zero_after_sigterm()
     uvicorn.run(
         "peerdp.site.server:app_from_env",
         factory=True,
