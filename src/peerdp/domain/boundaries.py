@@ -213,6 +213,39 @@ def _slow_ipv6(text: object) -> int | None:
 _NO_MATCHES: tuple[BoundaryMatch, ...] = ()
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class BoundarySet:
+    """The boundaries containing one address segment, or matching one AD site name.
+
+    Interned by the index: every address of a segment, and every machine in the same AD
+    site, gets the same object, and ``key`` is unique within the index, so callers can
+    memoise per-placement work on it.
+    """
+
+    key: int
+    matches: tuple[BoundaryMatch, ...]  # sorted by boundary id
+
+
+_NO_SETS: tuple[BoundarySet, ...] = ()
+
+
+class _Interner:
+    """Hands out one BoundarySet per distinct set of boundaries, numbered in order."""
+
+    __slots__ = ("_sets",)
+
+    def __init__(self) -> None:
+        self._sets: dict[tuple[int, ...], BoundarySet] = {}
+
+    def get(self, matches: Iterable[BoundaryMatch]) -> BoundarySet:
+        ordered = sorted(matches, key=_boundary_id)
+        ids = tuple(m.boundary.id for m in ordered)
+        found = self._sets.get(ids)
+        if found is None:
+            found = self._sets[ids] = BoundarySet(len(self._sets) + 1, tuple(ordered))
+        return found
+
+
 class _AddressLine:
     """One IP version's address line cut into elementary segments.
 
@@ -220,34 +253,31 @@ class _AddressLine:
     exactly the same set of boundaries; that set is precomputed. A lookup is one bisect.
     """
 
-    __slots__ = ("_covers", "_starts")
+    __slots__ = ("_sets", "_starts")
 
-    def __init__(self, intervals: Sequence[tuple[int, int, BoundaryMatch]]) -> None:
+    def __init__(
+        self, intervals: Sequence[tuple[int, int, BoundaryMatch]], interner: _Interner
+    ) -> None:
         openings: dict[int, list[BoundaryMatch]] = {}
         closings: dict[int, list[BoundaryMatch]] = {}
         for first, last, match in intervals:
             openings.setdefault(first, []).append(match)
             closings.setdefault(last + 1, []).append(match)
         active: dict[int, BoundaryMatch] = {}
-        interned: dict[tuple[int, ...], tuple[BoundaryMatch, ...]] = {(): _NO_MATCHES}
         self._starts: list[int] = []
-        self._covers: list[tuple[BoundaryMatch, ...]] = []
+        self._sets: list[BoundarySet | None] = []
         for cut in sorted(openings.keys() | closings.keys()):
             for match in closings.get(cut, ()):
                 del active[match.boundary.id]
             for match in openings.get(cut, ()):
                 active[match.boundary.id] = match
-            ids = tuple(sorted(active))
-            # Identical cover sets share one tuple: nested boundaries repeat them a lot.
-            cover = interned.get(ids)
-            if cover is None:
-                cover = interned[ids] = tuple(active[i] for i in ids)
             self._starts.append(cut)
-            self._covers.append(cover)
+            # Nested boundaries repeat the same set often: the interner shares it.
+            self._sets.append(interner.get(active.values()) if active else None)
 
-    def covering(self, address: int) -> tuple[BoundaryMatch, ...]:
+    def containing(self, address: int) -> BoundarySet | None:
         position = bisect_right(self._starts, address) - 1
-        return self._covers[position] if position >= 0 else _NO_MATCHES
+        return self._sets[position] if position >= 0 else None
 
     @property
     def segment_count(self) -> int:
@@ -264,7 +294,7 @@ class BoundaryIndex:
     taking the whole index down.
     """
 
-    __slots__ = ("_ad_sites", "_by_id", "_ipv4", "_ipv6", "rejected")
+    __slots__ = ("_ad_sites", "_by_id", "_ipv4", "_ipv6", "_merged", "rejected")
 
     def __init__(self, boundaries: Iterable[Boundary]) -> None:
         ipv4: list[tuple[int, int, BoundaryMatch]] = []
@@ -287,37 +317,64 @@ class BoundaryIndex:
             else:
                 line = ipv4 if parsed.version == 4 else ipv6
                 line.append((parsed.first, parsed.last, match))
-        self._ipv4 = _AddressLine(ipv4)
-        self._ipv6 = _AddressLine(ipv6)
-        self._ad_sites = {
-            site: tuple(sorted(matches, key=_boundary_id)) for site, matches in ad_sites.items()
-        }
+        interner = _Interner()
+        self._ipv4 = _AddressLine(ipv4, interner)
+        self._ipv6 = _AddressLine(ipv6, interner)
+        self._ad_sites = {site: interner.get(matches) for site, matches in ad_sites.items()}
+        self._merged: dict[tuple[int, ...], tuple[BoundaryMatch, ...]] = {}
         self.rejected: tuple[tuple[Boundary, str], ...] = tuple(rejected)
+
+    def boundary_sets(
+        self, ip_addresses: Sequence[str], ad_site: str | None
+    ) -> tuple[BoundarySet, ...]:
+        """The interned sets containing each address and matching the AD site, sorted by
+        key, each once. Unparseable addresses are ignored."""
+        found: list[BoundarySet] = []
+        for text in ip_addresses:
+            try:  # the common case, inline: a well-formed IPv4 address
+                number = int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+                boundary_set = self._ipv4.containing(number)
+            except (OSError, ValueError, TypeError):
+                boundary_set = self._containing(text)
+            if boundary_set is not None and boundary_set not in found:
+                found.append(boundary_set)
+        if ad_site:
+            site_set = self._ad_sites.get(ad_site.strip().casefold())
+            if site_set is not None and site_set not in found:
+                found.append(site_set)
+        if len(found) > 1:
+            found.sort(key=_set_key)
+        return tuple(found) if found else _NO_SETS
+
+    def _containing(self, text: str) -> BoundarySet | None:
+        address = client_address_key(text)
+        if address is None:
+            return None
+        line = self._ipv4 if address[0] == 4 else self._ipv6
+        return line.containing(address[1])
+
+    def merge(self, sets: Sequence[BoundarySet]) -> tuple[BoundaryMatch, ...]:
+        """The union of boundary sets, sorted by boundary id, each boundary once."""
+        if not sets:
+            return _NO_MATCHES
+        if len(sets) == 1:
+            return sets[0].matches
+        key = tuple(s.key for s in sets)
+        merged = self._merged.get(key)
+        if merged is None:
+            by_id = {match.boundary.id: match for s in sets for match in s.matches}
+            merged = tuple(by_id[i] for i in sorted(by_id))
+            if len(self._merged) >= _MERGE_MEMO_LIMIT:
+                self._merged.clear()  # crude bound; refilled by the next requests
+            self._merged[key] = merged
+        return merged
 
     def match(self, ip_addresses: Sequence[str], ad_site: str | None) -> tuple[BoundaryMatch, ...]:
         """The boundaries containing any of the addresses or matching the AD site.
 
         Sorted by boundary id, each boundary once. Unparseable addresses are ignored.
         """
-        found: list[tuple[BoundaryMatch, ...]] = []
-        for text in ip_addresses:
-            key = client_address_key(text)
-            if key is None:
-                continue
-            line = self._ipv4 if key[0] == 4 else self._ipv6
-            cover = line.covering(key[1])
-            if cover:
-                found.append(cover)
-        if ad_site:
-            site_matches = self._ad_sites.get(ad_site.strip().casefold())
-            if site_matches:
-                found.append(site_matches)
-        if not found:
-            return _NO_MATCHES
-        if len(found) == 1:
-            return found[0]
-        merged = {match.boundary.id: match for cover in found for match in cover}
-        return tuple(merged[i] for i in sorted(merged))
+        return self.merge(self.boundary_sets(ip_addresses, ad_site))
 
     def get(self, boundary_id: int) -> Boundary | None:
         return self._by_id.get(boundary_id)
@@ -336,5 +393,12 @@ class BoundaryIndex:
         return self._ipv4.segment_count + self._ipv6.segment_count
 
 
+_MERGE_MEMO_LIMIT = 1 << 16
+
+
 def _boundary_id(match: BoundaryMatch) -> int:
     return match.boundary.id
+
+
+def _set_key(boundary_set: BoundarySet) -> int:
+    return boundary_set.key

@@ -65,10 +65,10 @@ explain``); the hot path never builds it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from peerdp.domain.boundaries import Boundary, BoundaryIndex, BoundaryMatch
+from peerdp.domain.boundaries import Boundary, BoundaryIndex, BoundaryMatch, BoundarySet
 
 DPKind = Literal["standard", "branch"]
 DPState = Literal[
@@ -204,7 +204,13 @@ class OnDemandCheck:
 
     @property
     def fires(self) -> bool:
-        return not self.failed_conditions
+        return (
+            self.list_empty
+            and self.branch_dp_covers_client
+            and self.protected_only
+            and self.package_allows_on_demand
+            and self.branch_dp_lacks_content
+        )
 
     @property
     def failed_conditions(self) -> tuple[str, ...]:
@@ -264,6 +270,34 @@ class _Holders:
 _NOBODY = _Holders(frozenset(), (), frozenset())
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Placement:
+    """Where a client stands: its boundaries and AD site, and the protected DPs covering
+    it. Depends on boundaries and DPs only, never on DP lists."""
+
+    matches: tuple[BoundaryMatch, ...]
+    site_key: str | None
+    covering: Mapping[int, _DPProfile]
+    ids: frozenset[int] = field(init=False)
+    branch_ids: tuple[int, ...] = field(init=False)  # covering branch DPs, by id
+    # Memos, per DP asked about: the same for every client standing here, and creating a
+    # RankedDP is a large share of a decision. At most one entry per DP.
+    reach: dict[int, tuple[bool, bool]] = field(init=False)  # (local, fast)
+    ranked: dict[int, RankedDP] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", frozenset(m.boundary.id for m in self.matches))
+        branch = sorted(i for i, p in self.covering.items() if p.dp.kind == "branch")
+        object.__setattr__(self, "branch_ids", tuple(branch))
+        object.__setattr__(self, "reach", {})
+        object.__setattr__(self, "ranked", {})
+
+
+# Distinct placements are few (about one per boundary combination in use); the bound only
+# guards against a flood of odd client facts.
+_PLACEMENT_MEMO_LIMIT = 1 << 16
+
+
 class SiteView:
     """An immutable snapshot of what the rule needs, precomputed for cheap decisions.
 
@@ -272,7 +306,14 @@ class SiteView:
     (cheap: boundary and DP work is shared) when one package's DP list changes.
     """
 
-    __slots__ = ("_holders", "_profiles", "_protected_by_boundary", "_rows", "boundary_index")
+    __slots__ = (
+        "_holders",
+        "_placements",
+        "_profiles",
+        "_protected_by_boundary",
+        "_rows",
+        "boundary_index",
+    )
 
     def __init__(
         self,
@@ -287,6 +328,7 @@ class SiteView:
                 raise ValueError(f"distribution point id {dp.id} appears twice")
             self._profiles[dp.id] = _profile(dp, self.boundary_index)
         self._protected_by_boundary = _protected_by_boundary(self._profiles.values())
+        self._placements: dict[tuple[str | None, tuple[BoundarySet, ...]], _Placement] = {}
         self._rows: dict[str, dict[int, PackageDPRow]] = {}
         self._holders: dict[str, dict[int, _Holders]] = {}
         for package_id, package_rows in rows.items():
@@ -307,6 +349,7 @@ class SiteView:
         view.boundary_index = self.boundary_index
         view._profiles = self._profiles
         view._protected_by_boundary = self._protected_by_boundary
+        view._placements = self._placements  # placements do not depend on DP lists
         view._rows = dict(self._rows)
         view._holders = dict(self._holders)
         view._set_package_rows(package_id, rows)
@@ -334,10 +377,24 @@ class SiteView:
     def package_rows(self, package_id: str) -> Mapping[int, PackageDPRow]:
         return self._rows.get(package_id, {})
 
-    def _covering(self, client_boundary_ids: Iterable[int]) -> dict[int, _DPProfile]:
+    def _placement(self, client: Client) -> _Placement:
+        """Where the client stands, memoised: clients of one branch share a placement."""
+        sets = self.boundary_index.boundary_sets(client.ip_addresses, client.ad_site)
+        site_key = _site_key(client.ad_site)
+        key = (site_key, sets)  # boundary sets are interned: they hash by identity
+        placement = self._placements.get(key)
+        if placement is None:
+            matches = self.boundary_index.merge(sets)
+            placement = _Placement(matches, site_key, self._covering(matches))
+            if len(self._placements) >= _PLACEMENT_MEMO_LIMIT:
+                self._placements.clear()  # crude bound; refilled by the next requests
+            self._placements[key] = placement
+        return placement
+
+    def _covering(self, matches: Iterable[BoundaryMatch]) -> dict[int, _DPProfile]:
         covering: dict[int, _DPProfile] = {}
-        for boundary_id in client_boundary_ids:
-            for profile in self._protected_by_boundary.get(boundary_id, ()):
+        for match in matches:
+            for profile in self._protected_by_boundary.get(match.boundary.id, ()):
                 covering[profile.dp.id] = profile
         return covering
 
@@ -412,15 +469,6 @@ def _site_key(ad_site: str | None) -> str | None:
 _Drop = Literal["remote_not_allowed", "slow_do_not_run"]
 
 
-@dataclass(slots=True)
-class _Request:
-    """One request's client-side facts, computed once."""
-
-    client_ids: frozenset[int]
-    site_key: str | None
-    adv: Advertisement
-
-
 def locate(
     view: SiteView,
     client: Client,
@@ -435,27 +483,29 @@ def locate(
         raise ValueError(
             f"advertisement {adv.id} is for package {adv.package_id}, not {package.id}"
         )
-    matches = view.boundary_index.match(client.ip_addresses, client.ad_site)
-    trace: list[str] | None = _trace_header(client, adv, package, matches) if explain else None
+    placement = view._placement(client)
+    matches = placement.matches
+    trace = _trace_header(client, adv, package, matches) if explain else None
     if not targeted:
         if trace is not None:
             trace.append("the advertisement does not target this client: reason not_targeted")
         return LocationDecision((), "not_targeted", (), matches, _frozen(trace))
 
-    request = _Request(frozenset(m.boundary.id for m in matches), _site_key(client.ad_site), adv)
-    covering = view._covering(request.client_ids)
     holders = view._holders_of(package)
+    covering = placement.covering
+    # Rule 4: protected_only and inside protected boundaries -> unprotected DPs excluded.
     restricted = adv.protected_only and bool(covering)
     verdicts: dict[int, RankedDP | _Drop] = {}
-
-    for profile in covering.values():
-        if profile.dp.id in holders.ids:
-            verdicts[profile.dp.id] = _judge(profile, request, protected=True)
+    for dp_id, profile in covering.items():
+        if dp_id in holders.ids:
+            verdicts[dp_id] = _judge(profile, placement, adv, protected=True)
     if not restricted:
         for profile in holders.unprotected:
-            verdicts[profile.dp.id] = _judge(profile, request, protected=False)
+            verdicts[profile.dp.id] = _judge(profile, placement, adv, protected=False)
 
-    ranked = sorted((v for v in verdicts.values() if isinstance(v, RankedDP)), key=_by_rank_key)
+    ranked = [v for v in verdicts.values() if type(v) is RankedDP]
+    if len(ranked) > 1:
+        ranked.sort(key=_by_rank_key)
     if trace is not None:
         _trace_candidates(trace, view, package, covering, holders, restricted, verdicts)
         _trace_order(trace, ranked)
@@ -464,27 +514,48 @@ def locate(
             trace.append("on-demand: not needed, the list is not empty")
         return LocationDecision(tuple(ranked), None, (), matches, _frozen(trace))
 
-    check, actions = _on_demand(view, package, adv, covering, holders)
-    slow_dropped = any(v == "slow_do_not_run" for v in verdicts.values())
+    check, actions = _on_demand(view, package, adv, placement, holders)
+    slow_dropped = "slow_do_not_run" in verdicts.values()
     reason = _empty_list_reason(check, actions, slow_dropped)
     if trace is not None:
         _trace_on_demand(trace, view, check, actions, reason)
     return LocationDecision((), reason, actions, matches, _frozen(trace), check)
 
 
-def _judge(profile: _DPProfile, request: _Request, *, protected: bool) -> RankedDP | _Drop:
-    """Locality, connection and rank of an accessible candidate, or why it is dropped."""
-    client_ids = request.client_ids
-    fast = not profile.reach_fast.isdisjoint(client_ids)
-    local = fast or not profile.reach.isdisjoint(client_ids)
-    if not local and not request.adv.allow_remote:
+def _judge(
+    profile: _DPProfile, placement: _Placement, adv: Advertisement, *, protected: bool
+) -> RankedDP | _Drop:
+    """An accessible candidate as ranked for this client, or why the options drop it."""
+    dp_id = profile.dp.id
+    reach = placement.reach.get(dp_id)
+    if reach is None:
+        reach = placement.reach[dp_id] = _reach(profile, placement.ids)
+    local, fast = reach
+    if not local and not adv.allow_remote:
         return "remote_not_allowed"
-    if not fast and request.adv.on_slow == "do_not_run":
+    if not fast and adv.on_slow == "do_not_run":
         return "slow_do_not_run"
+    ranked = placement.ranked.get(dp_id)
+    if ranked is None:
+        ranked = placement.ranked[dp_id] = _rank(profile, placement, local, fast, protected)
+    return ranked
+
+
+def _reach(profile: _DPProfile, client_ids: frozenset[int]) -> tuple[bool, bool]:
+    """(local, fast): does the DP share a boundary with the client, a fast one?"""
+    fast = not profile.reach_fast.isdisjoint(client_ids)
+    return fast or not profile.reach.isdisjoint(client_ids), fast
+
+
+def _rank(
+    profile: _DPProfile, placement: _Placement, local: bool, fast: bool, protected: bool
+) -> RankedDP:
+    """The DP's place in the list of a client standing at ``placement`` (rule 6)."""
+    client_ids = placement.ids
     group = GROUP_PROTECTED if protected else GROUP_LOCAL if local else GROUP_REMOTE
     if not profile.reach_ip.isdisjoint(client_ids):
         tier = TIER_SAME_SUBNET
-    elif (request.site_key is not None and request.site_key == profile.site_key) or (
+    elif (placement.site_key is not None and placement.site_key == profile.site_key) or (
         not profile.reach_ad.isdisjoint(client_ids)
     ):
         tier = TIER_SAME_AD_SITE
@@ -507,26 +578,38 @@ def _on_demand(
     view: SiteView,
     package: Package,
     adv: Advertisement,
-    covering: Mapping[int, _DPProfile],
+    placement: _Placement,
     holders: _Holders,
 ) -> tuple[OnDemandCheck, tuple[OnDemandAction, ...]]:
-    branch_dps = sorted(dp_id for dp_id, p in covering.items() if p.dp.kind == "branch")
-    lacking = [dp_id for dp_id in branch_dps if dp_id not in holders.ids]
-    check = OnDemandCheck(
-        list_empty=True,
-        branch_dp_covers_client=bool(branch_dps),
-        protected_only=adv.protected_only,
-        package_allows_on_demand=package.on_demand,
-        branch_dp_lacks_content=bool(lacking),
-    )
+    branch_ids = placement.branch_ids
+    lacking = [dp_id for dp_id in branch_ids if dp_id not in holders.ids]
+    check = _ON_DEMAND_CHECKS[
+        bool(branch_ids), adv.protected_only, package.on_demand, bool(lacking)
+    ]
     if not check.fires:
         return check, ()
     rows = view.package_rows(package.id)
-    actions = tuple(
-        OnDemandAction(dp_id, _on_demand_action(rows.get(dp_id), covering[dp_id].dp, holders))
-        for dp_id in lacking
-    )
-    return check, actions
+    covering = placement.covering
+    actions = []
+    for dp_id in lacking:
+        kind = _on_demand_action(rows.get(dp_id), covering[dp_id].dp, holders)
+        action = _ACTIONS.get((dp_id, kind))
+        if action is None:  # interned: there are only three per branch DP
+            action = _ACTIONS[dp_id, kind] = OnDemandAction(dp_id, kind)
+        actions.append(action)
+    return check, tuple(actions)
+
+
+_ACTIONS: dict[tuple[int, OnDemandActionKind], OnDemandAction] = {}
+
+# Every possible check, made once: they are immutable and a decision needs one.
+_ON_DEMAND_CHECKS: dict[tuple[bool, bool, bool, bool], OnDemandCheck] = {
+    (b, c, d, lacks): OnDemandCheck(True, b, c, d, lacks)
+    for b in (False, True)
+    for c in (False, True)
+    for d in (False, True)
+    for lacks in (False, True)
+}
 
 
 def _on_demand_action(
