@@ -314,7 +314,9 @@ def create_content_app(
 # does. Everything else (status line, headers, keep-alive, Content-Length
 # accounting) stays uvicorn's. Without it, the same app streams in chunks.
 
-_SENDFILE_MAX = 8 * 1024 * 1024
+# Bytes one connection may send before yielding to the others; like nginx's
+# sendfile_max_chunk (2m). 8 MiB measurably starved concurrent downloads.
+_SENDFILE_MAX = 2 * 1024 * 1024
 
 
 class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
