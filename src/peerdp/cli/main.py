@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peerdp.cli import admin, agents_cmd, dp_cmd, explain_cmd, site_cmd
+from peerdp.cli import admin, agents_cmd, demo_cmd, dp_cmd, explain_cmd, site_cmd
 
 app = typer.Typer(
     name="peerdp",
@@ -17,6 +17,7 @@ admin.register(app)
 dp_cmd.register()
 agents_cmd.register(app)
 app.command(name="explain")(explain_cmd.explain)
+app.command(name="demo")(demo_cmd.demo)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""`peerdp demo`: the seed's on-demand provisioning flow, end to end, on one machine."""
