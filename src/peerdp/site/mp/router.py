@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -27,6 +28,36 @@ ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
 
 
 _SERVICE_LOCK = threading.Lock()
+
+
+class AccessTokens:
+    """Access tokens reused for half their life: signing is the MP's costliest step."""
+
+    def __init__(self, ctx: SiteContext) -> None:
+        self.ctx = ctx
+        self._tokens: dict[tuple[str, int, str], tuple[float, str]] = {}
+
+    def get(self, package_id: str, version: int, subject: str) -> str:
+        key = (package_id, version, subject)
+        now = time.monotonic()
+        held = self._tokens.get(key)
+        if held is not None and held[0] > now:
+            return held[1]
+        ttl = self.ctx.settings.access_token_ttl_s
+        token = self.ctx.key.access_token(package_id, version, subject, ttl)
+        if len(self._tokens) > 200_000:
+            self._tokens.clear()
+        self._tokens[key] = (now + ttl / 2, token)
+        return token
+
+
+def access_tokens(ctx: SiteContext) -> AccessTokens:
+    with _SERVICE_LOCK:
+        tokens = ctx.extras.get("access_tokens")
+        if tokens is None:
+            tokens = ctx.extras["access_tokens"] = AccessTokens(ctx)
+    assert isinstance(tokens, AccessTokens)
+    return tokens
 
 
 def location_service(ctx: SiteContext) -> LocationService:
@@ -79,9 +110,7 @@ def content_location(
     )
     outcome = location_service(ctx).locate(request)
     ranked = outcome.decision.distribution_points
-    token = ctx.key.access_token(
-        body.package_id, body.source_version, caller.name, ctx.settings.access_token_ttl_s
-    )
+    token = access_tokens(ctx).get(body.package_id, body.source_version, caller.name)
     return LocationOut(
         advertisement_id=body.advertisement_id,
         package_id=body.package_id,
