@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,12 @@ from peerdp.store.models import (
 )
 
 T = TypeVar("T")
+
+ANSWERS = Counter(
+    "peerdp_mp_location_answers",
+    "Content-location answers, by reason ('listed' when DPs were returned)",
+    ["reason"],
+)
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,7 @@ class LocationService:
         return done
 
     def _record_answer(self, request: Request, outcome: Outcome) -> None:
+        ANSWERS.labels(outcome.reason or "listed").inc()
         self.answers.add(
             component="mp",
             source=self.ctx.site_code,
