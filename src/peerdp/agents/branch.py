@@ -19,7 +19,6 @@ thread that long-polls the policy and makes the store match it:
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 import time
@@ -55,6 +54,7 @@ from peerdp.content.objects import ContentError, is_sha256
 from peerdp.domain import dp_states
 from peerdp.dp.content_app import create_content_app
 from peerdp.dp.store import DPStore
+from peerdp.net import exit_zero_after_sigterm
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 
 log = logging.getLogger("peerdp.branch")
@@ -380,10 +380,7 @@ def _serve_http(app: FastAPI, sock: socket.socket) -> None:
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
     )
-    # uvicorn handles SIGTERM/SIGINT while it runs, then re-raises the signal to the handler
-    # found before it started: with this one, a stop is a clean exit 0, not death by signal.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
+    exit_zero_after_sigterm()  # the caller's cleanup runs, and the exit code is 0
     uvicorn.Server(config).run(sockets=[sock])
 
 
