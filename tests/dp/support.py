@@ -137,6 +137,7 @@ def serve_store(
     max_transfers: int | None,
     extra: ExtraAuth | None = None,
     zerocopy: bool = False,
+    stall_timeout_s: float | None = 300.0,
 ) -> Iterator[Server]:
     key = SiteKey.generate()
     root = tmp / "store"
@@ -148,6 +149,7 @@ def serve_store(
         extra_auth=extra,
         max_transfers=max_transfers,
         retry_after_s=7,
+        stall_timeout_s=stall_timeout_s,
     )
     port = free_port()
     running = start_uvicorn(app, port, zerocopy)

@@ -584,6 +584,40 @@ def test_limiter_released_after_complete_downloads(limited: Server) -> None:
     assert wait_for(lambda: limiter_active(limited) == 0)
 
 
+@pytest.fixture(scope="module", params=["stream", "zerocopy"])
+def stalling(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    files = {"huge.bin": os.urandom(32 * 1024 * 1024), "tiny.txt": b"tiny"}
+    yield from serve_store(
+        tmp_path_factory.mktemp("stalling"),
+        files,
+        max_transfers=1,
+        zerocopy=request.param == "zerocopy",
+        stall_timeout_s=1.0,
+    )
+
+
+def test_stalled_client_is_dropped_and_frees_its_slot(stalling: Server) -> None:
+    """A connected client that stops reading loses its slot after the stall timeout."""
+    sock = open_stalled_download(stalling, "huge.bin")
+    try:
+        assert wait_for(lambda: limiter_active(stalling) == 1)
+        assert httpx.get(stalling.url("tiny.txt"), headers=stalling.auth()).status_code == 503
+        assert wait_for(lambda: limiter_active(stalling) == 0)
+        resp = httpx.get(stalling.url("tiny.txt"), headers=stalling.auth())
+        assert resp.status_code == 200
+        # The server closed the stalled connection: draining it ends in EOF
+        # well before the 32 MiB body is complete.
+        sock.settimeout(20)
+        received = 0
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+        assert received < 32 * 1024 * 1024
+    finally:
+        sock.close()
+
+
 # -- pure helpers ---------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from peerdp.dp.http_content import (
     DEFAULT_CHUNK_SIZE,
+    DEFAULT_STALL_TIMEOUT_S,
     ZEROCOPY_SEND,
     FileEntry,
     TransferLimiter,
@@ -173,12 +174,14 @@ class ContentService:
         max_transfers: int | None = 10,
         retry_after_s: int = 5,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S,
     ) -> None:
         self.source = source
         self.public_key = public_key
         self.extra_auth = extra_auth
         self.limiter = TransferLimiter(max_transfers, retry_after_s)
         self.chunk_size = chunk_size
+        self.stall_timeout_s = stall_timeout_s
 
     def router(self) -> APIRouter:
         router = APIRouter(tags=["content"])
@@ -260,7 +263,13 @@ class ContentService:
         )
         if entry is None:
             return error_response(404, _FILE_NOT_FOUND)
-        return file_response(request, entry, chunk_size=self.chunk_size, limiter=self.limiter)
+        return file_response(
+            request,
+            entry,
+            chunk_size=self.chunk_size,
+            limiter=self.limiter,
+            stall_timeout_s=self.stall_timeout_s,
+        )
 
 
 def _parse_version(text: str) -> int | None:
@@ -285,6 +294,7 @@ def create_content_app(
     max_transfers: int | None = 10,
     retry_after_s: int = 5,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S,
 ) -> FastAPI:
     """A stand-alone app serving only ``/content`` (tests, benchmarks, tiny DPs)."""
     service = ContentService(
@@ -294,6 +304,7 @@ def create_content_app(
         max_transfers=max_transfers,
         retry_after_s=retry_after_s,
         chunk_size=chunk_size,
+        stall_timeout_s=stall_timeout_s,
     )
     app = FastAPI(title="peerdp distribution point content", docs_url=None, redoc_url=None)
     app.include_router(service.router())
@@ -388,14 +399,14 @@ async def _flush_transport(cycle: RequestResponseCycle) -> None:
 async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
     """os.sendfile the whole range onto the non-blocking socket.
 
-    Sends until the socket is full, then waits for it to drain; yields to
-    the loop at least every _SENDFILE_MAX bytes so a fast reader cannot
-    starve the other connections.
+    Sends until the socket is full, then waits for it to drain. Yields to the
+    loop at least once per call and every _SENDFILE_MAX bytes, so a fast
+    reader cannot starve the other connections.
     """
     loop = asyncio.get_running_loop()
     # The loop already watches sock_fd for the transport; a dup gets its own watch.
     waiter_fd = -1
-    unyielded = 0
+    yielded, unyielded = False, 0
     try:
         while count > 0:
             try:
@@ -407,13 +418,15 @@ async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
             if sent > 0:
                 offset, count, unyielded = offset + sent, count - sent, unyielded + sent
                 if unyielded >= _SENDFILE_MAX:
-                    unyielded = 0
+                    yielded, unyielded = True, 0
                     await asyncio.sleep(0)
                 continue
             if waiter_fd < 0:
                 waiter_fd = os.dup(sock_fd)
-            unyielded = 0
+            yielded, unyielded = True, 0
             await _writable(loop, waiter_fd)
+        if not yielded:
+            await asyncio.sleep(0)
     finally:
         if waiter_fd >= 0:
             os.close(waiter_fd)

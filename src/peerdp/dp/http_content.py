@@ -55,6 +55,10 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 MAX_RANGES = 64
 MAX_RANGE_HEADER_LEN = 4096
 CACHE_CONTROL = "private, no-transform"
+# A client that accepts no chunk (<= 1 MiB) for this long is dropped, so a
+# stalled-but-connected peer cannot hold a transfer slot for ever. Lenient:
+# a 64 kbit/s WAN link moves a 1 MiB chunk in about 2 minutes.
+DEFAULT_STALL_TIMEOUT_S = 300.0
 # ASGI "Zero Copy Send" extension: when the server offers it (peerdp's
 # ZeroCopyHttpToolsProtocol does), file bodies go out with os.sendfile.
 ZEROCOPY_SEND = "http.response.zerocopysend"
@@ -411,6 +415,10 @@ class _Part(NamedTuple):
     rng: ByteRange
 
 
+class TransferStalled(Exception):
+    """The client took no chunk for ``stall_timeout_s``: the transfer is dropped."""
+
+
 class ContentResponse(Response):
     """A 200/206 answer streamed from a ``BodySource`` with a fixed length."""
 
@@ -425,6 +433,7 @@ class ContentResponse(Response):
         send_body: bool,
         chunk_size: int,
         limiter: TransferLimiter | None,
+        stall_timeout_s: float | None = None,
     ) -> None:
         super().__init__(status_code=status_code, headers=headers)
         self._source = body_source
@@ -433,6 +442,7 @@ class ContentResponse(Response):
         self._send_body = send_body
         self._chunk_size = chunk_size
         self._limiter = limiter if send_body else None
+        self._stall_timeout_s = stall_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -462,30 +472,47 @@ class ContentResponse(Response):
         fd = self._source.fileno() if zerocopy else None
         # The extension wants a "file descriptor object"; this one never closes fd.
         file = None if fd is None else os.fdopen(fd, "rb", buffering=0, closefd=False)
-        for part in self._parts:
-            if part.prefix:
-                await _send_chunk(send, part.prefix)
-            if file is not None:
-                await send(
-                    {
-                        "type": ZEROCOPY_SEND,
-                        "file": file,
-                        "offset": part.rng.start,
-                        "count": part.rng.length,
-                        "more_body": True,
-                    }
-                )
-                continue
-            offset = part.rng.start
-            while offset < part.rng.end:
-                size = min(self._chunk_size, part.rng.end - offset)
-                await _send_chunk(send, await self._source.read(offset, size))
-                offset += size
-        await send({"type": "http.response.body", "body": self._epilogue, "more_body": False})
+        try:
+            for part in self._parts:
+                if part.prefix:
+                    await self._send(send, _body_message(part.prefix))
+                # Chunk-sized messages on both paths: the stall timeout then
+                # bounds the wait for one chunk, not for a whole range.
+                for offset in range(part.rng.start, part.rng.end, self._chunk_size):
+                    size = min(self._chunk_size, part.rng.end - offset)
+                    if file is not None:
+                        await self._send(send, _zerocopy_message(file, offset, size))
+                    else:
+                        data = await self._source.read(offset, size)
+                        await self._send(send, _body_message(data))
+            await send({"type": "http.response.body", "body": self._epilogue, "more_body": False})
+        except TransferStalled:
+            # Returning with the body unfinished makes the server close the
+            # connection; the limiter slot is released by __call__.
+            return
+
+    async def _send(self, send: Send, message: Message) -> None:
+        if self._stall_timeout_s is None:
+            await send(message)
+            return
+        with anyio.move_on_after(self._stall_timeout_s) as waited:
+            await send(message)
+        if waited.cancelled_caught:
+            raise TransferStalled
 
 
-async def _send_chunk(send: Send, chunk: bytes) -> None:
-    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+def _body_message(chunk: bytes) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": True}
+
+
+def _zerocopy_message(file: object, offset: int, count: int) -> Message:
+    return {
+        "type": ZEROCOPY_SEND,
+        "file": file,
+        "offset": offset,
+        "count": count,
+        "more_body": True,
+    }
 
 
 async def _until_disconnect(receive: Receive, body: Callable[[], Awaitable[None]]) -> None:
@@ -552,6 +579,7 @@ def representation_response(
     content_type: str = CONTENT_TYPE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     limiter: TransferLimiter | None = None,
+    stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S,
 ) -> Response:
     """The answer to a GET/HEAD of one representation; takes ownership of the source."""
     method = request.method.upper()
@@ -604,6 +632,7 @@ def representation_response(
         send_body=method == "GET" and size > 0,
         chunk_size=chunk_size,
         limiter=limiter,
+        stall_timeout_s=stall_timeout_s,
     )
 
 
@@ -613,6 +642,7 @@ def file_response(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     limiter: TransferLimiter | None = None,
+    stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S,
 ) -> Response:
     """Serve one verified store file with full RFC 9110 range/conditional semantics.
 
@@ -627,7 +657,13 @@ def file_response(
         os.close(fd)
         return error_response(404, "this file is not available on this distribution point")
     return representation_response(
-        request, FileBody(fd), entry.size, validators, chunk_size=chunk_size, limiter=limiter
+        request,
+        FileBody(fd),
+        entry.size,
+        validators,
+        chunk_size=chunk_size,
+        limiter=limiter,
+        stall_timeout_s=stall_timeout_s,
     )
 
 
@@ -649,6 +685,7 @@ def bytes_response(
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_STALL_TIMEOUT_S",
     "ZEROCOPY_SEND",
     "BodySource",
     "ByteRange",
@@ -657,6 +694,7 @@ __all__ = [
     "FileBody",
     "FileEntry",
     "TransferLimiter",
+    "TransferStalled",
     "Validators",
     "bytes_response",
     "coalesce_ranges",
