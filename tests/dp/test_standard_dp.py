@@ -8,12 +8,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 
+from peerdp.agents.mp_client import MPClient
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
 from peerdp.content.objects import DigestMismatch
+from peerdp.dp.standard import StartReport
 from peerdp.dp.store import DPStore, MissingObjects
 from peerdp.security.signing import SiteKey
 from tests.conftest import SiteProcess, start_site
@@ -218,3 +221,31 @@ def test_manifest_needs_its_files_and_a_distribution_token_cannot_read_content(
     ok(httpx.delete(url, headers=auth), 204)
     assert httpx.get(content, headers=client).status_code == 404
     assert httpx.delete(url, headers=auth).status_code == 404
+
+
+def test_start_report_says_what_is_held_damaged_lost_and_removed(tmp_path: Path) -> None:
+    store = DPStore(tmp_path)
+    kept, harmed, dropped = ({"k": b"kept"}, {"h": b"harmed"}, {"d": b"dropped"})
+    install(store, manifest_of("PS100001", 1, kept), kept)
+    install(store, manifest_of("PS100002", 4, harmed), harmed)
+    install(store, manifest_of("PS100009", 2, dropped), dropped)
+    corrupt(store.objects.path(sha(b"harmed")))
+    checks = DPStore(tmp_path).check()
+    policy: dict[str, Any] = {
+        "packages": [
+            {"id": "PS100001", "source_version": 1, "state": "installed"},
+            {"id": "PS100002", "source_version": 4, "state": "installed"},
+            {"id": "PS100003", "source_version": 1, "state": "installed"},
+            {"id": "PS100004", "source_version": 1, "state": "install_pending"},
+        ],
+        "remove": [{"id": "PS100009", "source_version": 2}],
+    }
+    report = StartReport(cast(MPClient, None), store, checks)
+    said = {(m["package_id"], m["state"]): m["detail"] for m in report.messages(policy)}
+    assert said == {
+        ("PS100001", "installed"): "held and verified at start",
+        ("PS100002", "install_retrying"): "1 file(s) missing or damaged (wrong SHA-256): h",
+        ("PS100003", "install_retrying"): "not in this DP's store at start",
+        ("PS100009", "removed"): "removed at start (to be removed from this DP)",
+    }
+    assert store.versions() == [("PS100001", 1)]

@@ -224,10 +224,13 @@ class StartReport:
         out = []
         for entry in policy.get("packages", []):
             check = found.get((entry["id"], entry["source_version"]))
-            if check is None:
-                continue  # not held: the distribution manager sends it
-            state = dp_states.INSTALLED if check.intact else dp_states.INSTALL_RETRYING
-            detail = "held and verified at start" if check.intact else check.reason
+            if check is not None:
+                state = dp_states.INSTALLED if check.intact else dp_states.INSTALL_RETRYING
+                detail = "held and verified at start" if check.intact else check.reason
+            elif entry.get("state") == dp_states.INSTALLED:
+                state, detail = dp_states.INSTALL_RETRYING, "not in this DP's store at start"
+            else:
+                continue  # not held yet: the distribution manager sends it
             out.append(_package_state(entry["id"], entry["source_version"], state, detail))
         for entry in policy.get("remove", []):
             for package_id, version in self.store.versions():

@@ -194,7 +194,8 @@ class DPStore:
                 f"not {package_id} version {source_version}"
             )
         path = self._manifest_path(package_id, source_version)
-        assert path is not None  # the manifest parsed, so the id and version are valid
+        if path is None:
+            raise ManifestError(f"source version {source_version} is out of range")
         with self._lock:
             digests = sorted({f.sha256 for f in manifest.files})
             missing = [sha for sha in digests if not self.is_verified(sha)]

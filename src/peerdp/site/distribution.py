@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ class DistributionManager:
         self.me = str(uuid.uuid4())
         self.stopping = threading.Event()
         self.inflight: set[asyncio.Task[None]] = set()
+        # When each claimed job last renewed its claim (monotonic seconds).
+        self.renewed: dict[Job, float] = {}
 
     async def run(self) -> None:
         try:
@@ -243,11 +246,17 @@ class DistributionManager:
                 "PUT",
                 f"/dp/v1/objects/{sha}",
                 f"take file {sha[:12]}",
-                content=_chunks(store, sha),
+                content=self._chunks(job, store, sha),
                 headers={"content-length": str(size)},
             )
-            self._renew(job)
         return digests
+
+    def _chunks(self, job: Job, store: ObjectStore, sha: str) -> Iterator[bytes]:
+        """A file's bytes from the library, keeping the claim while a long upload runs."""
+        with store.open(sha) as fh:
+            while chunk := fh.read(CHUNK_SIZE):
+                self._keep_claim(job)
+                yield chunk
 
     def _send_manifest(
         self, job: Job, http: httpx.Client, dp: DistributionPoint, manifest: Manifest
@@ -274,7 +283,13 @@ class DistributionManager:
 
     # -- claims and row moves -----------------------------------------------------------
 
-    def _renew(self, job: Job) -> None:
+    def _keep_claim(self, job: Job) -> None:
+        """Renew the claim once a third of it has passed."""
+        now = time.monotonic()
+        last = self.renewed.setdefault(job, now)  # the first call: the claim is fresh
+        if now - last < self.settings.distribution_claim_s / 3:
+            return
+        self.renewed[job] = now
         until = utcnow() + timedelta(seconds=self.settings.distribution_claim_s)
         with self.ctx.transaction() as s:
             s.execute(
@@ -286,6 +301,7 @@ class DistributionManager:
 
     def finish(self, job: Job, failure: str | None, detail: str, *, done: bool = False) -> None:
         """Move the claimed row after the work (unless it changed meanwhile) and release it."""
+        self.renewed.pop(job, None)
         with self.ctx.transaction() as s:
             row = s.get(Row, (job.package_id, job.dp_id), with_for_update=True)
             if row is None or row.claimed_by != self.me:
@@ -368,14 +384,16 @@ class DistributionManager:
     @contextlib.contextmanager
     def _dp_client(self, dp: DistributionPoint) -> Iterator[httpx.Client]:
         assert dp.url is not None
-        ttl = int(self.settings.distribution_claim_s * 4 + self.settings.distribution_timeout_s)
-        token = self.ctx.key.distribution_token(dp.id, ttl_s=ttl)
+        ttl = int(self.settings.distribution_timeout_s * 2 + 60)
+        key = self.ctx.key
+
+        def authorise(request: httpx.Request) -> httpx.Request:
+            # A fresh, short-lived token for each request: a long push never outlives one.
+            request.headers["Authorization"] = f"Bearer {key.distribution_token(dp.id, ttl)}"
+            return request
+
         timeout = httpx.Timeout(self.settings.distribution_timeout_s, connect=10.0)
-        with httpx.Client(
-            base_url=dp.url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        ) as http:
+        with httpx.Client(base_url=dp.url.rstrip("/"), auth=authorise, timeout=timeout) as http:
             yield http
 
 
@@ -431,9 +449,3 @@ def _held_versions(inventory: dict[str, Any], package_id: str) -> set[int]:
         for p in inventory.get("packages", [])
         if isinstance(p, dict) and p.get("package_id") == package_id
     }
-
-
-def _chunks(store: ObjectStore, sha: str) -> Iterator[bytes]:
-    with store.open(sha) as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            yield chunk
