@@ -383,3 +383,25 @@ def test_not_targeted_is_always_empty(scenario: Scenario) -> None:
         "not_targeted",
         (),
     )
+
+
+@st.composite
+def _request_stream(draw: st.DrawFn) -> tuple[Site, list[tuple[Client, Advertisement, Package]]]:
+    site = draw(_site())
+    requests = draw(
+        st.lists(st.tuples(_client(site), _advertisement, _package), min_size=2, max_size=12)
+    )
+    return site, requests
+
+
+@settings(max_examples=100, deadline=None)
+@given(stream=_request_stream())
+def test_a_long_lived_view_answers_like_a_fresh_one(
+    stream: tuple[Site, list[tuple[Client, Advertisement, Package]]],
+) -> None:
+    """The view memoises placements and rankings; the answers must not depend on them."""
+    site, requests = stream
+    shared = SiteView(site.boundaries, site.dps, {PKG: site.rows})
+    for client, adv, package in requests + requests:  # twice: the second pass hits the memos
+        fresh = SiteView(site.boundaries, site.dps, {PKG: site.rows})
+        assert locate(shared, client, adv, package) == locate(fresh, client, adv, package)
