@@ -60,6 +60,10 @@ The rule, as decided by the team
 
 With ``explain=True`` the decision carries a human-readable trace (for ``peerdp
 explain``); the hot path never builds it.
+
+The function is observably pure: the :class:`SiteView` memoises work that depends only on
+boundaries and DPs, never on DP lists, and a long-lived view answers exactly like a fresh
+one (tested).
 """
 
 from __future__ import annotations
@@ -304,6 +308,13 @@ class SiteView:
     Built from boundaries, DPs and ``rows`` (package id → DP id → row). The management
     point rebuilds it when boundaries or DPs change, and calls :meth:`with_package_rows`
     (cheap: boundary and DP work is shared) when one package's DP list changes.
+
+    Precomputed at build: the boundary index, each DP's own boundaries, the protected DPs
+    of each boundary, and per package and source version the DPs holding it. Memoised as
+    requests come (bounded, safe to share between threads, invisible in the answers):
+    each client *placement* (the set of boundaries it stands in plus its AD site; all the
+    clients of a branch share one) with the protected DPs covering it and how it ranks
+    each DP. Views made by :meth:`with_package_rows` share these memos.
     """
 
     __slots__ = (
