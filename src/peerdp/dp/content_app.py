@@ -35,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from peerdp.dp.http_content import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_STALL_TIMEOUT_S,
+    STALL_TIMEOUT_KEY,
     ZEROCOPY_SEND,
     FileEntry,
     TransferLimiter,
@@ -376,9 +377,12 @@ async def _zerocopy_send(
         raise RuntimeError("Response content longer than Content-Length")
     if cycle.scope["method"] != "HEAD":
         try:
+            stall = message.get(STALL_TIMEOUT_KEY)
             await _flush_transport(cycle)
-            await _sendfile_all(sock_fd, fd, offset, count)
-        except (BrokenPipeError, ConnectionError):
+            await _sendfile_all(sock_fd, fd, offset, count, stall)
+        except (BrokenPipeError, ConnectionError, TimeoutError):
+            # Gone, or stalled past the timeout: drop the connection (the
+            # response cannot be completed) and let the app finish.
             cycle.disconnected = True
             cycle.transport.close()
             return
@@ -396,10 +400,13 @@ async def _flush_transport(cycle: RequestResponseCycle) -> None:
         await asyncio.sleep(0.001)
 
 
-async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
+async def _sendfile_all(
+    sock_fd: int, fd: int, offset: int, count: int, stall_timeout_s: float | None = None
+) -> None:
     """os.sendfile the whole range onto the non-blocking socket.
 
-    Sends until the socket is full, then waits for it to drain. Yields to the
+    Sends until the socket is full, then waits for it to drain (TimeoutError
+    if it accepts nothing for ``stall_timeout_s``). Yields to the
     loop at least once per call and every _SENDFILE_MAX bytes, so a fast
     reader cannot starve the other connections.
     """
@@ -424,7 +431,8 @@ async def _sendfile_all(sock_fd: int, fd: int, offset: int, count: int) -> None:
             if waiter_fd < 0:
                 waiter_fd = os.dup(sock_fd)
             yielded, unyielded = True, 0
-            await _writable(loop, waiter_fd)
+            async with asyncio.timeout(stall_timeout_s):
+                await _writable(loop, waiter_fd)
         if not yielded:
             await asyncio.sleep(0)
     finally:

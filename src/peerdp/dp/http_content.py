@@ -59,6 +59,7 @@ CACHE_CONTROL = "private, no-transform"
 # stalled-but-connected peer cannot hold a transfer slot for ever. Lenient:
 # a 64 kbit/s WAN link moves a 1 MiB chunk in about 2 minutes.
 DEFAULT_STALL_TIMEOUT_S = 300.0
+STALL_TIMEOUT_KEY = "peerdp.stall_timeout_s"
 # ASGI "Zero Copy Send" extension: when the server offers it (peerdp's
 # ZeroCopyHttpToolsProtocol does), file bodies go out with os.sendfile.
 ZEROCOPY_SEND = "http.response.zerocopysend"
@@ -476,15 +477,16 @@ class ContentResponse(Response):
             for part in self._parts:
                 if part.prefix:
                     await self._send(send, _body_message(part.prefix))
-                # Chunk-sized messages on both paths: the stall timeout then
-                # bounds the wait for one chunk, not for a whole range.
+                if file is not None:
+                    # One message per range: the server applies the stall
+                    # timeout to each wait for the socket (see the message).
+                    message = _zerocopy_message(file, part.rng, self._stall_timeout_s)
+                    await send(message)
+                    continue
                 for offset in range(part.rng.start, part.rng.end, self._chunk_size):
                     size = min(self._chunk_size, part.rng.end - offset)
-                    if file is not None:
-                        await self._send(send, _zerocopy_message(file, offset, size))
-                    else:
-                        data = await self._source.read(offset, size)
-                        await self._send(send, _body_message(data))
+                    # Inline read: no reference to a sent chunk outlives its send.
+                    await self._send(send, _body_message(await self._source.read(offset, size)))
             await send({"type": "http.response.body", "body": self._epilogue, "more_body": False})
         except TransferStalled:
             # Returning with the body unfinished makes the server close the
@@ -492,6 +494,7 @@ class ContentResponse(Response):
             return
 
     async def _send(self, send: Send, message: Message) -> None:
+        """Send one chunk, giving up if the client takes none for the stall timeout."""
         if self._stall_timeout_s is None:
             await send(message)
             return
@@ -505,13 +508,16 @@ def _body_message(chunk: bytes) -> Message:
     return {"type": "http.response.body", "body": chunk, "more_body": True}
 
 
-def _zerocopy_message(file: object, offset: int, count: int) -> Message:
+def _zerocopy_message(file: object, rng: ByteRange, stall_timeout_s: float | None) -> Message:
     return {
         "type": ZEROCOPY_SEND,
         "file": file,
-        "offset": offset,
-        "count": count,
+        "offset": rng.start,
+        "count": rng.length,
         "more_body": True,
+        # Not part of the ASGI extension (other servers ignore it): how long
+        # peerdp's server may wait for the socket to accept more bytes.
+        STALL_TIMEOUT_KEY: stall_timeout_s,
     }
 
 
@@ -686,6 +692,7 @@ __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_STALL_TIMEOUT_S",
+    "STALL_TIMEOUT_KEY",
     "ZEROCOPY_SEND",
     "BodySource",
     "ByteRange",
