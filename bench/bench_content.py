@@ -251,6 +251,7 @@ def measure(
             cpu[t.name] += cpu_seconds(t.pid) - before
     a = {n: statistics.median(v) / MIB for n, v in speeds.items()}
     report["a_single_MiB_s"] = a
+    report["a_runs_MiB_s"] = {n: [round(x / MIB) for x in v] for n, v in speeds.items()}
     report["a_ratio"] = {n: a[n] / a["nginx"] for n in names[1:]}
     gib = opts.repeat * files["big.bin"][1] / (1024 * MIB)
     report["a_server_cpu_s_per_GiB"] = {n: c / gib for n, c in cpu.items()}
@@ -269,6 +270,7 @@ def measure(
             cpu[t.name] += cpu_seconds(t.pid) - before
     b = {n: statistics.median(v) / MIB for n, v in agg.items()}
     report["b_concurrent_MiB_s"] = b
+    report["b_runs_MiB_s"] = {n: [round(x / MIB) for x in v] for n, v in agg.items()}
     report["b_ratio"] = {n: b[n] / b["nginx"] for n in names[1:]}
     mid = files["mid.bin"][1]
     gib = opts.repeat * sum(mid if r is None else r[1] - r[0] + 1 for r in ranges) / (1024 * MIB)
