@@ -290,12 +290,27 @@ def test_enrolment_tokens(cli: Cli, api: httpx.Client) -> None:
 # -- what happened: clients, on-demand requests, status messages ---------------------------
 
 
-def test_clients_and_on_demand_lists(cli: Cli, api: httpx.Client) -> None:
-    assert cli.json("client", "list") == ok(api.get("/clients"))
+def test_registered_client(cli: Cli, api: httpx.Client, site_server: SiteProcess) -> None:
+    token = cli.json("token", "create", "--role", "client")["token"]
+    name = unique("PC")
+    facts = {"token": token, "name": name, "ip_addresses": ["10.3.0.7"], "ad_site": "B3"}
+    registered = ok(httpx.post(site_server.url + "/mp/v1/register", json=facts, timeout=30))
+    client_id = str(registered["client_id"])
+
+    listed = {c["name"]: c for c in cli.json("client", "list")}
+    assert listed[name]["ip_addresses"] == ["10.3.0.7"]
+    assert cli.json("client", "show", client_id) == ok(api.get(f"/clients/{client_id}"))
+    assert name in cli.ok("client", "list")
+    cli.json("client", "delete", client_id)
+    assert api.get(f"/clients/{client_id}").status_code == 404
+    assert "does not exist" in cli.fails("client", "show", client_id)
+
+
+def test_on_demand_list(cli: Cli, api: httpx.Client) -> None:
     assert cli.json("on-demand", "list", "--state", "delayed") == ok(
         api.get("/on-demand-requests", params={"state": "delayed"})
     )
-    assert "does not exist" in cli.fails("client", "show", "999999")
+    assert "No on-demand requests" in cli.ok("on-demand", "list", "--package", "PS1FFFFF")
 
 
 def test_status_list_and_follow(cli: Cli, api: httpx.Client, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from peerdp.cli import agents_cmd
 from peerdp.cli.commands import (
     advertisement,
     boundary,
@@ -24,7 +25,6 @@ GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("collection", collection.app),
     ("advertisement", advertisement.app),
     ("token", token.app),
-    ("client", machines.clients),
     ("on-demand", machines.on_demand),
     ("status", status.app),
 )
@@ -34,3 +34,6 @@ def register(app: typer.Typer) -> None:
     """Add the admin command groups to `app`."""
     for name, group in GROUPS:
         app.add_typer(group, name=name)
+    # `peerdp client` is shared with the agent's `client run` (agents_cmd.register adds the
+    # group): the admin's list/show/delete join it there rather than replace it.
+    machines.add_client_commands(agents_cmd.client_app)

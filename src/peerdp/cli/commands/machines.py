@@ -38,8 +38,11 @@ ON_DEMAND = Resource(
     ),
 )
 
-clients = typer.Typer(help="Registered clients.", no_args_is_help=True)
-add_list_show_delete(clients, CLIENTS)
+
+def add_client_commands(group: typer.Typer) -> None:
+    """`list`, `show ID` and `delete ID` of registered clients, onto `peerdp client`."""
+    add_list_show_delete(group, CLIENTS)
+
 
 on_demand = typer.Typer(
     help="On-demand provisioning requests: branch DPs added for their clients.",
