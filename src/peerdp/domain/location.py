@@ -391,12 +391,13 @@ class SiteView:
     def _placement(self, client: Client) -> _Placement:
         """Where the client stands, memoised: clients of one branch share a placement."""
         sets = self.boundary_index.boundary_sets(client.ip_addresses, client.ad_site)
-        site_key = _site_key(client.ad_site)
-        key = (site_key, sets)  # boundary sets are interned: they hash by identity
+        # Boundary sets are interned, so they hash by identity; the AD site goes in as
+        # given (spellings of one site just get separate, equal placements).
+        key = (client.ad_site, sets)
         placement = self._placements.get(key)
         if placement is None:
             matches = self.boundary_index.merge(sets)
-            placement = _Placement(matches, site_key, self._covering(matches))
+            placement = _Placement(matches, _site_key(client.ad_site), self._covering(matches))
             if len(self._placements) >= _PLACEMENT_MEMO_LIMIT:
                 self._placements.clear()  # crude bound; refilled by the next requests
             self._placements[key] = placement
@@ -506,19 +507,26 @@ def locate(
     covering = placement.covering
     # Rule 4: protected_only and inside protected boundaries -> unprotected DPs excluded.
     restricted = adv.protected_only and bool(covering)
-    verdicts: dict[int, RankedDP | _Drop] = {}
+    ranked: list[RankedDP] = []
+    dropped: dict[int, _Drop] = {}  # candidates dropped by the advertisement's options
     for dp_id, profile in covering.items():
         if dp_id in holders.ids:
-            verdicts[dp_id] = _judge(profile, placement, adv, protected=True)
+            verdict = _judge(profile, placement, adv, protected=True)
+            if isinstance(verdict, str):
+                dropped[dp_id] = verdict
+            else:
+                ranked.append(verdict)
     if not restricted:
         for profile in holders.unprotected:
-            verdicts[profile.dp.id] = _judge(profile, placement, adv, protected=False)
-
-    ranked = [v for v in verdicts.values() if type(v) is RankedDP]
+            verdict = _judge(profile, placement, adv, protected=False)
+            if isinstance(verdict, str):
+                dropped[profile.dp.id] = verdict
+            else:
+                ranked.append(verdict)
     if len(ranked) > 1:
         ranked.sort(key=_by_rank_key)
     if trace is not None:
-        _trace_candidates(trace, view, package, covering, holders, restricted, verdicts)
+        _trace_candidates(trace, view, package, covering, holders, restricted, ranked, dropped)
         _trace_order(trace, ranked)
     if ranked:
         if trace is not None:
@@ -526,7 +534,7 @@ def locate(
         return LocationDecision(tuple(ranked), None, (), matches, _frozen(trace))
 
     check, actions = _on_demand(view, package, adv, placement, holders)
-    slow_dropped = "slow_do_not_run" in verdicts.values()
+    slow_dropped = "slow_do_not_run" in dropped.values()
     reason = _empty_list_reason(check, actions, slow_dropped)
     if trace is not None:
         _trace_on_demand(trace, view, check, actions, reason)
@@ -694,8 +702,11 @@ def _trace_candidates(
     covering: Mapping[int, _DPProfile],
     holders: _Holders,
     restricted: bool,
-    verdicts: Mapping[int, RankedDP | _Drop],
+    ranked: list[RankedDP],
+    dropped: Mapping[int, _Drop],
 ) -> None:
+    verdicts: dict[int, RankedDP | _Drop] = {r.dp.id: r for r in ranked}
+    verdicts.update(dropped)
     if covering:
         names = ", ".join(_dp_label(p.dp) for p in covering.values())
         trace.append(f"protected DPs covering the client: {names}")
