@@ -374,3 +374,11 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_help_in_a_real_process() -> None:
+    shown = Cli(dict(os.environ)).ok("--help", COLUMNS="120")
+    for group in ("boundary", "dp", "package", "program", "collection", "advertisement"):
+        assert group in shown
+    for group in ("token", "client", "on-demand", "status"):
+        assert group in shown
