@@ -187,6 +187,16 @@ def test_package_ids_are_site_code_and_growing_hex(admin: httpx.Client) -> None:
     )
 
 
+def test_a_deleted_package_id_is_never_given_again(admin: httpx.Client) -> None:
+    first = new_package(admin, unique("pkg"))
+    newest = new_package(admin, unique("pkg"))
+    assert admin.delete(f"/packages/{newest['id']}").status_code == 204
+    after = new_package(admin, unique("pkg"))
+    assert int(after["id"][3:], 16) > int(newest["id"][3:], 16) > int(first["id"][3:], 16)
+    logged = ok(admin.get("/status-messages", params={"package_id": newest["id"]}))
+    assert [m["type"] for m in logged] == ["package_created", "package_deleted"]
+
+
 def test_package_create_read_change_delete(admin: httpx.Client) -> None:
     name = unique("pkg")
     package = new_package(admin, name, on_demand=True, auto_download_branch=False)

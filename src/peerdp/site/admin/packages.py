@@ -30,20 +30,36 @@ from peerdp.site.packages import (
     package_dp_rows,
     remove_dp_from_package,
 )
+from peerdp.site.status import record
 from peerdp.store.models import (
     Advertisement,
     Package,
     PackageDistributionPoint,
     PackageVersion,
     Program,
+    StatusMessage,
 )
 
 router = APIRouter(prefix="/packages", tags=["packages"])
 
 
 def next_package_id(session: Session, site_code: str) -> str:
-    """The site code and the next five hex digits (PS100001, PS100002, ...)."""
-    ids = session.scalars(select(Package.id).where(Package.id.like(f"{site_code}%")))
+    """The site code and the next five hex digits (PS100001, PS100002, ...).
+
+    An ID is never given twice: a deleted package's ID stays taken, since agents and DPs
+    may still hold `/content/{id}/{version}` of it. The status log, which is append-only,
+    names every package this site created (`package_created`).
+    """
+    prefix = f"{site_code}%"
+    live = session.scalars(select(Package.id).where(Package.id.like(prefix)))
+    created = session.scalars(
+        select(StatusMessage.package_id).where(
+            StatusMessage.component == "site",
+            StatusMessage.type == "package_created",
+            StatusMessage.package_id.like(prefix),
+        )
+    )
+    ids = [*live, *(i for i in created if i is not None)]
     highest = max((int(i[3:], 16) for i in ids), default=0)
     if highest >= 0xFFFFF:
         raise Conflict(f"site {site_code} has used all package IDs")
@@ -66,6 +82,14 @@ def create_package(body: PackageIn, ctx: SiteContext = Depends(site)) -> Package
                 package = Package(id=next_package_id(s, ctx.site_code), **body.model_dump())
                 s.add(package)
                 s.flush()
+                record(
+                    s,
+                    component="site",
+                    source=ctx.site_code,
+                    type="package_created",
+                    package_id=package.id,
+                    detail=f"package '{package.name}' created",
+                )
                 return package
         except IntegrityError:
             continue  # another request took the same ID; take the next
@@ -95,7 +119,16 @@ def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depend
 @router.delete("/{package_id}", status_code=204)
 def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
-        s.delete(get_or_404(s, Package, package_id, "package"))
+        package = get_or_404(s, Package, package_id, "package")
+        s.delete(package)
+        record(
+            s,
+            component="site",
+            source=ctx.site_code,
+            type="package_deleted",
+            package_id=package_id,
+            detail=f"package '{package.name}' deleted",
+        )
         ctx.changes.publish(s)
 
 
