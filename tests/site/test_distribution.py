@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import PG_URL, SiteProcess, _pg_available, pg_schema_url, start_site, unique
 from tests.dp.standard_support import DPProcess, Site, ok, start_dp, wait_for
+from tests.site.mp_world import build
 
 ATTEMPTS = 3
 PENDING_DEADLINE_S = 1.0
@@ -341,3 +342,24 @@ def test_two_site_servers_never_push_the_same_row_twice(
             server.stop()
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_a_push_that_installs_a_bits_dp_carries_out_delayed_on_demand_requests(
+    server: SiteProcess, site: Site, dps: list[DPProcess], tmp_path: Path
+) -> None:
+    world = build(server)  # its standard DP is registered at a port nobody listens on
+    std_id = world.standard_dp["id"]
+    row = site.wait_state(world.package["id"], std_id, {"install_retrying", "install_failed"})
+    assert "cannot reach" in row["detail"]
+    answer = world.locate(world.client(unique("pc")))
+    assert answer["reason"] == "on_demand_delayed"
+
+    dps.append(start_dp(server, tmp_path / "std", site.token("standard_dp", std_id)))
+    site.refresh(world.package["id"], std_id)
+    site.wait_state(world.package["id"], std_id, {"installed"})
+    requests = ok(
+        world.admin.get("/on-demand-requests", params={"package_id": world.package["id"]})
+    )
+    assert [r["state"] for r in requests] == ["provisioned"]
+    branch = world.dp_list()[world.branch_dp["id"]]
+    assert (branch["state"], branch["origin"]) == ("install_pending", "on_demand")
