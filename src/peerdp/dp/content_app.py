@@ -9,6 +9,7 @@ the router::
     service = ContentService(store, site_public_key, max_transfers=10,
                              extra_auth=my_credentials.is_valid)
     app.include_router(service.router())
+    uvicorn.run(app, http=ZeroCopyHttpToolsProtocol)   # file bodies via os.sendfile
 
 Every lookup goes through the manifest: the URL path is only a key into the
 manifest's file list and is never joined onto a filesystem path.

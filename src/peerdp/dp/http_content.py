@@ -21,6 +21,14 @@ excluding ``application/octet-stream`` and ``application/json``: it would
 compress 200 answers and drop their ``Content-Length``. ``Cache-Control:
 no-transform`` tells well-behaved intermediaries the same.
 
+File bodies go out in ``DEFAULT_CHUNK_SIZE`` reads (a worker thread does each
+``pread``), or, when the ASGI server offers the "Zero Copy Send" extension,
+as one ``http.response.zerocopysend`` message per range so the server can
+``os.sendfile`` them. uvicorn 0.54 offers neither that nor
+``http.response.pathsend`` (Starlette's FileResponse uses only pathsend, for
+whole files); peerdp's ``ZeroCopyHttpToolsProtocol`` in ``content_app`` adds
+zerocopysend to uvicorn. bench/content.md has the measurements.
+
 Files are opened once with ``O_NOFOLLOW`` and checked with ``fstat`` to be
 regular files of the expected size; every later read uses that descriptor, so
 a symlink planted in the store is never followed and nothing can be swapped in
