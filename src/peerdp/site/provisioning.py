@@ -47,19 +47,18 @@ def provision(
     """Add branch DP `dp_id` to the package's list on demand; True if this call did it."""
     now = utcnow()
     waiting = "waiting for the branch DP to pull the content (added on demand)"
+    pending = {
+        "state": dp_states.INSTALL_PENDING,
+        "source_version": version,
+        "origin": "on_demand",
+        "detail": waiting,
+        "attempts": 0,
+        "deadline_at": pending_deadline(ctx),
+        "updated_at": now,
+    }
     row: Insert = (
         _insert(s, PackageDistributionPoint)
-        .values(
-            package_id=package_id,
-            dp_id=dp_id,
-            state=dp_states.INSTALL_PENDING,
-            source_version=version,
-            origin="on_demand",
-            detail=waiting,
-            attempts=0,
-            deadline_at=pending_deadline(ctx),
-            updated_at=now,
-        )
+        .values(package_id=package_id, dp_id=dp_id, **pending)
         .on_conflict_do_nothing(index_elements=["package_id", "dp_id"])
     )
     added = _changed(s, row, PackageDistributionPoint.dp_id)
@@ -72,15 +71,7 @@ def provision(
                 PackageDistributionPoint.dp_id == dp_id,
                 PackageDistributionPoint.state.in_(REPROVISION_STATES),
             )
-            .values(
-                state=dp_states.INSTALL_PENDING,
-                source_version=version,
-                origin="on_demand",
-                detail=waiting,
-                attempts=0,
-                deadline_at=pending_deadline(ctx),
-                updated_at=now,
-            ),
+            .values(**pending),
             PackageDistributionPoint.dp_id,
         )
     if not added:
