@@ -267,7 +267,7 @@ def _brute_force(boundaries: list[Boundary], addresses: list[str], site: str | N
     return found
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     boundaries=_boundaries(),
     addresses=st.lists(_client_address(), max_size=3),
@@ -280,7 +280,7 @@ def test_index_agrees_with_brute_force(
     assert _ids(index, tuple(addresses), site) == _brute_force(boundaries, addresses, site)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(value=st.text(max_size=40), type_=st.sampled_from(["ip_subnet", "ip_range", "ad_site"]))
 def test_parsing_never_fails_other_than_value_error(value: str, type_: BoundaryType) -> None:
     try:

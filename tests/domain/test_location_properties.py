@@ -303,7 +303,7 @@ def _client_boundary_ids(decision: LocationDecision) -> set[int]:
     return {m.boundary.id for m in decision.client_boundaries}
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(scenario=_scenario() | _on_demand_scenario())
 def test_agrees_with_the_literal_reading_of_the_rule(scenario: Scenario) -> None:
     site, client, adv, package = scenario.site, scenario.client, scenario.adv, scenario.package
@@ -314,7 +314,7 @@ def test_agrees_with_the_literal_reading_of_the_rule(scenario: Scenario) -> None
     assert [(a.dp_id, a.action) for a in decision.on_demand] == expected.actions
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(scenario=_scenario())
 def test_safety_properties(scenario: Scenario) -> None:
     site, client, adv, package = scenario.site, scenario.client, scenario.adv, scenario.package
@@ -359,7 +359,7 @@ def test_safety_properties(scenario: Scenario) -> None:
         assert adv.protected_only and package.on_demand
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(scenario=_scenario())
 def test_explain_and_incremental_views_change_nothing(scenario: Scenario) -> None:
     site, client, adv, package = scenario.site, scenario.client, scenario.adv, scenario.package
@@ -372,7 +372,7 @@ def test_explain_and_incremental_views_change_nothing(scenario: Scenario) -> Non
     assert locate(incremental, client, adv, package) == plain
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(scenario=_scenario())
 def test_not_targeted_is_always_empty(scenario: Scenario) -> None:
     site, client, adv, package = scenario.site, scenario.client, scenario.adv, scenario.package
@@ -394,7 +394,7 @@ def _request_stream(draw: st.DrawFn) -> tuple[Site, list[tuple[Client, Advertise
     return site, requests
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(stream=_request_stream())
 def test_a_long_lived_view_answers_like_a_fresh_one(
     stream: tuple[Site, list[tuple[Client, Advertisement, Package]]],
