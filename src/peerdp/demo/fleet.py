@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -30,6 +31,11 @@ class Fleet:
     logs: Path
     env: dict[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
+    # One-shot commands running now (clients), so Ctrl-C need not wait for them; once
+    # stopping, no new one starts.
+    running: set[subprocess.Popen[str]] = field(default_factory=set)
+    stopping: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def peerdp(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "peerdp.cli.main", *args]
@@ -62,38 +68,51 @@ class Fleet:
 
     def run(self, args: Sequence[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a command to its end (a client's `--once` cycle)."""
-        process = subprocess.Popen(
-            self.peerdp(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **self.env},
-            start_new_session=True,
-        )
+        with self.lock:
+            if self.stopping:
+                raise RuntimeError("the demo is stopping")
+            process = subprocess.Popen(
+                self.peerdp(*args),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
+            self.running.add(process)
         try:
             out, err = process.communicate(timeout=timeout)
         except BaseException:
-            _end(process)
+            _end([process])
             raise
+        finally:
+            with self.lock:
+                self.running.discard(process)
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
     def stop(self) -> None:
-        for service in reversed(self.services):
-            _end(service.process)
+        """End every process at once: SIGTERM to all, then SIGKILL to any still there after
+        10 s (one at a time, a slow shutdown of each would add up)."""
+        with self.lock:
+            self.stopping = True
+            clients = list(self.running)
+        _end([*clients, *(service.process for service in reversed(self.services))])
         self.services.clear()
 
 
-def _end(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
+def _end(processes: Sequence[subprocess.Popen[bytes] | subprocess.Popen[str]]) -> None:
+    alive = [process for process in processes if process.poll() is None]
+    for process in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in alive:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @dataclass
@@ -124,7 +143,7 @@ def _await_url(process: subprocess.Popen[bytes], ready: _Ready, log: Path, timeo
     deadline = time.monotonic() + timeout
     while not ready.event.wait(0.1):
         if time.monotonic() > deadline:
-            _end(process)
+            _end([process])
             raise RuntimeError(f"{log.stem} did not start in {timeout:.0f}s; see {log}")
     if not ready.url:
         raise RuntimeError(f"{log.stem} exited with {process.wait()}; see {log}")

@@ -340,8 +340,11 @@ class Demo:
             )
             return _first_outcome(done.stdout, done.stderr)
 
-        with ThreadPoolExecutor(max(1, len(names))) as pool:
+        pool = ThreadPoolExecutor(max(1, len(names)))
+        try:
             results = dict(zip(names, pool.map(one, names), strict=True))
+        finally:  # on Ctrl-C, not waiting: fleet.stop() ends the clients still running
+            pool.shutdown(wait=False, cancel_futures=True)
         for name, outcome in results.items():
             colour = "green" if outcome.get("exit_code") == 0 else "red"
             self.say(
@@ -456,6 +459,18 @@ def _metric(url: str, name: str) -> float:
 
 def run(options: Options, console: Console) -> int:
     keep = options.data_dir is not None
+    if (
+        options.data_dir is not None
+        and options.data_dir.is_dir()
+        and any(options.data_dir.iterdir())
+    ):
+        # A second run would find the first one's site database and stop half-way.
+        console.print(
+            f"[red]error:[/] {options.data_dir} is not empty (a previous demo?): "
+            "give --data-dir a new or empty directory",
+            highlight=False,
+        )
+        return 2
     root = options.data_dir or Path(tempfile.mkdtemp(prefix="peerdp-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     logs = root / "logs"
