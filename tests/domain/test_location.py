@@ -680,6 +680,19 @@ def test_with_package_rows_leaves_the_old_view_alone() -> None:
     assert newer.boundary_index is view.boundary_index
 
 
+def test_with_package_rows_reuses_the_view_for_the_same_rows_object() -> None:
+    base = SiteView(BOUNDARIES, DPS, {})
+    rows = installed("HQ-A")
+    first = base.with_package_rows(PKG, rows)
+    assert base.with_package_rows(PKG, rows) is first
+    equal_but_new = installed("HQ-A")
+    assert base.with_package_rows(PKG, equal_but_new) is not first
+    changed = base.with_package_rows(PKG, installed("HQ-A", "BR1-DP"))
+    adv = Advertisement("ADV1", PKG, protected_only=True, on_slow="download", allow_remote=True)
+    assert names(locate(changed, CLIENTS["br1"], adv, Package(PKG, VERSION, True))) == ["BR1-DP"]
+    assert base.package_rows(PKG) == {}
+
+
 def test_view_helpers() -> None:
     view = SiteView(
         BOUNDARIES, DPS, {PKG: installed("HQ-A") | {999: PackageDPRow(999, "installed", 3)}}

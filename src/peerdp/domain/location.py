@@ -318,6 +318,7 @@ class SiteView:
     """
 
     __slots__ = (
+        "_derived",
         "_holders",
         "_placements",
         "_profiles",
@@ -342,6 +343,7 @@ class SiteView:
         self._placements: dict[tuple[str | None, tuple[BoundarySet, ...]], _Placement] = {}
         self._rows: dict[str, dict[int, PackageDPRow]] = {}
         self._holders: dict[str, dict[int, _Holders]] = {}
+        self._derived: dict[str, tuple[Mapping[int, PackageDPRow], SiteView]] = {}
         for package_id, package_rows in rows.items():
             self._set_package_rows(package_id, package_rows)
 
@@ -355,7 +357,15 @@ class SiteView:
         return cls(boundaries, distribution_points, rows)
 
     def with_package_rows(self, package_id: str, rows: Mapping[int, PackageDPRow]) -> SiteView:
-        """A new view in which ``package_id``'s DP list is ``rows``; this view is unchanged."""
+        """A new view in which ``package_id``'s DP list is ``rows``; this view is unchanged.
+
+        Costs O(rows of the package). Asked again with the very same ``rows`` object (a
+        caller's cache of DP lists), it answers the view it made last time for that
+        package, so do not mutate a mapping after passing it here.
+        """
+        made = self._derived.get(package_id)
+        if made is not None and made[0] is rows:
+            return made[1]
         view = object.__new__(SiteView)
         view.boundary_index = self.boundary_index
         view._profiles = self._profiles
@@ -363,7 +373,9 @@ class SiteView:
         view._placements = self._placements  # placements do not depend on DP lists
         view._rows = dict(self._rows)
         view._holders = dict(self._holders)
+        view._derived = {}
         view._set_package_rows(package_id, rows)
+        self._derived[package_id] = (rows, view)
         return view
 
     def _set_package_rows(self, package_id: str, rows: Mapping[int, PackageDPRow]) -> None:
