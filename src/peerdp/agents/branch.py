@@ -337,12 +337,12 @@ def serve(options: BranchOptions) -> None:
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
-    keep_url(options.data_dir, url, identity.dp_id)
     store = DPStore(options.data_dir / "store")
     for found in store.check():
         if not found.intact:
             log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
     mp = MPClient(identity)
+    keep_url(options.data_dir, url, mp)
     worker = BranchWorker(
         mp,
         store,

@@ -3,7 +3,7 @@
 A DP registers its URL once (the identity is kept), so it should come back on the
 same port: without --port it binds the port of its last run when that is free. The
 registered URL is remembered in `<data-dir>/listen.json`; a run that serves elsewhere
-says so, since the site keeps sending clients to the registered URL.
+tells the site its new URL (`POST /mp/v1/announce`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import typer
 
+from peerdp.agents.mp_client import MPClient, MPError
 from peerdp.net import bind, url_of
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,18 @@ def registered_url(data_dir: Path) -> str | None:
         return None
 
 
-def keep_url(data_dir: Path, url: str, dp_id: int | None) -> None:
-    """Remember the URL just registered, or warn if this run serves elsewhere."""
+def keep_url(data_dir: Path, url: str, mp: MPClient) -> None:
+    """Remember the URL this DP serves at; if it moved since it registered, tell the site."""
     previous = registered_url(data_dir)
-    if previous is None:
-        (data_dir / LISTEN_FILE).write_text(json.dumps({"url": url}))
-    elif previous != url:
-        typer.echo(
-            f"warning: this DP registered {previous} with the site but now listens on {url}; "
-            f"clients are sent to the registered URL until an administrator changes it "
-            f"(PATCH /api/v1/distribution-points/{dp_id} with the new url)",
-            err=True,
-        )
+    if previous is not None and previous != url:
+        try:
+            mp.announce(url)
+        except MPError as exc:
+            typer.echo(
+                f"warning: this DP registered {previous} but now listens on {url}, and the "
+                f"site could not be told ({exc}); it sends clients to the old URL",
+                err=True,
+            )
+            return
+        log.info("told the site this DP moved from %s to %s", previous, url)
+    (data_dir / LISTEN_FILE).write_text(json.dumps({"url": url}))

@@ -185,6 +185,10 @@ class MPClient:
         answer: dict[str, Any] = self._call("POST", "/content-location", json=body)
         return answer
 
+    def announce(self, url: str) -> None:
+        """Tell the site this DP now serves at `url`."""
+        self._call("POST", "/announce", json={"url": url})
+
     def status(self, *messages: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self._call("POST", "/status", json={"messages": list(messages)})
         return answer

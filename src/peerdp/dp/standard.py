@@ -16,15 +16,12 @@ point what it holds (``installed``) and what it lost (``install_retrying``, with
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
@@ -42,7 +39,6 @@ from peerdp.security.signing import SignatureError, SitePublicKey
 log = logging.getLogger(__name__)
 
 MAX_MANIFEST_BYTES = 16 << 20
-LISTEN_FILE = "listen.json"
 RECEIVED_OBJECTS = Counter(
     "peerdp_dp_objects_received", "Objects pushed to this DP by the distribution manager"
 )
@@ -259,20 +255,19 @@ def serve(options: DPOptions) -> None:
     import typer
     import uvicorn
 
-    from peerdp.net import bind, exit_zero_after_sigterm, url_of
+    from peerdp.agents.listen import keep_url, listen
+    from peerdp.net import exit_zero_after_sigterm
 
     options.data_dir.mkdir(parents=True, exist_ok=True)
-    previous_url = _saved_url(options.data_dir)
-    sock = _bind(options, previous_url, bind)
-    url = options.public_url or url_of(sock, options.host)
+    sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
-    _keep_url(options.data_dir, previous_url, url, identity)
     store = DPStore(options.data_dir / "content")
     checks = store.check()
     for check in checks:
         if not check.intact:
             log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
     mp = MPClient(identity)
+    keep_url(options.data_dir, url, mp)
     report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
     stop = threading.Event()
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
@@ -311,40 +306,3 @@ def _identity(options: DPOptions, url: str) -> Identity:
 
 def _check_key(check: VersionCheck) -> tuple[str, int]:
     return check.package_id, check.source_version
-
-
-def _bind(
-    options: DPOptions, previous_url: str | None, bind: Callable[[str, int], socket.socket]
-) -> socket.socket:
-    """The listening socket: --port, else the port of the last run if it is free, else any."""
-    if options.port is not None:
-        return bind(options.host, options.port)
-    previous_port = urlsplit(previous_url).port if previous_url else None
-    if previous_port:
-        try:
-            return bind(options.host, previous_port)
-        except OSError:
-            log.warning("port %d of the last run is taken; picking another", previous_port)
-    return bind(options.host, 0)
-
-
-def _saved_url(data_dir: Path) -> str | None:
-    try:
-        return str(json.loads((data_dir / LISTEN_FILE).read_text())["url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _keep_url(data_dir: Path, previous: str | None, url: str, identity: Identity) -> None:
-    """Remember the URL registered with the site; warn when this run serves elsewhere."""
-    import typer
-
-    if previous is None:
-        (data_dir / LISTEN_FILE).write_text(json.dumps({"url": url}))
-    elif previous != url:
-        typer.echo(
-            f"warning: this DP registered {previous} with the site but now listens on {url}; "
-            f"the site pushes to and sends clients to the registered URL until an administrator "
-            f"changes it (PATCH /api/v1/distribution-points/{identity.dp_id} with the new url)",
-            err=True,
-        )

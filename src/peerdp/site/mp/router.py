@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.context import SiteContext, site
+from peerdp.site.errors import NotFound
 from peerdp.site.mp import policy, status
 from peerdp.site.mp.identity import Caller, machine, register
 from peerdp.site.mp.location import LocationService, Request, describe
 from peerdp.site.mp.schemas import (
+    AnnounceIn,
     LocatedDP,
     LocationIn,
     LocationOut,
@@ -22,6 +24,8 @@ from peerdp.site.mp.schemas import (
     StatusBatch,
     StatusResult,
 )
+from peerdp.site.status import record
+from peerdp.store.models import DistributionPoint
 
 router = APIRouter(prefix="/mp/v1", tags=["management point"])
 ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
@@ -85,6 +89,31 @@ async def get_policy(
 ) -> dict[str, Any]:
     """The caller's signed policy; with `since` and `wait`, a long-poll for a newer one."""
     return await policy.wait_for_change(ctx, caller, since, wait)
+
+
+@router.post("/announce")
+def announce(
+    body: AnnounceIn,
+    caller: Caller = Depends(machine("branch_dp", "standard_dp")),
+    ctx: SiteContext = Depends(site),
+) -> dict[str, Any]:
+    """A DP tells the site the URL it now serves at (it moved to another port or host)."""
+    with ctx.transaction() as s:
+        dp = s.get(DistributionPoint, caller.dp_id)
+        if dp is None:
+            raise NotFound("this DP no longer exists at the site")
+        previous, dp.url = dp.url, body.url
+        if previous != body.url:
+            record(
+                s,
+                component=caller.role,
+                source=caller.name,
+                type="dp_url_changed",
+                dp_id=dp.id,
+                detail=f"{dp.name} now serves at {body.url} (was {previous})",
+            )
+            ctx.changes.publish(s, topology=True)
+        return {"dp_id": dp.id, "url": dp.url}
 
 
 @router.get("/ping")

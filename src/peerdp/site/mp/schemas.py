@@ -32,6 +32,10 @@ class RegisterOut(BaseModel):
     client_id: int | None = None
 
 
+class AnnounceIn(Strict):
+    url: str = Field(max_length=500, pattern=r"^https?://")
+
+
 class LocationIn(Strict):
     advertisement_id: int
     package_id: str = Field(pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
