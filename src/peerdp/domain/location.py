@@ -614,9 +614,8 @@ def _on_demand(
 ) -> tuple[OnDemandCheck, tuple[OnDemandAction, ...]]:
     branch_ids = placement.branch_ids
     lacking = [dp_id for dp_id in branch_ids if dp_id not in holders.ids]
-    check = _ON_DEMAND_CHECKS[
-        bool(branch_ids), adv.protected_only, package.on_demand, bool(lacking)
-    ]
+    flags = bool(branch_ids), bool(adv.protected_only), bool(package.on_demand), bool(lacking)
+    check = _ON_DEMAND_CHECKS[flags]
     if not check.fires:
         return check, ()
     rows = view.package_rows(package.id)
