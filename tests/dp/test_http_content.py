@@ -7,6 +7,7 @@ the transfer limiter; the pure helpers are tested directly at the end.
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import re
 import socket
@@ -192,6 +193,42 @@ def test_multiple_ranges_spanning_chunks(server: Server, client: httpx.Client) -
     resp = client.get(server.url("big.bin"), headers={"Range": "bytes=1000000-3500000,5000000-"})
     parts = parse_multipart(resp)
     assert [p[2] for p in parts] == [data[1000000:3500001], data[5000000:]]
+
+
+def test_multipart_to_a_slow_reader(server: Server) -> None:
+    """Part headers stay in order with the data even when the socket is full.
+
+    A slow reader keeps the socket full, so part headers queue in the
+    transport while file data may go out by sendfile: they must not overtake.
+    """
+    data = big(server)
+    spec = "bytes=0-2999999,3000100-5999999,6000100-"
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        f"GET /content/{PACKAGE}/{VERSION}/files/big.bin HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {server.token()}\r\nRange: {spec}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    chunks = []
+    sock.settimeout(30)
+    for i in itertools.count():
+        if i < 200:
+            time.sleep(0.002)  # slow at first: the server meets a full socket
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    sock.close()
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 206")
+    content_type = re.search(rb"content-type: (.+)\r\n", head).group(1).decode()  # type: ignore[union-attr]
+    parts = parse_multipart(
+        httpx.Response(206, headers={"content-type": content_type}, content=body)
+    )
+    assert [p[2] for p in parts] == [data[0:3000000], data[3000100:6000000], data[6000100:]]
 
 
 def test_overlapping_ranges_are_coalesced(server: Server, client: httpx.Client) -> None:
@@ -730,3 +767,69 @@ def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
     anyio.run(main)
     assert sent[0]["status"] == 200
     assert limiter.active == 0
+
+
+def test_zerocopy_waits_for_queued_bytes_before_sendfile(tmp_path: Path) -> None:
+    """Bytes still queued in the transport (e.g. a part header) go out before file data."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from peerdp.dp.content_app import _zerocopy_send
+    from peerdp.dp.http_content import ZEROCOPY_SEND
+
+    data = os.urandom(200_000)
+    path = tmp_path / "obj"
+    path.write_bytes(data)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.settimeout(5)  # a missing HEADER fails the test instead of hanging it
+
+    class Transport:
+        """Holds b"HEADER" for two polls, then flushes it to the socket."""
+
+        def __init__(self) -> None:
+            self.polls = 0
+
+        def get_write_buffer_size(self) -> int:
+            self.polls += 1
+            if self.polls == 3:
+                ours.send(b"HEADER")
+                return 0
+            return 0 if self.polls > 3 else 6
+
+        def close(self) -> None:
+            pass
+
+    cycle = SimpleNamespace(
+        disconnected=False,
+        response_started=True,
+        response_complete=False,
+        chunked_encoding=False,
+        expected_content_length=len(data),
+        scope={"method": "GET"},
+        transport=Transport(),
+    )
+    finals: list[object] = []
+
+    async def plain_send(message: object) -> None:
+        finals.append(message)
+
+    async def main() -> bytes:
+        received = bytearray()
+        loop = asyncio.get_running_loop()
+        with path.open("rb") as fh:
+            message = {"type": ZEROCOPY_SEND, "file": fh, "offset": 0, "count": len(data)}
+            task = asyncio.create_task(_zerocopy_send(cycle, plain_send, ours.fileno(), message))  # type: ignore[arg-type]
+            while len(received) < len(data) + 6:
+                received += await loop.run_in_executor(None, theirs.recv, 1 << 16)
+            await task
+        return bytes(received)
+
+    try:
+        received = asyncio.run(main())
+    finally:
+        ours.close()
+        theirs.close()
+    assert received == b"HEADER" + data
+    assert cycle.expected_content_length == 0
+    assert finals == [{"type": "http.response.body", "body": b"", "more_body": False}]
