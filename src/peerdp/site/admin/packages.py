@@ -48,18 +48,18 @@ def next_package_id(session: Session, site_code: str) -> str:
 
     An ID is never given twice: a deleted package's ID stays taken, since agents and DPs
     may still hold `/content/{id}/{version}` of it. The status log, which is append-only,
-    names every package this site created (`package_created`).
+    names every package this site deleted (`package_deleted`).
     """
     prefix = f"{site_code}%"
     live = session.scalars(select(Package.id).where(Package.id.like(prefix)))
-    created = session.scalars(
+    deleted = session.scalars(
         select(StatusMessage.package_id).where(
             StatusMessage.component == "site",
-            StatusMessage.type == "package_created",
+            StatusMessage.type == "package_deleted",
             StatusMessage.package_id.like(prefix),
         )
     )
-    ids = [*live, *(i for i in created if i is not None)]
+    ids = [*live, *(i for i in deleted if i is not None)]
     highest = max((int(i[3:], 16) for i in ids), default=0)
     if highest >= 0xFFFFF:
         raise Conflict(f"site {site_code} has used all package IDs")
@@ -82,14 +82,6 @@ def create_package(body: PackageIn, ctx: SiteContext = Depends(site)) -> Package
                 package = Package(id=next_package_id(s, ctx.site_code), **body.model_dump())
                 s.add(package)
                 s.flush()
-                record(
-                    s,
-                    component="site",
-                    source=ctx.site_code,
-                    type="package_created",
-                    package_id=package.id,
-                    detail=f"package '{package.name}' created",
-                )
                 return package
         except IntegrityError:
             continue  # another request took the same ID; take the next
