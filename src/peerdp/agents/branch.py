@@ -52,7 +52,7 @@ from peerdp.agents.mp_client import (
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, is_sha256
 from peerdp.domain import dp_states
-from peerdp.dp.content_app import create_content_app
+from peerdp.dp.content_app import create_content_app, server_config
 from peerdp.dp.store import DPStore
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.transfer.download import DownloadFailed, Source, download_package
@@ -193,8 +193,12 @@ class BranchWorker:
 
     def _drop_unassigned(self, assigned: set[tuple[str, int]]) -> None:
         self._drop_errors.clear()
-        for key in self.store.versions():
-            if key in assigned:
+        held = self.store.versions()
+        # An older version of a package being updated stays until the new one is held:
+        # its unchanged files are the new one's too, and must not be pulled again.
+        updating = {package_id for package_id, version in assigned - set(held)}
+        for key in held:
+            if key in assigned or key[0] in updating:
                 continue
             try:
                 self.store.remove(*key)
@@ -231,8 +235,21 @@ class BranchWorker:
                 )
         return False
 
+    def _drop_superseded(self, a: Assignment) -> None:
+        """Delete the package's other versions, now that the assigned one is held."""
+        for package_id, version in self.store.versions():
+            if package_id == a.package_id and version != a.source_version:
+                try:
+                    self.store.remove(package_id, version)
+                    log.info(
+                        "deleted %s v%d (superseded by v%d)", package_id, version, a.source_version
+                    )
+                except OSError as exc:
+                    log.warning("could not delete %s v%d: %s", package_id, version, exc)
+
     def _install(self, a: Assignment, manifest: Manifest) -> None:
         if self._holds(manifest):
+            self._drop_superseded(a)
             self._attempts.pop(a.key, None)
             if a.state not in (dp_states.INSTALLED, dp_states.INSTALL_FAILED):
                 self._report(*a.key, dp_states.INSTALLED, "content held and verified")
@@ -270,6 +287,7 @@ class BranchWorker:
             self._attempt_failed(a, f"{type(exc).__name__}: {exc}")
             return
         self._attempts.pop(a.key, None)
+        self._drop_superseded(a)
         PULLS.labels("installed").inc()
         PULLED_BYTES.inc(report.network_bytes)
         detail = (
@@ -377,9 +395,7 @@ def _identity(options: BranchOptions, url: str) -> Identity:
 def _serve_http(app: FastAPI, sock: socket.socket) -> None:
     import uvicorn
 
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
-    )
+    config = server_config(app)
     exit_zero_after_sigterm()  # the caller's cleanup runs, and the exit code is 0
     uvicorn.Server(config).run(sockets=[sock])
 

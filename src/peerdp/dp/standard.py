@@ -32,7 +32,7 @@ from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, e
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch, is_sha256
 from peerdp.domain import dp_states
-from peerdp.dp.content_app import ContentService
+from peerdp.dp.content_app import ContentService, server_config
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.security.signing import SignatureError, SitePublicKey
 
@@ -274,9 +274,7 @@ def serve(options: DPOptions) -> None:
     typer.echo(f"peerdp dp {identity.name} listening on {url}", err=True)
     thread.start()
     app = create_dp_app(store, identity, options.max_transfers)
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
-    )
+    config = server_config(app)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:
         uvicorn.Server(config).run(sockets=[sock])
