@@ -14,6 +14,7 @@ made true, on-demand provisioning firing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -25,6 +26,7 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,9 +86,9 @@ class Office:
     admin: httpx.Client
     tmp: Path
     branch_boundary: dict[str, Any]
-    standard_dp: dict[str, Any]
+    standard_dp: dict[str, Any]  # BITS-enabled
+    plain_dp: dict[str, Any]  # a standard DP that is not BITS-enabled
     branch_dp: dict[str, Any]
-    standard: AgentProcess
     branch: AgentProcess
     client_token: str
     hosts: Iterator[int] = field(default_factory=lambda: itertools.count(20))
@@ -117,58 +119,54 @@ def office(site_server: SiteProcess, tmp_path_factory: pytest.TempPathFactory) -
     tag = unique("e2e")
     _boundary(admin, f"{tag}-HQ", HQ_NET)
     branch_boundary = _boundary(admin, f"{tag}-BRANCH", BRANCH_NET)
-    standard_dp = _dp(
-        admin,
-        name=f"{tag}-HQ-DP",
-        kind="standard",
-        bits_enabled=True,
-        ip_addresses=[f"{HQ_NET}.10"],
-    )
-    branch_dp = _dp(
-        admin,
-        name=f"{tag}-BR-DP",
-        kind="branch",
-        bits_enabled=True,
-        protected_boundary_ids=[branch_boundary["id"]],
-        ip_addresses=[f"{BRANCH_NET}.10"],
-    )
+    dps = {
+        "hq-dp": _dp(admin, name=f"{tag}-HQ-DP", kind="standard", bits_enabled=True,
+                     ip_addresses=[f"{HQ_NET}.10"]),
+        "hq-plain": _dp(admin, name=f"{tag}-HQ-PLAIN", kind="standard", bits_enabled=False,
+                        ip_addresses=[f"{HQ_NET}.11"]),
+        "br-dp": _dp(admin, name=f"{tag}-BR-DP", kind="branch", bits_enabled=True,
+                     protected_boundary_ids=[branch_boundary["id"]],
+                     ip_addresses=[f"{BRANCH_NET}.10"]),
+    }  # fmt: skip
 
-    def token(role: str, dp_id: int) -> str:
-        body = {"role": role, "dp_id": dp_id, "max_uses": 1}
-        return str(ok(admin.post("/enrolment-tokens", json=body), 201)["token"])
+    def args(key: str, role: str, ip: str) -> list[str]:
+        body = {"role": role, "dp_id": dps[key]["id"], "max_uses": 1}
+        token = str(ok(admin.post("/enrolment-tokens", json=body), 201)["token"])
+        return ["--site", site.url, "--token", token, "--data-dir", str(tmp / key),
+                "--name", dps[key]["name"], "--ip-address", ip]  # fmt: skip
 
-    agents: list[AgentProcess] = []
-    try:
-        standard = start_agent("dp", [
-            "--site", site.url, "--token", token("standard_dp", standard_dp["id"]),
-            "--data-dir", str(tmp / "hq-dp"), "--name", standard_dp["name"],
-            "--ip-address", f"{HQ_NET}.10"])  # fmt: skip
-        agents.append(standard)
+    commands = {
+        "hq-dp": ("dp", args("hq-dp", "standard_dp", f"{HQ_NET}.10")),
+        "hq-plain": ("dp", args("hq-plain", "standard_dp", f"{HQ_NET}.11")),
         # A long poll interval: the branch DP learns of assignments by a woken long-poll.
-        branch = start_agent("branch", [
-            "--site", site.url, "--token", token("branch_dp", branch_dp["id"]),
-            "--data-dir", str(tmp / "br-dp"), "--name", branch_dp["name"],
-            "--ip-address", f"{BRANCH_NET}.10", "--poll-interval", "300",
-            "--retry-base", "0.3"])  # fmt: skip
-        agents.append(branch)
-        client_token = str(
-            ok(admin.post("/enrolment-tokens", json={"role": "client", "max_uses": 1000}), 201)[
-                "token"
-            ]
+        "br-dp": ("branch", [*args("br-dp", "branch_dp", f"{BRANCH_NET}.10"),
+                             "--poll-interval", "300", "--retry-base", "0.3"]),
+    }  # fmt: skip
+    agents: dict[str, AgentProcess] = {}
+    try:
+        with ThreadPoolExecutor(len(commands)) as pool:  # they boot at the same time
+            booting = {key: pool.submit(start_agent, *command) for key, command in commands.items()}
+            for key, future in booting.items():
+                with contextlib.suppress(Exception):
+                    agents[key] = future.result()
+        assert set(agents) == set(commands), "a DP did not start: " + ", ".join(
+            f"{key}: {future.exception()}" for key, future in booting.items() if future.exception()
         )
+        body = {"role": "client", "max_uses": 1000}
+        client_token = str(ok(admin.post("/enrolment-tokens", json=body), 201)["token"])
         yield Office(
             site,
             admin,
             tmp,
             branch_boundary,
-            standard_dp,
-            branch_dp,
-            standard,
-            branch,
+            dps["hq-dp"],
+            dps["hq-plain"],
+            dps["br-dp"],
+            agents["br-dp"],
             client_token,
         )
     finally:
-        for agent in agents:
+        for agent in agents.values():
             agent.stop(signal.SIGTERM)
         admin.close()
 
@@ -371,9 +369,10 @@ def deploy(
     return deployment
 
 
-def stage(d: Deployment) -> None:
-    """Put the package on the standard DP; the distribution manager pushes it there."""
-    dp_id = d.office.standard_dp["id"]
+def stage(d: Deployment, dp: dict[str, Any] | None = None) -> None:
+    """Put the package on a standard DP (by default the BITS-enabled one); the
+    distribution manager pushes it there."""
+    dp_id = (dp or d.office.standard_dp)["id"]
     ok(d.admin.post(f"/packages/{d.package_id}/distribution-points", json={"dp_id": dp_id}), 201)
     d.wait_row(dp_id, "installed")
 
@@ -525,15 +524,16 @@ def test_package_does_not_allow_on_demand(office: Office) -> None:
 
 def test_no_bits_standard_dp_holds_the_content_yet(office: Office) -> None:
     """Condition (a)'s note: with the content on no BITS-enabled standard DP of the branch
-    DP's site, the request is delayed; it is carried out, with no further client request,
-    as soon as the standard DP holds the content."""
+    DP's site (here: only on one that is not BITS-enabled), the request is delayed; it is
+    carried out, with no further client request, as soon as a BITS-enabled one holds it."""
     d = deploy(office, staged=False)
-    std, br = office.standard_dp, office.branch_dp
+    std, plain, br = office.standard_dp, office.plain_dp, office.branch_dp
+    stage(d, plain)
     pc1, pc2 = d.client(), d.client()
 
     d.assert_failed(pc1, d.attempt(pc1), "on_demand_delayed")
     d.assert_failed(pc2, d.attempt(pc2), "on_demand_delayed")
-    assert d.dp_states() == {}
+    assert d.dp_states() == {plain["id"]: ("installed", 1, "admin")}
     [request] = d.requests()  # one per branch DP and version, however many clients ask
     assert (request["dp_id"], request["client_name"], request["state"]) == (
         br["id"],
@@ -558,9 +558,12 @@ def test_no_bits_standard_dp_holds_the_content_yet(office: Office) -> None:
     assert (triggered["dp_id"], triggered["client_name"]) == (br["id"], pc1.name)
     assert len(d.messages("content_location")) == len(asked) == 2
     assert d.dp_states() == {
+        plain["id"]: ("installed", 1, "admin"),
         std["id"]: ("installed", 1, "admin"),
         br["id"]: ("installed", 1, "on_demand"),
     }
+    [installed] = d.messages("package_state", dp_id=br["id"], state="installed")
+    assert f"(from {std['name']}: " in installed["detail"]  # from the BITS-enabled one
     d.assert_succeeded(pc1, d.attempt(pc1), br)
     d.assert_succeeded(pc2, d.attempt(pc2), br)
 
