@@ -34,10 +34,10 @@ DEMO_TIMEOUT = 400  # seconds; a loaded machine running the whole suite is slow
 SUMMARY_ROW = re.compile(r"^\s*(PC-\d\d)\s*│\s*(\S+)\s*│\s*(\S+)\s*│\s*(.*?)\s*│\s*(\S+)\s*$")
 
 
-def run_demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_demo(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         peerdp_cmd("demo", "--data-dir", str(data_dir), *args),
-        env=DEMO_ENV,
+        env={**DEMO_ENV, **env},
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT,
@@ -164,7 +164,9 @@ def test_demo(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_delayed(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    done = run_demo(data_dir, "--delayed", "--clients", "2")
+    # The demo's site is on its embedded SQLite database, whatever PEERDP_DB says.
+    unreachable = "postgresql://nobody@127.0.0.1:9/nothing"
+    done = run_demo(data_dir, "--delayed", "--clients", "2", PEERDP_DB=unreachable)
     clients = ["PC-01", "PC-02"]
     db = check_finished_demo(data_dir, done, clients)
     assert set(first_attempt_reasons(done.stdout).values()) == {"on_demand_delayed"}

@@ -125,8 +125,11 @@ class Demo:
 
     def start_site(self) -> Service:
         self.step("Starting the site server (embedded SQLite)")
+        data_dir = self.root / "site"
+        # The embedded database, whatever PEERDP_DB this shell has set.
+        db = f"sqlite:///{data_dir.resolve() / 'site.db'}"
         site = self.fleet.start(
-            "site", ["site", "serve", "--data-dir", str(self.root / "site"), "--port", "0"]
+            "site", ["site", "serve", "--data-dir", str(data_dir), "--db", db, "--port", "0"]
         )
         self.api = Api(site.url, self.fleet.env["PEERDP_ADMIN_TOKEN"])
         self.say(f"site PS1 at {site.url}  (admin API {site.url}/api/v1, docs {site.url}/docs)")
