@@ -238,3 +238,23 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     assert "Traceback" not in output
     assert wait_no_leftovers(data_dir) == []
     assert [port for port in printed_ports(output) if is_open(port)] == []
+
+
+def test_scripts_demo_runs_peerdp_demo() -> None:
+    """The README's first command: scripts/demo sets up, then runs `peerdp demo` with its
+    arguments (here --help, so nothing starts)."""
+    root = Path(__file__).resolve().parents[2]
+    stamp = root / ".venv" / ".peerdp-setup-done"
+    if not stamp.exists() or stamp.stat().st_mtime < (root / "pyproject.toml").stat().st_mtime:
+        pytest.skip("scripts/setup would install packages; run it first")
+    done = subprocess.run(
+        [str(root / "scripts" / "demo"), "--help"],
+        env=DEMO_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Usage: peerdp demo" in done.stdout
+    assert "--delayed" in done.stdout and "--data-dir" in done.stdout
