@@ -122,7 +122,7 @@ def _ops_router() -> APIRouter:
 
     @router.get("/health")
     def health(ctx: SiteContext = Depends(site)) -> dict[str, Any]:
-        with ctx.transaction() as s:
+        with ctx.db.reading() as s:
             s.execute(text("SELECT 1"))
         return {
             "status": "ok",

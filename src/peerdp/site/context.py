@@ -44,7 +44,8 @@ class SiteContext:
             yield session
 
 
-def site(request: Request) -> SiteContext:
+async def site(request: Request) -> SiteContext:
+    # async: a sync dependency would cost a thread-pool hop on every request.
     ctx = request.app.state.site
     assert isinstance(ctx, SiteContext)
     return ctx

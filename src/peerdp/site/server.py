@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 import uvicorn
@@ -45,12 +46,25 @@ def run(settings: SiteSettings, workers: int = 1) -> None:
     else:
         typer.echo("admin token: from PEERDP_ADMIN_TOKEN", err=True)
     exit_zero_after_sigterm()
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        # Our own TCP socket, as is: uvicorn's `fd=` would wrap it as a UNIX socket, so
+        # TCP_NODELAY is never set and every answer waits ~40 ms for a delayed ACK.
+        config = uvicorn.Config("peerdp.site.server:app_from_env", factory=True, **options)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    # Worker processes bind the port themselves (it is known now, even if 0 was asked).
+    port = sock.getsockname()[1]
+    sock.close()
     uvicorn.run(
         "peerdp.site.server:app_from_env",
         factory=True,
-        fd=sock.fileno(),
+        host=settings.host,
+        port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
+        **options,
     )

@@ -6,12 +6,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
@@ -129,13 +130,21 @@ class CallerCache:
             self._entries[key] = (time.monotonic() + self.ttl_s, caller)
 
 
+def _callers(ctx: SiteContext) -> CallerCache:
+    cache = ctx.extras.get("callers")
+    if cache is None:
+        cache = ctx.extras.setdefault("callers", CallerCache())
+    assert isinstance(cache, CallerCache)
+    return cache
+
+
 def authenticate(ctx: SiteContext, credential: str) -> Caller:
-    cache: CallerCache = ctx.extras.setdefault("callers", CallerCache())
+    cache = _callers(ctx)
     key = token_hash(credential)
     caller = cache.get(key)
     if caller is not None:
         return caller
-    with ctx.transaction() as s:
+    with ctx.db.reading() as s:
         machine = s.scalar(select(Machine).where(Machine.credential_hash == key))
         if machine is None:
             raise Unauthorized("unknown or revoked machine credential")
@@ -144,11 +153,15 @@ def authenticate(ctx: SiteContext, credential: str) -> Caller:
     return caller
 
 
-def machine(*roles: str) -> Callable[..., Caller]:
+def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency: the calling machine, which must have one of `roles`."""
 
-    def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
-        caller = authenticate(ctx, bearer(request))
+    async def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
+        credential = bearer(request)
+        # Known callers are answered on the event loop; only a lookup goes to a thread.
+        caller = _callers(ctx).get(token_hash(credential))
+        if caller is None:
+            caller = await run_in_threadpool(authenticate, ctx, credential)
         if caller.role not in roles:
             raise Forbidden(
                 f"a {caller.role} credential cannot do this (needs {' or '.join(roles)})"

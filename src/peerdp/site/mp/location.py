@@ -98,6 +98,13 @@ class FactCache:
         self._entries: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        """(True, value) when `key` is held for the current generation, else (False, None)."""
+        with self._lock:
+            if self._seen != self._generation() or key not in self._entries:
+                return False, None
+            return True, self._entries[key]
+
     def get(self, key: tuple[Any, ...], load: Callable[[], T]) -> T:
         generation = self._generation()
         with self._lock:
@@ -138,6 +145,28 @@ class LocationService:
                     self._view = load_view(s)
                 self._view_generation = generation
             return self._view
+
+    def locate_cached(self, request: Request) -> Outcome | None:
+        """The answer from cached facts alone (no I/O), or None when that cannot be had:
+        a fact is not cached, the topology changed, or on-demand provisioning is due."""
+        view = self._view
+        if view is None or self._view_generation != self.ctx.changes.topology_generation:
+            return None
+        held, adv = self.facts.peek(("adv", request.advertisement_id))
+        if not held or adv.package_id != request.package_id:
+            return None
+        if request.source_version != adv.package_version:
+            return None
+        held_member, targeted = self.facts.peek(("member", adv.collection_id, request.client_name))
+        held_rows, rows = self.facts.peek(("rows", adv.package_id))
+        if not (held_member and held_rows):
+            return None
+        decision = decide(view, request, Facts(adv, targeted, rows))
+        if decision.on_demand:
+            return None
+        outcome = Outcome(decision, {})
+        self._record_answer(request, outcome)
+        return outcome
 
     def locate(self, request: Request, *, explain: bool = False) -> Outcome:
         view = self.view()

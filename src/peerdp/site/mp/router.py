@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.context import SiteContext, site
@@ -117,17 +117,17 @@ def announce(
 
 
 @router.get("/ping")
-def ping(caller: Caller = Depends(ANY_MACHINE)) -> dict[str, str]:
+async def ping(caller: Caller = Depends(ANY_MACHINE)) -> dict[str, str]:
     """Check a credential: who the site thinks the caller is."""
     return {"machine_id": caller.machine_id, "name": caller.name, "role": caller.role}
 
 
 @router.post("/content-location", response_model=LocationOut)
-def content_location(
+async def content_location(
     body: LocationIn,
     caller: Caller = Depends(machine("client")),
     ctx: SiteContext = Depends(site),
-) -> LocationOut:
+) -> Response:
     """Where the caller may download a package version from, in order; why not, if nowhere."""
     request = Request(
         client_name=caller.name,
@@ -137,10 +137,15 @@ def content_location(
         ip_addresses=tuple(body.ip_addresses),
         ad_site=body.ad_site,
     )
-    outcome = location_service(ctx).locate(request)
+    service = location_service(ctx)
+    # Warm facts are answered on the event loop; anything needing the database runs in a
+    # thread (a thread-pool hop per request would cost more than the decision itself).
+    outcome = service.locate_cached(request)
+    if outcome is None:
+        outcome = await run_in_threadpool(service.locate, request)
     ranked = outcome.decision.distribution_points
     token = access_tokens(ctx).get(body.package_id, body.source_version, caller.name)
-    return LocationOut(
+    answer = LocationOut(
         advertisement_id=body.advertisement_id,
         package_id=body.package_id,
         source_version=body.source_version,
@@ -162,6 +167,8 @@ def content_location(
         detail="" if ranked else describe(outcome),
         on_demand=[{"dp_id": k, "action": v} for k, v in outcome.provisioned.items()],
     )
+    # Serialised by pydantic directly: FastAPI's generic path would validate it again.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/status", response_model=StatusResult)
