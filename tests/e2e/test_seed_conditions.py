@@ -568,6 +568,31 @@ def test_no_bits_standard_dp_holds_the_content_yet(office: Office) -> None:
     d.assert_succeeded(pc2, d.attempt(pc2), br)
 
 
+def test_delayed_request_goes_ahead_when_its_standard_dp_turns_bits_enabled(
+    office: Office,
+) -> None:
+    """The other way a BITS-enabled standard DP comes to hold the content: the one
+    holding it is made BITS-enabled. The delayed request is carried out at once."""
+    d = deploy(office, staged=False)
+    plain, br = office.plain_dp, office.branch_dp
+    stage(d, plain)
+    pc = d.client()
+    d.assert_failed(pc, d.attempt(pc), "on_demand_delayed")
+    assert [r["state"] for r in d.requests()] == ["delayed"]
+
+    dp = f"/distribution-points/{plain['id']}"
+    try:
+        ok(d.admin.patch(dp, json={"bits_enabled": True}))
+        row = d.wait_row(br["id"], "installed")
+    finally:
+        ok(d.admin.patch(dp, json={"bits_enabled": False}))
+    assert row["origin"] == "on_demand"
+    assert [r["state"] for r in d.requests()] == ["provisioned"]
+    [installed] = d.messages("package_state", dp_id=br["id"], state="installed")
+    assert f"(from {plain['name']}: " in installed["detail"]
+    d.assert_succeeded(pc, d.attempt(pc), br)
+
+
 # -- a package update while the branch DP holds the old version ------------------------------
 
 

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from peerdp.domain import dp_states
+from peerdp.site import provisioning
 from peerdp.site.admin.schemas import (
     DistributionPointIn,
     DistributionPointOut,
@@ -15,7 +17,12 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
-from peerdp.store.models import Boundary, DistributionPoint, ProtectedBoundary
+from peerdp.store.models import (
+    Boundary,
+    DistributionPoint,
+    PackageDistributionPoint,
+    ProtectedBoundary,
+)
 
 router = APIRouter(prefix="/distribution-points", tags=["distribution points"])
 
@@ -79,6 +86,16 @@ def patch_dp(
                 raise Invalid(f"{name} cannot be null")
             setattr(dp, name, value)
         s.flush()
+        if changes.get("bits_enabled") and dp.kind == "standard":
+            # Now a pull source: delayed on-demand requests for what it holds can go ahead.
+            held = s.scalars(
+                select(PackageDistributionPoint).where(
+                    PackageDistributionPoint.dp_id == dp.id,
+                    PackageDistributionPoint.state == dp_states.INSTALLED,
+                )
+            )
+            for row in list(held):
+                provisioning.carry_out_delayed(ctx, s, row.package_id, row.source_version)
         ctx.changes.publish(s, topology=True)
         return dp
 
