@@ -55,7 +55,7 @@ def list_(
         ),
     ] = None,
     type_: Annotated[
-        str | None, typer.Option("--type", help="Only this type (e.g. content_not_found).")
+        str | None, typer.Option("--type", help="Only this type (e.g. content_location_failed).")
     ] = None,
     limit: Annotated[
         int | None,
