@@ -20,8 +20,11 @@ class Cli:
 
     @classmethod
     def for_site(cls, site: SiteProcess) -> Cli:
+        # pytest-xdist workers set COLUMNS=80; the CLI honours COLUMNS, and these tests
+        # mean the piped (wide) output a script gets, so it is dropped here.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return cls(
-            {**os.environ, "PEERDP_SITE_URL": site.url, "PEERDP_ADMIN_TOKEN": site.admin_token}
+            {**inherited, "PEERDP_SITE_URL": site.url, "PEERDP_ADMIN_TOKEN": site.admin_token}
         )
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
