@@ -164,6 +164,17 @@ def test_dp_states_move_only_along_sccm_transitions(site_server: SiteProcess) ->
     backwards = world.report(std, "removal_failed")
     assert "cannot move from installed to removal_failed" in backwards["rejected"][0]["detail"]
     assert world.dp_list()[world.standard_dp["id"]]["state"] == "installed"
+    installed = ok(
+        world.admin.get(
+            "/status-messages",
+            params={
+                "package_id": world.package["id"],
+                "type": "package_state",
+                "state": "installed",
+            },
+        )
+    )
+    assert [m["dp_id"] for m in installed] == [world.standard_dp["id"]]
     # A batch: the good message is kept, the bad one is refused with its index.
     mixed = ok(
         std.post(

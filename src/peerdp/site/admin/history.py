@@ -45,6 +45,7 @@ def list_status(
     client_name: str | None = None,
     advertisement_id: int | None = None,
     type: str | None = None,
+    state: str | None = None,
     since: datetime | None = Query(default=None, description="only messages at or after this"),
     after_id: int | None = Query(default=None, description="only messages with a larger id"),
     limit: int = Query(default=1000, ge=1, le=10000),
@@ -57,6 +58,7 @@ def list_status(
         StatusMessage.client_name: client_name,
         StatusMessage.advertisement_id: advertisement_id,
         StatusMessage.type: type,
+        StatusMessage.state: state,
     }
     for column, value in filters.items():
         if value is not None:
