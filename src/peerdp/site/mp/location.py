@@ -10,6 +10,7 @@ cache never records a wrong delay or a second addition.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,9 +142,12 @@ class LocationService:
             return view
         with self._view_lock:
             if self._view is None or self._view_generation != generation:
-                with self.ctx.transaction() as s:
+                with self.ctx.db.reading() as s:
                     self._view = load_view(s)
                 self._view_generation = generation
+                # The view is large and long-lived: keep it out of the cyclic collector's
+                # full passes, which otherwise stall answers for tens of milliseconds.
+                gc.freeze()
             return self._view
 
     def locate_cached(self, request: Request) -> Outcome | None:
