@@ -225,3 +225,31 @@ def test_explain_reports_the_trace_and_changes_nothing(site_server: SiteProcess)
         "/explain", params={"client": "NOBODY", "advertisement_id": world.advertisement["id"]}
     )
     assert unknown.status_code == 404 and "has not registered" in unknown.json()["detail"]
+
+
+def test_sigterm_answers_open_long_polls_and_stops_promptly(tmp_path: Any) -> None:
+    from tests.conftest import start_site
+
+    site = start_site(tmp_path / "site", f"sqlite:///{tmp_path / 'site.db'}")
+    try:
+        world = build(site)
+        client = world.register("client", "PC-SHUTDOWN", ip_addresses=["10.250.0.3"])
+        version = ok(client.get("/policy"))["version"]
+        got: dict[str, Any] = {}
+
+        def wait() -> None:
+            got["answer"] = client.get("/policy", params={"since": version, "wait": 120})
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        code = site.stop()
+        stopped_in = time.monotonic() - started
+        waiter.join(10)
+    finally:
+        site.stop()
+    assert code == 0
+    assert got["answer"].status_code == 200, "the open long-poll is answered, not cut"
+    assert got["answer"].json()["version"] == version
+    assert stopped_in < 4.5, f"shutdown waited {stopped_in:.1f}s for the long-poll"

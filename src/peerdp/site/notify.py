@@ -18,6 +18,16 @@ from sqlalchemy.orm import Session
 
 CHANNEL = "peerdp_changes"
 
+# The buses of this process's running apps: a shutting-down server releases their waiters.
+RUNNING: list[ChangeBus] = []
+
+
+def release_waiters() -> None:
+    """Answer every open long-poll now: the server is shutting down."""
+    for bus in RUNNING:
+        bus.stopping = True
+        bus.bump()
+
 
 class ChangeBus:
     def __init__(self, db_url: str, *, shared: bool) -> None:
@@ -26,6 +36,7 @@ class ChangeBus:
         self.generation = 0
         # Bumped only when boundaries or DPs change: the location view is rebuilt then.
         self.topology_generation = 0
+        self.stopping = False  # set at shutdown: long-polls answer at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Condition | None = None
         self._stop = threading.Event()
@@ -35,6 +46,7 @@ class ChangeBus:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._changed = asyncio.Condition()
+        RUNNING.append(self)
         if self.shared:
             ready = threading.Event()
             self._listener = threading.Thread(
@@ -44,6 +56,8 @@ class ChangeBus:
             ready.wait(10)
 
     def stop(self) -> None:
+        if self in RUNNING:
+            RUNNING.remove(self)
         self._stop.set()
         if self._listener is not None:
             self._listener.join(timeout=5)

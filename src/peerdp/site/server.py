@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import FrameType
 from typing import Any
 
 import typer
@@ -14,6 +15,7 @@ from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
 from peerdp.site.app import create_app, open_site
+from peerdp.site.notify import release_waiters
 from peerdp.store.db import is_sqlite
 
 
@@ -55,7 +57,7 @@ def run(settings: SiteSettings, workers: int = 1) -> None:
         # Our own TCP socket, as is: uvicorn's `fd=` would wrap it as a UNIX socket, so
         # TCP_NODELAY is never set and every answer waits ~40 ms for a delayed ACK.
         config = uvicorn.Config("peerdp.site.server:app_from_env", factory=True, **options)
-        uvicorn.Server(config).run(sockets=[sock])
+        SiteServer(config).run(sockets=[sock])
         return
     # Worker processes bind the port themselves (it is known now, even if 0 was asked).
     port = sock.getsockname()[1]
@@ -68,3 +70,12 @@ def run(settings: SiteSettings, workers: int = 1) -> None:
         workers=workers,
         **options,
     )
+
+
+class SiteServer(uvicorn.Server):
+    """uvicorn's server, which also answers open long-polls when told to stop, so a
+    shutdown does not wait out their `wait` (or the grace period) and cancel them."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        release_waiters()
+        super().handle_exit(sig, frame)

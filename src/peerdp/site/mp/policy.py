@@ -180,7 +180,8 @@ async def wait_for_change(
         generation = ctx.changes.generation
         policy = await run_in_threadpool(current, ctx, caller)
         remaining = deadline - time.monotonic()
-        if since is None or policy["version"] > since or remaining <= 0:
+        done = since is None or policy["version"] > since or remaining <= 0
+        if done or ctx.changes.stopping:
             return policy
         await ctx.changes.wait(generation, remaining)
         await asyncio.sleep(0)
