@@ -8,6 +8,8 @@ import signal
 import socket
 from types import FrameType
 
+import httpx
+
 log = logging.getLogger(__name__)
 
 
@@ -38,3 +40,17 @@ def exit_zero_after_sigterm() -> None:
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
     log.info("stopped by signal %d", signum)
+
+
+def error_detail(response: httpx.Response) -> str:
+    """What a peerdp server's error answer says (`{"detail": ...}`), in words."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or f"HTTP {response.status_code}"
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str) and detail:
+        return detail
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("msg", item)) for item in detail if isinstance(item, dict))
+    return f"HTTP {response.status_code}"

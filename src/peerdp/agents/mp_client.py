@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from peerdp.net import error_detail
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 
@@ -67,14 +68,6 @@ def _local_addresses() -> list[str]:
     return sorted({str(info[4][0]) for info in infos if not str(info[4][0]).startswith("127.")})
 
 
-def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    return str(detail or response.text[:200] or response.reason_phrase)
-
-
 def load_identity(data_dir: Path) -> Identity | None:
     path = data_dir / "identity.json"
     if not path.exists():
@@ -118,7 +111,7 @@ def enrol(
     except httpx.TransportError as exc:
         raise MPError(f"cannot reach the site at {site_url}: {exc}") from exc
     if response.status_code != 201:
-        raise MPError(f"registration refused: {_detail(response)}")
+        raise MPError(f"registration refused: {error_detail(response)}")
     answer = response.json()
     identity = Identity(
         machine_id=answer["machine_id"],
@@ -155,7 +148,7 @@ class MPClient:
         except httpx.TransportError as exc:
             raise MPError(f"cannot reach the management point: {exc}") from exc
         if response.status_code >= 400:
-            raise MPError(f"{method} {path}: {response.status_code} {_detail(response)}")
+            raise MPError(f"{method} {path}: {response.status_code} {error_detail(response)}")
         return response.json()
 
     def policy(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:

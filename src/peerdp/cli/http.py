@@ -15,6 +15,8 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
+from peerdp.net import error_detail
+
 SITE_ENV = "PEERDP_SITE_URL"
 TOKEN_ENV = "PEERDP_ADMIN_TOKEN"
 DEFAULT_SITE_URL = "http://127.0.0.1:8080"
@@ -141,19 +143,6 @@ def describe_error(response: httpx.Response) -> str:
     if status >= 500:
         return f"the site server failed (HTTP {status}): {detail}"
     return detail
-
-
-def error_detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:300] or f"HTTP {response.status_code}"
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, str) and detail:
-        return detail
-    if isinstance(detail, list):
-        return "; ".join(str(item.get("msg", item)) for item in detail if isinstance(item, dict))
-    return f"HTTP {response.status_code}"
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import CHUNK_SIZE, ContentError, ObjectStore
 from peerdp.domain import dp_states
+from peerdp.net import error_detail
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
 from peerdp.site.packages import library
@@ -421,16 +422,10 @@ def _call(
         reason = str(exc) or type(exc).__name__
         raise PushFailed(f"cannot reach {dp.name} at {dp.url}: {reason}") from exc
     if response.status_code not in ok:
-        raise PushFailed(f"{dp.name} refused to {what}: {response.status_code} {_detail(response)}")
+        raise PushFailed(
+            f"{dp.name} refused to {what}: {response.status_code} {error_detail(response)}"
+        )
     return response
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    return str(detail or response.text[:200] or response.reason_phrase)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

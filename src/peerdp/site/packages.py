@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from peerdp.content.manifest import import_tar
@@ -195,3 +195,19 @@ def package_dp_rows(s: Session, package_id: str, only_dp: int | None = None) -> 
         )
         for row, name in s.execute(query)
     ]
+
+
+def pull_sources(package_id: str, version: int) -> Select[DistributionPoint]:
+    """BITS-enabled standard DPs holding this version: where branch DPs may pull it from
+    (condition 1 of the seed). Callers narrow it to a site."""
+    return (
+        select(DistributionPoint)
+        .join(PackageDistributionPoint, PackageDistributionPoint.dp_id == DistributionPoint.id)
+        .where(
+            PackageDistributionPoint.package_id == package_id,
+            PackageDistributionPoint.source_version == version,
+            PackageDistributionPoint.state == dp_states.INSTALLED,
+            DistributionPoint.kind == "standard",
+            DistributionPoint.bits_enabled.is_(True),
+        )
+    )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
 from peerdp.site.context import SiteContext
-from peerdp.site.packages import pending_deadline
+from peerdp.site.packages import pending_deadline, pull_sources
 from peerdp.site.status import record
 from peerdp.store.models import (
     DistributionPoint,
@@ -148,19 +148,7 @@ def carry_out_delayed(ctx: SiteContext, s: Session, package_id: str, version: in
     package = s.get(Package, package_id)
     if package is None or package.source_version != version:
         return 0
-    sites_with_source = set(
-        s.scalars(
-            select(DistributionPoint.site_code)
-            .join(PackageDistributionPoint, PackageDistributionPoint.dp_id == DistributionPoint.id)
-            .where(
-                PackageDistributionPoint.package_id == package_id,
-                PackageDistributionPoint.source_version == version,
-                PackageDistributionPoint.state == dp_states.INSTALLED,
-                DistributionPoint.kind == "standard",
-                DistributionPoint.bits_enabled.is_(True),
-            )
-        )
-    )
+    sites_with_source = {dp.site_code for dp in s.scalars(pull_sources(package_id, version))}
     delayed = s.execute(
         select(OnDemandRequest, DistributionPoint.site_code)
         .join(DistributionPoint, DistributionPoint.id == OnDemandRequest.dp_id)

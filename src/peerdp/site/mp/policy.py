@@ -18,7 +18,7 @@ from peerdp.domain import dp_states
 from peerdp.security.signing import json_digest
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
-from peerdp.site.packages import rfc3339
+from peerdp.site.packages import pull_sources, rfc3339
 from peerdp.store.models import (
     Advertisement,
     CollectionMember,
@@ -120,17 +120,8 @@ def dp_body(s: Session, caller: Caller) -> dict[str, Any]:
 def sources(s: Session, dp: DistributionPoint, package_id: str, version: int) -> list[Any]:
     """BITS-enabled standard DPs of the DP's site holding this version, by name."""
     query = (
-        select(DistributionPoint)
-        .join(PackageDistributionPoint, PackageDistributionPoint.dp_id == DistributionPoint.id)
-        .where(
-            PackageDistributionPoint.package_id == package_id,
-            PackageDistributionPoint.source_version == version,
-            PackageDistributionPoint.state == dp_states.INSTALLED,
-            DistributionPoint.kind == "standard",
-            DistributionPoint.bits_enabled.is_(True),
-            DistributionPoint.site_code == dp.site_code,
-            DistributionPoint.id != dp.id,
-        )
+        pull_sources(package_id, version)
+        .where(DistributionPoint.site_code == dp.site_code, DistributionPoint.id != dp.id)
         .order_by(DistributionPoint.name)
     )
     return [{"dp_id": d.id, "name": d.name, "url": d.url} for d in s.scalars(query)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +32,7 @@ ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
 
 
 _SERVICE_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 class AccessTokens:
@@ -55,23 +56,22 @@ class AccessTokens:
         return token
 
 
-def access_tokens(ctx: SiteContext) -> AccessTokens:
+def _shared(ctx: SiteContext, kind: type[T]) -> T:
+    """The site's one `kind` object (made on first use, kept in the context)."""
     with _SERVICE_LOCK:
-        tokens = ctx.extras.get("access_tokens")
-        if tokens is None:
-            tokens = ctx.extras["access_tokens"] = AccessTokens(ctx)
-    assert isinstance(tokens, AccessTokens)
-    return tokens
+        held = ctx.extras.get(kind.__name__)
+        if held is None:
+            held = ctx.extras[kind.__name__] = kind(ctx)  # type: ignore[call-arg]
+    assert isinstance(held, kind)
+    return held
+
+
+def access_tokens(ctx: SiteContext) -> AccessTokens:
+    return _shared(ctx, AccessTokens)
 
 
 def location_service(ctx: SiteContext) -> LocationService:
-    """The site's one LocationService (made on first use)."""
-    with _SERVICE_LOCK:
-        service = ctx.extras.get("location")
-        if service is None:
-            service = ctx.extras["location"] = LocationService(ctx)
-    assert isinstance(service, LocationService)
-    return service
+    return _shared(ctx, LocationService)
 
 
 @router.post("/register", response_model=RegisterOut, status_code=201)
