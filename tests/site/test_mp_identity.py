@@ -253,3 +253,37 @@ def test_sigterm_answers_open_long_polls_and_stops_promptly(tmp_path: Any) -> No
     assert got["answer"].status_code == 200, "the open long-poll is answered, not cut"
     assert got["answer"].json()["version"] == version
     assert stopped_in < 4.5, f"shutdown waited {stopped_in:.1f}s for the long-poll"
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"{not json", ["not valid JSON"]),
+        (b"", ["not valid JSON"]),
+        (b'{"advertisement_id": 1}', ["package_id", "Field required"]),
+        (
+            b'{"advertisement_id": "x", "package_id": "PS100001", "source_version": 1}',
+            ["advertisement_id"],
+        ),
+        (b'{"advertisement_id": 1, "package_id": "../etc", "source_version": 1}', ["package_id"]),
+        (
+            b'{"advertisement_id": 1, "package_id": "PS100001", "source_version": 0}',
+            ["source_version"],
+        ),
+        (b'{"advertisement_id": 1, "package_id": "PS100001", "source_version": 1, "x": 2}', ["x"]),
+        (b"[1, 2]", ["object"]),
+    ],
+)
+def test_bad_content_location_bodies_are_refused_with_the_reason(
+    site_server: SiteProcess, raw: bytes, words: list[str]
+) -> None:
+    world = build(site_server)
+    client = world.client(unique("pc"))
+    answer = client.post(
+        "/content-location", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert all(word in detail for word in words), detail
+    world.locate(client)  # then one good request: only it is answered and recorded
+    assert len(world.messages("content_location", at_least=1)) == 1
