@@ -1,102 +1,51 @@
-"""Throughput of download_package against curl, from the same nginx, same run.
+"""Benchmark (c): a branch DP's verified pull against curl, from the same peerdp DP.
 
-    .venv/bin/python bench/bench_transfer.py
+    .venv/bin/python bench/bench_transfer.py [--mib 1024] [--rounds 5]
 
-Environment: PEERDP_BENCH_MIB (file size, default 256; 1024 for the 1 GiB
-figure), PEERDP_BENCH_RUNS (default 3, best run of each counts),
-PEERDP_BENCH_DIR (where the temp files go, default the system temp dir).
-
-download_package's time includes what curl does not do: hashing every byte,
-fsync, and the rename into the store. Target: ratio >= 0.8.
+Starts a peerdp DP (the content app with os.sendfile, as `peerdp dp serve` mounts it)
+holding one file, then alternates, round by round in one run: curl fetching the file
+into a file next to the store, and `download_package` (what `peerdp branch serve` runs)
+pulling it into a fresh object store. download_package's time includes what curl does
+not do: hashing every byte, checking the digest, making the file durable (fsync) and
+publishing it into the store. Target: ratio >= 0.8. Prints each round and the medians.
 """
 
 from __future__ import annotations
 
-import hashlib
+import argparse
 import os
 import shutil
-import socket
+import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench_content import PACKAGE, VERSION, start_dp, write_store
+
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import ObjectStore
+from peerdp.security.signing import SiteKey
 from peerdp.transfer.download import Source, download_package
 
-MIB = 1 << 20
-NGINX_CONF = """
-{user}
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    sendfile on;
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
-}}
-"""
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_nginx(tmp: Path, root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    conf = tmp / "nginx.conf"
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, root=root))
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    proc = subprocess.Popen(
-        [binary, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log"), "-g", "daemon off;"]
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.terminate()
-    raise RuntimeError("nginx did not start")
-
-
-def write_random_file(path: Path, size_mib: int) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    block = os.urandom(MIB)
-    with path.open("wb") as out:
-        for i in range(size_mib):
-            # Vary each block cheaply so the content is not one repeated MiB.
-            chunk = i.to_bytes(8, "little") + block[8:]
-            out.write(chunk)
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def time_curl(url: Path | str, out: Path) -> float:
+def time_curl(url: str, token: str, out: Path) -> float:
     started = time.perf_counter()
-    subprocess.run(["curl", "-sS", "--fail", "-o", str(out), str(url)], check=True)
+    subprocess.run(
+        ["curl", "-sS", "--fail", "-H", f"Authorization: Bearer {token}", "-o", str(out), url],
+        check=True,
+    )
     elapsed = time.perf_counter() - started
     out.unlink()
     return elapsed
 
 
-def time_download(manifest: Manifest, base_url: str, store_root: Path) -> float:
+def time_pull(manifest: Manifest, base_url: str, token: str, store_root: Path) -> float:
     store = ObjectStore(store_root)
     started = time.perf_counter()
-    report = download_package(manifest, [Source("nginx", base_url)], store)
+    report = download_package(
+        manifest, [Source("dp", base_url)], store, token_for=lambda _source: token
+    )
     elapsed = time.perf_counter() - started
     assert report.files_downloaded == 1 and report.network_bytes == manifest.total_size
     shutil.rmtree(store_root)
@@ -104,34 +53,43 @@ def time_download(manifest: Manifest, base_url: str, store_root: Path) -> float:
 
 
 def main() -> None:
-    size_mib = int(os.environ.get("PEERDP_BENCH_MIB", "256"))
-    runs = int(os.environ.get("PEERDP_BENCH_RUNS", "3"))
-    tmp = Path(tempfile.mkdtemp(prefix="peerdp-bench-", dir=os.environ.get("PEERDP_BENCH_DIR")))
-    proc = None
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tmp", default=None, help="where the store and the copies go")
+    opts = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="peerdp-bench-", dir=opts.tmp))
+    dp = None
     try:
-        root = tmp / "www"
-        rel = "content/PS100001/1/files/big.bin"
-        sha256 = write_random_file(root / rel, size_mib)
-        size = size_mib * MIB
+        files = write_store(tmp / "dp", opts.mib, 1)
+        sha256, size = files["big.bin"]
         manifest = Manifest(
-            "PS100001", 1, "2024-05-01T12:00:00Z", (ManifestFile("big.bin", size, sha256),)
+            PACKAGE, VERSION, "2024-05-01T12:00:00Z", (ManifestFile("big.bin", size, sha256),)
         )
-        proc, base_url = start_nginx(tmp, root)
-        url = f"{base_url}/{rel}"
-        time_curl(url, tmp / "warm.out")  # page cache warm for both
-        curl_times, ours_times = [], []
-        for _ in range(runs):
-            curl_times.append(time_curl(url, tmp / "curl.out"))
-            ours_times.append(time_download(manifest, base_url, tmp / "store"))
-        curl_best, ours_best = min(curl_times), min(ours_times)
-        print(f"file: {size_mib} MiB, runs: {runs} (best of each)")
-        print(f"curl -o file            : {size_mib / curl_best:8.1f} MiB/s ({curl_best:.2f} s)")
-        print(f"download_package+verify : {size_mib / ours_best:8.1f} MiB/s ({ours_best:.2f} s)")
-        print(f"ratio (ours / curl)     : {curl_best / ours_best:8.2f}  (target >= 0.80)")
+        key = SiteKey.generate()
+        token = key.access_token(PACKAGE, VERSION, "bench", ttl_s=24 * 3600)
+        dp, port = start_dp(tmp / "dp", key.public_key_b64, 1024, "zerocopy")
+        base = f"http://127.0.0.1:{port}"
+        url = f"{base}/content/{PACKAGE}/{VERSION}/files/big.bin"
+        time_curl(url, token, tmp / "warm.out")  # the DP's page cache, warm for both
+        curl_s, pull_s = [], []
+        print(f"file: {opts.mib} MiB, load average {os.getloadavg()[0]:.1f}")
+        for n in range(opts.rounds):
+            curl_s.append(time_curl(url, token, tmp / "curl.out"))
+            pull_s.append(time_pull(manifest, base, token, tmp / "store"))
+            ratio = curl_s[-1] / pull_s[-1]
+            print(
+                f"round {n + 1}: curl {opts.mib / curl_s[-1]:7.1f} MiB/s, "
+                f"pull {opts.mib / pull_s[-1]:7.1f} MiB/s, ratio {ratio:.2f}"
+            )
+        curl_m, pull_m = statistics.median(curl_s), statistics.median(pull_s)
+        print(f"median curl -o file              : {opts.mib / curl_m:7.1f} MiB/s")
+        print(f"median download_package (verify) : {opts.mib / pull_m:7.1f} MiB/s")
+        print(f"ratio of medians (pull / curl)   : {curl_m / pull_m:7.2f}  (target >= 0.80)")
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        if dp is not None:
+            dp.terminate()
+            dp.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
