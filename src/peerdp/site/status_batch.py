@@ -30,12 +30,9 @@ class StatusBatcher:
 
     def add(self, **fields: Any) -> None:
         now = utcnow()
-        fields.setdefault("at", now)
-        fields.setdefault("received_at", now)
-        fields.setdefault("severity", "info")
-        fields.setdefault("detail", "")
+        row = {"at": now, "received_at": now, "severity": "info", "detail": "", **fields}
         with self._lock:
-            self._pending.append(fields)
+            self._pending.append(row)
             full = len(self._pending) >= self.max_batch
         if full:
             self._wake.set()
