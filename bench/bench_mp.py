@@ -167,6 +167,22 @@ def populate(url: str) -> tuple[str, dict[str, object]]:
                 created_at=now,
             )
         )
+        # Every client can call, for the wave: pc<i> holds credential pdm_bench_<i>.
+        s.bulk_insert_mappings(
+            Machine,
+            [
+                {
+                    "id": f"m{i}",
+                    "role": "client",
+                    "name": f"pc{i}",
+                    "client_id": i + 1,
+                    "credential_hash": token_hash(f"pdm_bench_{i}"),
+                    "created_at": now,
+                }
+                for i in range(CLIENTS)
+                if i != 7
+            ],
+        )
     db.dispose()
     # pc7 sits in branch 7's subnet; package 8 is installed on branch DP 7.
     body = {
@@ -178,8 +194,57 @@ def populate(url: str) -> tuple[str, dict[str, object]]:
     return credential, body
 
 
+def wave_requests(credential: str) -> Path:
+    """One content-location request per client, each from its own branch: client i sits
+    in branch i mod 1,000 and asks for that branch's package (held by its branch DP)."""
+    path = Path(tempfile.mkstemp(suffix=".tsv")[1])
+    lines = []
+    for i in range(CLIENTS):
+        b = i % PACKAGES
+        body = {
+            "advertisement_id": b + 1,
+            "package_id": f"PS1{b + 1:05X}",
+            "source_version": 1,
+            "ip_addresses": [f"10.{b // 250}.{b % 250}.{20 + i // PACKAGES % 200}"],
+        }
+        lines.append(f"{credential if i == 7 else f'pdm_bench_{i}'}\t{json.dumps(body)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+WAVE_LUA = """
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  requests, i = {}, 0
+  local k = 0
+  for line in io.lines("%s") do
+    if k %% 2 == id then
+      local credential, body = line:match("([^\t]+)\t(.*)")
+      local headers = {Authorization = "Bearer " .. credential,
+                       ["Content-Type"] = "application/json"}
+      requests[#requests + 1] = wrk.format("POST", nil, headers, body)
+    end
+    k = k + 1
+  end
+end
+function request()
+  i = i %% #requests + 1
+  return requests[i]
+end
+"""
+
+
 def wrk(
-    url: str, credential: str, duration: int, connections: int, body: dict[str, object] | None
+    url: str,
+    credential: str,
+    duration: int,
+    connections: int,
+    body: dict[str, object] | None,
+    wave: Path | None = None,
 ) -> tuple[float, float]:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     lines = [f'wrk.headers["Authorization"] = "Bearer {credential}"']
@@ -189,7 +254,7 @@ def wrk(
             'wrk.headers["Content-Type"] = "application/json"',
             f"wrk.body = [[{json.dumps(body)}]]",
         ]
-    script.write_text("\n".join(lines) + "\n")
+    script.write_text(WAVE_LUA % wave if wave else "\n".join(lines) + "\n")
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -212,6 +277,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--wave", action="store_true", help="each request from another of the 100,000 clients"
+    )
     parser.add_argument("--db", default=None, help="PostgreSQL URL (needed for --workers > 1)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="peerdp-bench-"))
@@ -257,6 +325,8 @@ def main() -> None:
         ).json()
         assert [d["name"] for d in check["distribution_points"]] == ["br7"], check
         wrk(site + "/mp/v1/ping", credential, 3, args.connections, None)  # warm up
+        if args.wave:
+            return run_wave(server.pid, site, credential, args)
         wrk(site + "/mp/v1/content-location", credential, 3, args.connections, body)
         rounds = []
         for n in range(args.rounds):  # alternated, so both see the same machine
@@ -278,6 +348,32 @@ def main() -> None:
     print(f"{'GET /mp/v1/ping':<30}{ping_m[0]:>8.0f}{ping_m[1]:>8.1f}{ping_m[2]:>12.0f}")
     print(f"{'POST /mp/v1/content-location':<30}{loc_m[0]:>8.0f}{loc_m[1]:>8.1f}{loc_m[2]:>12.0f}")
     print(f"ratio content-location / ping: {loc_m[0] / ping_m[0]:.2f}")
+
+
+def run_wave(pid: int, site: str, credential: str, args: argparse.Namespace) -> None:
+    """A deployment wave: every request is a client asking for the first time (cold
+    caller and membership caches, a fresh access token), then the trivial endpoint."""
+    wave = wave_requests(credential)
+    loc = measure_wave(pid, site + "/mp/v1/content-location", credential, args, wave)
+    ping = measure(pid, site + "/mp/v1/ping", credential, args, None)
+    answered = loc[0] * args.duration
+    print(f"wave of {args.duration} s, {args.connections} connections, {answered:.0f} answers")
+    if answered > CLIENTS:
+        print(f"  (more than {CLIENTS} answers: the last ones were repeat clients)")
+    print(f"{'endpoint':<30}{'req/s':>8}{'p99 ms':>8}{'CPU us/req':>12}")
+    print(f"{'GET /mp/v1/ping':<30}{ping[0]:>8.0f}{ping[1]:>8.1f}{ping[2]:>12.0f}")
+    print(f"{'POST content-location (wave)':<30}{loc[0]:>8.0f}{loc[1]:>8.1f}{loc[2]:>12.0f}")
+    print(f"ratio content-location / ping: {loc[0] / ping[0]:.2f}")
+    print(f"time to answer {CLIENTS} clients at this rate: {CLIENTS / loc[0]:.0f} s")
+
+
+def measure_wave(
+    pid: int, url: str, credential: str, args: argparse.Namespace, wave: Path
+) -> tuple[float, float, float]:
+    cpu, started = cpu_seconds(pid), time.monotonic()
+    rps, p99 = wrk(url, credential, args.duration, args.connections, None, wave)
+    requests = rps * (time.monotonic() - started)
+    return rps, p99, (cpu_seconds(pid) - cpu) / requests * 1e6
 
 
 def cpu_seconds(pid: int) -> float:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import io
 import itertools
 import random
+import secrets
 import tarfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import SiteProcess, unique
+from tests.conftest import PG_URL, SiteProcess, pg_schema_url, start_site, unique
 
 # Each world gets its own branch subnet, so worlds sharing a site never overlap.
 _NETS = itertools.count(random.randint(0, 40_000))
@@ -207,3 +212,27 @@ def build(
         201,
     )
     return world
+
+
+@contextmanager
+def two_site_processes(tmp_path: Path) -> Iterator[tuple[SiteProcess, SiteProcess]]:
+    """Two site-server processes on one PostgreSQL database (a schema of their own)."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except psycopg.Error:
+        pytest.skip("PostgreSQL not reachable")
+    schema = f"s_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    first = start_site(tmp_path / "a", pg_schema_url(schema))
+    second = start_site(tmp_path / "b", pg_schema_url(schema))
+    try:
+        second.admin_token = first.admin_token
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, SiteProcess, pg_schema_url, start_site
-from tests.site.mp_world import World, build, ok
+from tests.conftest import SiteProcess
+from tests.site.mp_world import World, build, ok, two_site_processes
 
 
 def test_seed_flow_first_attempt_empty_then_branch_dp_returned(site_server: SiteProcess) -> None:
@@ -143,21 +143,7 @@ def test_storm_from_one_branch_adds_the_branch_dp_exactly_once(site_server: Site
 
 
 def test_storm_across_two_site_server_processes(tmp_path: Any) -> None:
-    import secrets
-
-    import psycopg
-
-    try:
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except psycopg.Error:
-        pytest.skip("PostgreSQL not reachable")
-    schema = f"s_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    first = start_site(tmp_path / "a", pg_schema_url(schema))
-    second = start_site(tmp_path / "b", pg_schema_url(schema))
-    try:
-        second.admin_token = first.admin_token
+    with two_site_processes(tmp_path) as (first, second):
         world = build(first)
         std = world.register("standard_dp", world.standard_dp["name"], world.standard_dp["id"])
         world.report(std, "installed")
@@ -165,8 +151,3 @@ def test_storm_across_two_site_server_processes(tmp_path: Any) -> None:
         for client in clients[1::2]:  # half of them talk to the other process
             client.base_url = httpx.URL(second.url + "/mp/v1")
         _assert_added_once(world, _storm(world, clients))
-    finally:
-        first.stop()
-        second.stop()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

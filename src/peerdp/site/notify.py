@@ -17,6 +17,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 CHANNEL = "peerdp_changes"
+# What a change may touch besides policies, each with its own generation, so a cache
+# is dropped only by the changes that concern it: "topology" (boundaries, DPs),
+# "members" (collection membership), "machines" (a machine identity deleted).
+KINDS = ("topology", "members", "machines")
 
 # The buses of this process's running apps: a shutting-down server releases their waiters.
 RUNNING: list[ChangeBus] = []
@@ -33,15 +37,22 @@ class ChangeBus:
     def __init__(self, db_url: str, *, shared: bool) -> None:
         self.db_url = db_url
         self.shared = shared  # True on PostgreSQL: changes come back through LISTEN
-        self.generation = 0
-        # Bumped only when boundaries or DPs change: the location view is rebuilt then.
-        self.topology_generation = 0
+        self.generation = 0  # every change
+        self._generations = dict.fromkeys(KINDS, 0)
         self.stopping = False  # set at shutdown: long-polls answer at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Condition | None = None
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @property
+    def topology_generation(self) -> int:
+        """Bumped only when boundaries or DPs change: the location view is rebuilt then."""
+        return self._generations["topology"]
+
+    def generation_of(self, kind: str) -> int:
+        return self._generations[kind]
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -62,25 +73,35 @@ class ChangeBus:
         if self._listener is not None:
             self._listener.join(timeout=5)
 
-    def publish(self, session: Session, *, topology: bool = False) -> None:
+    def publish(
+        self,
+        session: Session,
+        *,
+        topology: bool = False,
+        members: bool = False,
+        machines: bool = False,
+    ) -> None:
         """Announce, within `session`'s transaction, that the site changed.
 
-        `topology` says boundaries or distribution points changed.
+        `topology`: boundaries or distribution points changed; `members`: a collection's
+        membership; `machines`: a machine identity was deleted (its credential revoked).
         """
+        flags = {"topology": topology, "members": members, "machines": machines}
+        kinds = {kind for kind, on in flags.items() if on}
         if self.shared:
-            payload = "topology" if topology else "policy"
+            payload = ",".join(sorted(kinds)) or "policy"
             session.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
             return
         pending = session.info.get("peerdp_change")
         if pending is not None:
-            pending["topology"] = pending["topology"] or topology
+            pending |= kinds
             return
-        session.info["peerdp_change"] = {"topology": topology}
+        session.info["peerdp_change"] = kinds
 
         def after_commit(_session: Session) -> None:
             change = _session.info.pop("peerdp_change", None)
             if change is not None:
-                self.bump(topology=change["topology"])
+                self.bump(change)
 
         def after_rollback(_session: Session) -> None:
             _session.info.pop("peerdp_change", None)
@@ -88,12 +109,12 @@ class ChangeBus:
         event.listen(session, "after_commit", after_commit, once=True)
         event.listen(session, "after_soft_rollback", after_rollback, once=True)
 
-    def bump(self, *, topology: bool = False) -> None:
-        """Record a change; safe to call from any thread."""
+    def bump(self, kinds: set[str] | frozenset[str] = frozenset()) -> None:
+        """Record a change (of `kinds`, besides policies); safe to call from any thread."""
         with self._lock:
             self.generation += 1
-            if topology:
-                self.topology_generation += 1
+            for kind in kinds:
+                self._generations[kind] += 1
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._wake()))
 
@@ -124,10 +145,10 @@ class ChangeBus:
                     conn.execute(f"LISTEN {CHANNEL}")
                     ready.set()
                     # Anything may have changed while we were not listening.
-                    self.bump(topology=True)
+                    self.bump(frozenset(KINDS))
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            self.bump(topology=note.payload == "topology")
+                            self.bump(set(note.payload.split(",")) & set(KINDS))
             except psycopg.Error:
                 ready.set()
                 self._stop.wait(1.0)

@@ -45,8 +45,19 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
     return create_engine(url, **kwargs)
 
 
+# As many pooled connections as the site server has threads for blocking work (anyio's
+# default limit is 40): a smaller pool makes a busy MP open and close a connection per
+# request (with its PRAGMAs), which cost more than the queries themselves.
+POOL_SIZE = 40
+
+
 def _sqlite_engine(url: str, *, immediate: bool = True) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=POOL_SIZE,
+        max_overflow=10,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -64,7 +75,9 @@ def _sqlite_engine(url: str, *, immediate: bool = True) -> Engine:
         # IMMEDIATE takes the write lock up front, so two writers wait for each other
         # (busy_timeout) instead of one failing when it upgrades a read lock. Readers
         # use a plain BEGIN: WAL lets them run beside the writer.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: through SQLAlchemy's execution path this BEGIN cost as
+        # much as the MP's one-row reads that follow it.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -34,7 +34,7 @@ def create_collection(body: CollectionIn, ctx: SiteContext = Depends(site)) -> C
         collection.members = [CollectionMember(machine_name=n) for n in _clean(body.member_names)]
         s.add(collection)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, members=True)
         return collection
 
 
@@ -57,7 +57,7 @@ def patch_collection(
             names = _clean(changes["member_names"])
             collection.members = [CollectionMember(machine_name=n) for n in names]
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, members=True)
         return collection
 
 
@@ -72,7 +72,7 @@ def add_members(
             if name not in held:
                 collection.members.append(CollectionMember(machine_name=name))
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, members=True)
         return collection
 
 
@@ -87,7 +87,7 @@ def remove_member(
             raise Invalid(f"'{machine_name}' is not a member of collection {collection_id}")
         collection.members = kept
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, members=True)
         return collection
 
 
@@ -95,4 +95,4 @@ def remove_member(
 def delete_collection(collection_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         s.delete(get_or_404(s, Collection, collection_id, "collection"))
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, members=True)

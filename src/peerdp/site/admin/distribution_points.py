@@ -104,4 +104,4 @@ def patch_dp(
 def delete_dp(dp_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         s.delete(get_or_404(s, DistributionPoint, dp_id, "distribution point"))
-        ctx.changes.publish(s, topology=True)
+        ctx.changes.publish(s, topology=True, machines=True)  # its credential dies with it

@@ -79,3 +79,4 @@ def delete_client(client_id: int, ctx: SiteContext = Depends(site)) -> None:
     """Forget a client; its credential stops working (it must enrol again)."""
     with ctx.transaction() as s:
         s.delete(get_or_404(s, Client, client_id, "client"))
+        ctx.changes.publish(s, machines=True)  # its credential stops working at once

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -109,47 +109,66 @@ def _dp_for(s: Session, token: EnrolmentToken, body: RegisterIn) -> Distribution
 
 
 class CallerCache:
-    """Credential hash → caller, for a few seconds: the MP's hot path skips a query."""
+    """Every machine's credential hash → caller, read in one query on first use and kept
+    until a machine is deleted, when its credential must stop working at once (in every
+    site-server process: a "machines" change). So even in a wave of clients that each
+    call for the first time, the MP's hot path needs no query to know its caller."""
 
-    def __init__(self, ttl_s: float = 5.0) -> None:
-        self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, Caller]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, ctx: SiteContext) -> None:
+        self.ctx = ctx
+        self._seen = -1  # the "machines" generation the entries are from
+        self._entries: dict[str, Caller] = {}
+        self._lock = threading.Lock()  # one bulk read at a time
 
     def get(self, key: str) -> Caller | None:
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
+        """The caller for a credential hash, if known now (no I/O)."""
+        if self._seen != self.ctx.changes.generation_of("machines"):
             return None
-        return entry[1]
+        return self._entries.get(key)
 
-    def put(self, key: str, caller: Caller) -> None:
+    def lookup(self, key: str) -> Caller | None:
+        """The caller for a credential hash, reading the database if needed (blocking)."""
         with self._lock:
-            if len(self._entries) > 200_000:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl_s, caller)
+            generation = self.ctx.changes.generation_of("machines")
+            if self._seen != generation:
+                self._entries = self._read_all()
+                self._seen = generation
+                gc.freeze()  # long-lived: keep them out of the collector's full passes
+            caller = self._entries.get(key)
+        if caller is None:  # registered since (perhaps through another process), or unknown
+            caller = self._read_one(key)
+            if caller is not None:
+                with self._lock:
+                    if self._seen == generation:
+                        self._entries[key] = caller
+        return caller
+
+    def _read_all(self) -> dict[str, Caller]:
+        with self.ctx.db.reading() as s:
+            rows = s.execute(select(*_CALLER_COLUMNS, Machine.credential_hash))
+            return {row[5]: Caller(*row[:5]) for row in rows}
+
+    def _read_one(self, key: str) -> Caller | None:
+        with self.ctx.db.reading() as s:
+            row = s.execute(select(*_CALLER_COLUMNS).where(Machine.credential_hash == key)).first()
+        return None if row is None else Caller(*row)
+
+
+_CALLER_COLUMNS = (Machine.id, Machine.role, Machine.name, Machine.client_id, Machine.dp_id)
 
 
 def _callers(ctx: SiteContext) -> CallerCache:
     cache = ctx.extras.get("callers")
     if cache is None:
-        cache = ctx.extras.setdefault("callers", CallerCache())
+        cache = ctx.extras.setdefault("callers", CallerCache(ctx))
     assert isinstance(cache, CallerCache)
     return cache
 
 
 def authenticate(ctx: SiteContext, credential: str) -> Caller:
-    cache = _callers(ctx)
-    key = token_hash(credential)
-    caller = cache.get(key)
-    if caller is not None:
-        return caller
-    with ctx.db.reading() as s:
-        machine = s.scalar(select(Machine).where(Machine.credential_hash == key))
-        if machine is None:
-            raise Unauthorized("unknown or revoked machine credential")
-        caller = Caller(machine.id, machine.role, machine.name, machine.client_id, machine.dp_id)
-    cache.put(key, caller)
+    caller = _callers(ctx).lookup(token_hash(credential))
+    if caller is None:
+        raise Unauthorized("unknown or revoked machine credential")
     return caller
 
 

@@ -99,22 +99,24 @@ class Outcome:
 
 
 class FactCache:
-    """Facts read from the database, kept until the site's change generation moves."""
+    """Facts read from the database, kept until a change generation moves."""
 
     def __init__(self, generation: Callable[[], int]) -> None:
         self._generation = generation
         self._seen = -1
-        self._entries: dict[tuple[Any, ...], Any] = {}
+        self._entries: dict[Any, Any] = {}
+        self._loading: dict[Any, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def peek(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+    def peek(self, key: Any) -> tuple[bool, Any]:
         """(True, value) when `key` is held for the current generation, else (False, None)."""
         with self._lock:
             if self._seen != self._generation() or key not in self._entries:
                 return False, None
             return True, self._entries[key]
 
-    def get(self, key: tuple[Any, ...], load: Callable[[], T]) -> T:
+    def get(self, key: Any, load: Callable[[], T]) -> T:
+        """The value for `key`, loaded once (concurrent callers wait for that one load)."""
         generation = self._generation()
         with self._lock:
             if generation != self._seen:
@@ -122,12 +124,18 @@ class FactCache:
                 self._seen = generation
             if key in self._entries:
                 return self._entries[key]  # type: ignore[no-any-return]
-        value = load()
-        with self._lock:
-            if self._seen == generation:
-                if len(self._entries) > 500_000:
-                    self._entries.clear()
-                self._entries[key] = value
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if self._seen == generation and key in self._entries:
+                    return self._entries[key]  # type: ignore[no-any-return]
+            value = load()
+            with self._lock:
+                if self._seen == generation:
+                    if len(self._entries) > 500_000:
+                        self._entries.clear()
+                    self._entries[key] = value
+                self._loading.pop(key, None)
         return value
 
 
@@ -138,6 +146,9 @@ class LocationService:
         self._view_generation = -1
         self._view_lock = threading.Lock()
         self.facts = FactCache(lambda: ctx.changes.generation)
+        # Each collection's members, read whole: a deployment wave asks for thousands of
+        # clients, each once. Dropped only when a collection's membership changes.
+        self.members = FactCache(lambda: ctx.changes.generation_of("members"))
         self.answers = StatusBatcher(ctx.db)
 
     def close(self) -> None:
@@ -169,11 +180,11 @@ class LocationService:
             return None
         if request.source_version != adv.package_version:
             return None
-        held_member, targeted = self.facts.peek(("member", adv.collection_id, request.client_name))
+        held_members, members = self.members.peek(adv.collection_id)
         held_rows, rows = self.facts.peek(("rows", adv.package_id))
-        if not (held_member and held_rows):
+        if not (held_members and held_rows):
             return None
-        decision = decide(view, request, Facts(adv, targeted, rows))
+        decision = decide(view, request, Facts(adv, request.client_name in members, rows))
         if decision.on_demand:
             return None
         outcome = Outcome(decision, {})
@@ -204,14 +215,13 @@ class LocationService:
             read(lambda s: advertisement_facts(s, request.advertisement_id)),
         )
         check_request(adv, request)
-        targeted = self.facts.get(
-            ("member", adv.collection_id, request.client_name),
-            read(lambda s: targets(s, adv.collection_id, request.client_name)),
+        members = self.members.get(
+            adv.collection_id, read(lambda s: collection_members(s, adv.collection_id))
         )
         rows = self.facts.get(
             ("rows", adv.package_id), read(lambda s: package_rows(s, adv.package_id))
         )
-        return Facts(adv, targeted, rows)
+        return Facts(adv, request.client_name in members, rows)
 
     def _provision(self, view: rule.SiteView, request: Request) -> Outcome:
         """Decide again on fresh facts under the write lock, then carry out on-demand."""
@@ -340,6 +350,13 @@ def targets(s: Session, collection_id: int, client_name: str) -> bool:
         )
     ).first()
     return found is not None
+
+
+def collection_members(s: Session, collection_id: int) -> frozenset[str]:
+    rows = s.scalars(
+        select(CollectionMember.machine_name).where(CollectionMember.collection_id == collection_id)
+    )
+    return frozenset(rows)
 
 
 def package_rows(

@@ -1,0 +1,81 @@
+"""The MP answers from caches; a change that concerns a cache drops it at once.
+
+Callers, collection membership and the location view are kept in memory, so a deleted
+machine's credential, a membership change or a new DP must be seen by the very next
+request, in this process and, on PostgreSQL, in every other site-server process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import SiteProcess
+from tests.site.mp_world import World, build, ok, two_site_processes
+
+
+def _forget_member(world: World, name: str) -> None:
+    ok(world.admin.delete(f"/collections/{world.collection['id']}/members/{name}"))
+
+
+def _add_member(world: World, name: str) -> None:
+    body = {"member_names": [name]}
+    ok(world.admin.post(f"/collections/{world.collection['id']}/members", json=body))
+
+
+def _client_id(world: World, name: str) -> int:
+    clients = ok(world.admin.get("/clients"))
+    return next(int(c["id"]) for c in clients if c["name"] == name)
+
+
+def _targeted(world: World, client: httpx.Client) -> bool:
+    answer = world.locate(client)
+    return answer.get("reason") != "not_targeted"
+
+
+def _soon(check: Callable[[], bool]) -> bool:
+    """True once `check` holds; another process hears of a change by a NOTIFY, which
+    arrives moments after the commit that the admin's answer waited for."""
+    deadline = time.monotonic() + 5
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_deleted_client_is_refused_at_once(site_server: SiteProcess) -> None:
+    world = build(site_server)
+    client = world.client("PC-GONE")
+    ok(client.get("/ping"))  # known: answered from the caller cache
+    ok(world.admin.delete(f"/clients/{_client_id(world, 'PC-GONE')}"), 204)
+    refused = client.get("/ping")
+    assert refused.status_code == 401, refused.text
+    assert "revoked" in refused.json()["detail"]
+    other = world.client("PC-STAYS")  # registered after the cache was dropped
+    assert ok(other.get("/ping"))["name"] == "PC-STAYS"
+
+
+def test_membership_changes_are_seen_by_the_next_request(site_server: SiteProcess) -> None:
+    world = build(site_server)
+    client = world.client("PC-MEMBER")
+    assert _targeted(world, client)
+    _forget_member(world, "PC-MEMBER")
+    assert world.locate(client)["reason"] == "not_targeted"
+    _add_member(world, "PC-MEMBER")
+    assert _targeted(world, client)
+
+
+def test_changes_reach_the_other_site_process(tmp_path: Path) -> None:
+    with two_site_processes(tmp_path) as (first, second):
+        world = build(first)
+        client = world.client("PC-ELSEWHERE")
+        client.base_url = httpx.URL(second.url + "/mp/v1")  # it talks to the other process
+        assert _targeted(world, client)
+        _forget_member(world, "PC-ELSEWHERE")  # changed through the first process
+        assert _soon(lambda: not _targeted(world, client))
+        ok(world.admin.delete(f"/clients/{_client_id(world, 'PC-ELSEWHERE')}"), 204)
+        assert _soon(lambda: client.get("/ping").status_code == 401)
