@@ -26,7 +26,7 @@ from peerdp.domain.boundaries import Boundary as BoundaryFact
 from peerdp.site import provisioning
 from peerdp.site.context import SiteContext
 from peerdp.site.errors import Conflict, Invalid, NotFound
-from peerdp.site.status_batch import StatusBatcher
+from peerdp.site.status_batch import ClientSightings, StatusBatcher
 from peerdp.store.models import (
     Advertisement,
     Boundary,
@@ -150,9 +150,11 @@ class LocationService:
         # clients, each once. Dropped only when a collection's membership changes.
         self.members = FactCache(lambda: ctx.changes.generation_of("members"))
         self.answers = StatusBatcher(ctx.db)
+        self.sightings = ClientSightings(ctx.db)
 
     def close(self) -> None:
         self.answers.close()
+        self.sightings.close()
 
     def view(self) -> rule.SiteView:
         generation = self.ctx.changes.topology_generation
@@ -254,7 +256,8 @@ class LocationService:
 
     def _record_answer(self, request: Request, outcome: Outcome) -> None:
         _answer_counter(outcome.reason or "listed").inc()
-        self.answers.add(
+        self.sightings.seen(request.client_name, request.ip_addresses, request.ad_site)
+        self.answers.message(
             component="mp",
             source=self.ctx.site_code,
             type="content_location",
