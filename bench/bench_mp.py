@@ -377,9 +377,12 @@ def measure_wave(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and its exited children (the server)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time of the server: the process and its workers (with --workers)."""
+    task = Path(f"/proc/{pid}/task/{pid}")
+    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = (task / "children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def measure(
