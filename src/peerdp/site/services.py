@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from peerdp.site.app import Service
 from peerdp.site.distribution import distribution_manager
+from peerdp.site.mp.warm import warm_caches
 
-SERVICES: list[Service] = [distribution_manager]
+SERVICES: list[Service] = [distribution_manager, warm_caches]

@@ -126,15 +126,21 @@ class CallerCache:
             return None
         return self._entries.get(key)
 
-    def lookup(self, key: str) -> Caller | None:
-        """The caller for a credential hash, reading the database if needed (blocking)."""
+    def load(self) -> int:
+        """Read every machine unless the entries are current (blocking); the generation."""
         with self._lock:
             generation = self.ctx.changes.generation_of("machines")
             if self._seen != generation:
                 self._entries = self._read_all()
                 self._seen = generation
                 gc.freeze()  # long-lived: keep them out of the collector's full passes
-            caller = self._entries.get(key)
+            return generation
+
+    def lookup(self, key: str) -> Caller | None:
+        """The caller for a credential hash, reading the database if needed (blocking)."""
+        generation = self.load()
+        with self._lock:
+            caller = self._entries.get(key) if self._seen == generation else None
         if caller is None:  # registered since (perhaps through another process), or unknown
             caller = self._read_one(key)
             if caller is not None:
@@ -157,7 +163,7 @@ class CallerCache:
 _CALLER_COLUMNS = (Machine.id, Machine.role, Machine.name, Machine.client_id, Machine.dp_id)
 
 
-def _callers(ctx: SiteContext) -> CallerCache:
+def callers(ctx: SiteContext) -> CallerCache:
     cache = ctx.extras.get("callers")
     if cache is None:
         cache = ctx.extras.setdefault("callers", CallerCache(ctx))
@@ -166,7 +172,7 @@ def _callers(ctx: SiteContext) -> CallerCache:
 
 
 def authenticate(ctx: SiteContext, credential: str) -> Caller:
-    caller = _callers(ctx).lookup(token_hash(credential))
+    caller = callers(ctx).lookup(token_hash(credential))
     if caller is None:
         raise Unauthorized("unknown or revoked machine credential")
     return caller
@@ -178,7 +184,7 @@ def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
     async def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
         credential = bearer(request)
         # Known callers are answered on the event loop; only a lookup goes to a thread.
-        caller = _callers(ctx).get(token_hash(credential))
+        caller = callers(ctx).get(token_hash(credential))
         if caller is None:
             caller = await run_in_threadpool(authenticate, ctx, credential)
         if caller.role not in roles:

@@ -10,6 +10,7 @@ cache never records a wrong delay or a second addition.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import threading
@@ -205,25 +206,46 @@ class LocationService:
         return outcome
 
     def _cached_facts(self, request: Request) -> Facts:
-        def read(load: Callable[[Session], T]) -> Callable[[], T]:
-            def run() -> T:
-                with self.ctx.db.reading() as s:
-                    return load(s)
-
-            return run
-
-        adv = self.facts.get(
-            ("adv", request.advertisement_id),
-            read(lambda s: advertisement_facts(s, request.advertisement_id)),
-        )
+        adv = self._advertisement(request.advertisement_id)
         check_request(adv, request)
-        members = self.members.get(
-            adv.collection_id, read(lambda s: collection_members(s, adv.collection_id))
+        members = self._members(adv.collection_id)
+        return Facts(adv, request.client_name in members, self._rows(adv.package_id))
+
+    def _read(self, load: Callable[[Session], T]) -> Callable[[], T]:
+        def run() -> T:
+            with self.ctx.db.reading() as s:
+                return load(s)
+
+        return run
+
+    def _advertisement(self, advertisement_id: int) -> AdvertisementFacts:
+        return self.facts.get(
+            ("adv", advertisement_id),
+            self._read(lambda s: advertisement_facts(s, advertisement_id)),
         )
-        rows = self.facts.get(
-            ("rows", adv.package_id), read(lambda s: package_rows(s, adv.package_id))
+
+    def _members(self, collection_id: int) -> frozenset[str]:
+        return self.members.get(
+            collection_id, self._read(lambda s: collection_members(s, collection_id))
         )
-        return Facts(adv, request.client_name in members, rows)
+
+    def _rows(self, package_id: str) -> dict[int, rule.PackageDPRow]:
+        return self.facts.get(
+            ("rows", package_id), self._read(lambda s: package_rows(s, package_id))
+        )
+
+    def warm(self) -> None:
+        """Read what answers need before the first client asks: the view, and every
+        advertisement's facts, DP list and collection members. After a restart in the
+        middle of a deployment wave, the first answers are then as quick as the rest."""
+        self.view()
+        with self.ctx.db.reading() as s:
+            advertisement_ids = list(s.scalars(select(Advertisement.id)))
+        for advertisement_id in advertisement_ids:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                adv = self._advertisement(advertisement_id)
+                self._members(adv.collection_id)
+                self._rows(adv.package_id)
 
     def _provision(self, view: rule.SiteView, request: Request) -> Outcome:
         """Decide again on fresh facts under the write lock, then carry out on-demand."""

@@ -1,0 +1,31 @@
+"""Filling the management point's caches when a site server starts."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from peerdp.site.context import SiteContext
+from peerdp.site.mp.identity import callers
+from peerdp.site.mp.router import location_service
+
+log = logging.getLogger(__name__)
+
+
+async def warm_caches(ctx: SiteContext) -> None:
+    """The background service (site/services.py): read every caller and the location facts
+    once, on a worker thread, as the server starts. Requests that come meanwhile are
+    answered as usual, filling what they need themselves."""
+    try:
+        await run_in_threadpool(warm, ctx)
+    except Exception:  # the caches still fill on first use
+        log.warning("could not read the MP's caches at start", exc_info=True)
+
+
+def warm(ctx: SiteContext) -> None:
+    started = time.monotonic()
+    callers(ctx).load()
+    location_service(ctx).warm()
+    log.info("management point caches read in %.2f s", time.monotonic() - started)
