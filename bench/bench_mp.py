@@ -365,6 +365,16 @@ def run_wave(pid: int, site: str, credential: str, args: argparse.Namespace) -> 
     print(f"{'POST content-location (wave)':<30}{loc[0]:>8.0f}{loc[1]:>8.1f}{loc[2]:>12.0f}")
     print(f"ratio content-location / ping: {loc[0] / ping[0]:.2f}")
     print(f"time to answer {CLIENTS} clients at this rate: {CLIENTS / loc[0]:.0f} s")
+    print(f"peak RSS of the site server (every worker): {peak_rss_mib(pid):.0f} MiB")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory of the server process and its workers, summed."""
+    task = Path(f"/proc/{pid}/task/{pid}")
+    status = Path(f"/proc/{pid}/status").read_text()
+    own = int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024  # type: ignore[index]
+    children = (task / "children").read_text().split()
+    return own + sum(peak_rss_mib(int(child)) for child in children)
 
 
 def measure_wave(
