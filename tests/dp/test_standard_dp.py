@@ -71,6 +71,31 @@ def test_store_keeps_only_bytes_that_hash_right(tmp_path: Path) -> None:
     assert store.is_verified(sha(b"the real thing"))
 
 
+def test_bytes_verified_on_the_way_in_are_not_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pushed or pulled file was hashed as it arrived; installing its version must not
+    read it all again (for a 1 GiB file that second pass cost as much as the download)."""
+    store = DPStore(tmp_path)
+    pushed, pulled = b"pushed by the distribution manager", b"pulled by a branch DP"
+    receive(store, sha(pushed), pushed)
+    with store.objects.open_partial(sha(pulled)) as writer:  # as download_package does
+        writer.write(pulled)
+        writer.commit()
+
+    def hashed_again(sha256: str) -> bool:
+        raise AssertionError(f"{sha256[:12]} was hashed a second time")
+
+    monkeypatch.setattr(store.objects, "verify", hashed_again)
+    manifest = manifest_of("PS100001", 1, {"a.bin": pushed, "b.bin": pulled})
+    store.install("PS100001", 1, manifest.to_bytes())
+    assert store.file_entry("PS100001", 1, "b.bin") is not None
+
+    monkeypatch.undo()  # a file changed after it was noted is hashed again, and refused
+    corrupt(store.objects.path(sha(pulled)))
+    assert not store.is_verified(sha(pulled))
+
+
 def test_store_makes_a_version_visible_only_when_every_file_is_held(tmp_path: Path) -> None:
     store = DPStore(tmp_path)
     files = {"a.txt": b"alpha", "b/c.bin": b"\x00" * 1000, "empty": b""}

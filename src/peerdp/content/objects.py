@@ -27,7 +27,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -244,8 +244,11 @@ class PartialWriter:
 class ObjectStore:
     """Content-addressed store of files under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, on_publish: Callable[[str], None] | None = None) -> None:
+        """`on_publish(sha256)` is called after each object is published, its bytes just
+        verified (e.g. a DP notes it as verified without hashing it a second time)."""
         self.root = Path(root)
+        self.on_publish = on_publish
         self.objects_dir = self.root / "objects"
         self.tmp_dir = self.root / "tmp"
         self.partial_dir = self.root / "partial"
@@ -436,6 +439,8 @@ class ObjectStore:
         # simply replaced by the real object.
         os.replace(src, target)
         _fsync_dir(target.parent)
+        if self.on_publish is not None:
+            self.on_publish(sha256)
         return True
 
     # -- resumable downloads ----------------------------------------------

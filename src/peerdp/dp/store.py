@@ -79,7 +79,7 @@ class DPStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.objects = ObjectStore(self.root)
+        self.objects = ObjectStore(self.root, on_publish=self._published)
         self.manifests_dir = self.root / "manifests"
         self.manifests_dir.mkdir(exist_ok=True)
         self._fingerprints_path = self.root / "verified.json"
@@ -149,6 +149,16 @@ class DPStore:
         self.flush()
         return {"packages": packages, "objects": objects}
 
+    def _published(self, sha256: str) -> None:
+        """An object was just published, its bytes hashed and found right on the way in
+        (a push or a pull): note its fingerprint rather than read 1 GiB again."""
+        try:
+            st = self.objects.path(sha256).lstat()
+        except FileNotFoundError:
+            return
+        with self._lock:
+            self._fingerprints[sha256] = _fingerprint(st)
+
     def is_verified(self, sha256: str) -> bool:
         """Whether the object is present with its right digest (hashed again if it changed)."""
         try:
@@ -181,9 +191,7 @@ class DPStore:
 
     def finish_receive(self, writer: PartialWriter) -> StoredObject:
         """Publish the pushed object if it hashes right; DigestMismatch (nothing kept) if not."""
-        stored = writer.commit()
-        self.is_verified(stored.sha256)  # records its fingerprint
-        return stored
+        return writer.commit()  # published: its fingerprint is noted (_published)
 
     def install(self, package_id: str, source_version: int, raw: bytes) -> Manifest:
         """Make a version visible: its manifest, once every file it names is held verified."""
