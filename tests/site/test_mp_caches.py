@@ -7,6 +7,7 @@ request, in this process and, on PostgreSQL, in every other site-server process.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,3 +80,31 @@ def test_changes_reach_the_other_site_process(tmp_path: Path) -> None:
         assert _soon(lambda: not _targeted(world, client))
         ok(world.admin.delete(f"/clients/{_client_id(world, 'PC-ELSEWHERE')}"), 204)
         assert _soon(lambda: client.get("/ping").status_code == 401)
+
+
+def _cache_reads(site: SiteProcess) -> dict[str, float]:
+    text = httpx.get(site.url + "/metrics", timeout=30).text
+    found = re.findall(r'^peerdp_mp_cache_reads_total\{cache="(\w+)"\} (\S+)$', text, re.M)
+    return {cache: float(value) for cache, value in found}
+
+
+def test_repeated_answers_come_from_memory_until_something_changes(
+    site_server: SiteProcess,
+) -> None:
+    world = build(site_server)
+    client = world.client("PC-MEMORY")
+    assert _targeted(world, client)
+    before = _cache_reads(site_server)
+    for _ in range(5):
+        assert _targeted(world, client)
+    assert _cache_reads(site_server) == before  # answered from memory: not one read
+
+    # A membership change drops the members only, read once again by the next answer.
+    other = world.register("client", "PC-OTHER", ip_addresses=[f"{world.branch_net}.21"])
+    _add_member(world, "PC-OTHER")
+    assert _targeted(world, other)
+    after = _cache_reads(site_server)
+    assert after["members"] == before["members"] + 1, (before, after)
+    assert after["caller"] == before.get("caller", 0) + 1  # a machine new since the load
+    for cache in ("facts", "view", "callers"):
+        assert after[cache] == before[cache], (cache, before, after)

@@ -9,6 +9,7 @@ owns the database, an after-commit hook bumps the local generation directly.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 
 import psycopg
@@ -17,13 +18,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 CHANNEL = "peerdp_changes"
-# What a change may touch besides policies, each with its own generation, so a cache
-# is dropped only by the changes that concern it: "topology" (boundaries, DPs),
-# "members" (collection membership), "machines" (a machine identity deleted).
-KINDS = ("topology", "members", "machines")
+# What a change touches, each kind with its own generation, so a cache is dropped only by
+# the changes that concern it: "policy" (anything else: packages, advertisements, DP
+# lists and states), "topology" (boundaries, DPs), "members" (collection membership),
+# "machines" (a machine identity deleted). Every change moves the overall generation.
+KINDS = ("policy", "topology", "members", "machines")
 
 # The buses of this process's running apps: a shutting-down server releases their waiters.
 RUNNING: list[ChangeBus] = []
+
+
+def channel_for(schema: str | None) -> str:
+    """The NOTIFY channel of the site whose tables are in `schema`: sites sharing one
+    PostgreSQL database in separate schemas must not drop each other's caches."""
+    return CHANNEL + "_" + re.sub(r"[^a-z0-9_]", "_", (schema or "public").lower())[:40]
 
 
 def release_waiters() -> None:
@@ -45,6 +53,11 @@ class ChangeBus:
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._channel: str | None = None  # PostgreSQL: this site's channel, once known
+
+    def _channel_of(self, session: Session) -> str:
+        self._channel = channel_for(session.execute(text("SELECT current_schema()")).scalar())
+        return self._channel
 
     @property
     def topology_generation(self) -> int:
@@ -87,11 +100,12 @@ class ChangeBus:
         membership; `machines`: a machine identity was deleted (its credential revoked).
         """
         flags = {"topology": topology, "members": members, "machines": machines}
-        kinds = {kind for kind, on in flags.items() if on}
-        if self.shared:
-            payload = ",".join(sorted(kinds)) or "policy"
-            session.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
-            return
+        kinds = {kind for kind, on in flags.items() if on} or {"policy"}
+        if self.shared:  # every process, this one too, hears it through LISTEN
+            channel = self._channel or self._channel_of(session)
+            session.execute(text(f"NOTIFY {channel}, '{','.join(sorted(kinds))}'"))
+        # This process also learns of it as the transaction commits: its next request must
+        # see the change, not race the notification.
         pending = session.info.get("peerdp_change")
         if pending is not None:
             pending |= kinds
@@ -110,7 +124,7 @@ class ChangeBus:
         event.listen(session, "after_soft_rollback", after_rollback, once=True)
 
     def bump(self, kinds: set[str] | frozenset[str] = frozenset()) -> None:
-        """Record a change (of `kinds`, besides policies); safe to call from any thread."""
+        """Record a change (of `kinds`); safe to call from any thread."""
         with self._lock:
             self.generation += 1
             for kind in kinds:
@@ -142,7 +156,8 @@ class ChangeBus:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    schema = conn.execute("SELECT current_schema()").fetchone()
+                    conn.execute(f"LISTEN {channel_for(schema[0] if schema else None)}")
                     ready.set()
                     # Anything may have changed while we were not listening.
                     self.bump(frozenset(KINDS))

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Invalid, Unauthorized
+from peerdp.site.mp.location import CACHE_READS
 from peerdp.site.mp.schemas import RegisterIn, RegisterOut
 from peerdp.site.status import record
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
@@ -150,11 +151,13 @@ class CallerCache:
         return caller
 
     def _read_all(self) -> dict[str, Caller]:
+        CACHE_READS.labels("callers").inc()
         with self.ctx.db.reading() as s:
             rows = s.execute(select(*_CALLER_COLUMNS, Machine.credential_hash))
             return {row[5]: Caller(*row[:5]) for row in rows}
 
     def _read_one(self, key: str) -> Caller | None:
+        CACHE_READS.labels("caller").inc()
         with self.ctx.db.reading() as s:
             row = s.execute(select(*_CALLER_COLUMNS).where(Machine.credential_hash == key)).first()
         return None if row is None else Caller(*row)

@@ -46,6 +46,14 @@ ANSWERS = Counter(
 )
 
 
+CACHE_READS = Counter(
+    "peerdp_mp_cache_reads",
+    "Database reads that fill the MP's caches, by cache (a steady count while clients are "
+    "answered means they are answered from memory)",
+    ["cache"],
+)
+
+
 @functools.cache
 def _answer_counter(reason: str) -> Any:
     """The answer counter's child for `reason` (looking a child up takes a lock and costs
@@ -102,8 +110,9 @@ class Outcome:
 class FactCache:
     """Facts read from the database, kept until a change generation moves."""
 
-    def __init__(self, generation: Callable[[], int]) -> None:
+    def __init__(self, generation: Callable[[], int], name: str) -> None:
         self._generation = generation
+        self._reads = CACHE_READS.labels(name)
         self._seen = -1
         self._entries: dict[Any, Any] = {}
         self._loading: dict[Any, threading.Lock] = {}
@@ -131,6 +140,7 @@ class FactCache:
                 if self._seen == generation and key in self._entries:
                     return self._entries[key]  # type: ignore[no-any-return]
             value = load()
+            self._reads.inc()
             with self._lock:
                 if self._seen == generation:
                     if len(self._entries) > 500_000:
@@ -146,10 +156,15 @@ class LocationService:
         self._view: rule.SiteView | None = None
         self._view_generation = -1
         self._view_lock = threading.Lock()
-        self.facts = FactCache(lambda: ctx.changes.generation)
+        changes = ctx.changes
+        # Advertisements' facts and DP lists: dropped by any change but a membership or
+        # machine one.
+        self.facts = FactCache(
+            lambda: changes.generation_of("policy") + changes.generation_of("topology"), "facts"
+        )
         # Each collection's members, read whole: a deployment wave asks for thousands of
         # clients, each once. Dropped only when a collection's membership changes.
-        self.members = FactCache(lambda: ctx.changes.generation_of("members"))
+        self.members = FactCache(lambda: ctx.changes.generation_of("members"), "members")
         self.answers = StatusBatcher(ctx.db)
         self.sightings = ClientSightings(ctx.db)
 
@@ -166,6 +181,7 @@ class LocationService:
             if self._view is None or self._view_generation != generation:
                 with self.ctx.db.reading() as s:
                     self._view = load_view(s)
+                CACHE_READS.labels("view").inc()
                 self._view_generation = generation
                 # The view is large and long-lived: keep it out of the cyclic collector's
                 # full passes, which otherwise stall answers for tens of milliseconds.
