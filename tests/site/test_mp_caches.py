@@ -70,6 +70,24 @@ def test_membership_changes_are_seen_by_the_next_request(site_server: SiteProces
     assert _targeted(world, client)
 
 
+def test_a_deleted_collection_takes_its_advertisements_out_of_the_answers(
+    site_server: SiteProcess,
+) -> None:
+    world = build(site_server)
+    client = world.client("PC-ORPHAN")
+    assert _targeted(world, client)  # its advertisement's facts are cached now
+    ok(world.admin.delete(f"/collections/{world.collection['id']}"), 204)
+    body = {
+        "advertisement_id": world.advertisement["id"],
+        "package_id": world.package["id"],
+        "source_version": world.package["source_version"],
+        "ip_addresses": [f"{world.branch_net}.20"],
+    }
+    gone = client.post("/content-location", json=body)
+    assert gone.status_code == 404, gone.text
+    assert "does not exist" in gone.json()["detail"]
+
+
 def test_changes_reach_the_other_site_process(tmp_path: Path) -> None:
     with two_site_processes(tmp_path) as (first, second):
         world = build(first)

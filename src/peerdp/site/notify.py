@@ -90,6 +90,7 @@ class ChangeBus:
         self,
         session: Session,
         *,
+        policy: bool = False,
         topology: bool = False,
         members: bool = False,
         machines: bool = False,
@@ -97,9 +98,10 @@ class ChangeBus:
         """Announce, within `session`'s transaction, that the site changed.
 
         `topology`: boundaries or distribution points changed; `members`: a collection's
-        membership; `machines`: a machine identity was deleted (its credential revoked).
+        membership; `machines`: a machine identity was deleted (its credential revoked);
+        `policy` (also when nothing is said): anything else, e.g. advertisements.
         """
-        flags = {"topology": topology, "members": members, "machines": machines}
+        flags = {"policy": policy, "topology": topology, "members": members, "machines": machines}
         kinds = {kind for kind, on in flags.items() if on} or {"policy"}
         if self.shared:  # every process, this one too, hears it through LISTEN
             channel = self._channel or self._channel_of(session)

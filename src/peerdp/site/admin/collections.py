@@ -95,4 +95,5 @@ def remove_member(
 def delete_collection(collection_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         s.delete(get_or_404(s, Collection, collection_id, "collection"))
-        ctx.changes.publish(s, members=True)
+        # Its advertisements go with it (cascade): a policy change as well.
+        ctx.changes.publish(s, policy=True, members=True)
