@@ -7,16 +7,21 @@ fresh schema of its own, so tests can run in parallel.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import secrets
 import signal
 import subprocess
 import sys
+import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -38,17 +43,15 @@ def pg_schema_url(schema: str) -> str:
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A clean, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'site.db'}"
-        return
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """The URL of a fresh schema on the test PostgreSQL, dropped afterwards. Without a
+    reachable PostgreSQL the test is skipped, except in CI, where it fails."""
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI but {PG_URL} does not answer")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = f"t_{secrets.token_hex(6)}"
+    schema = f"{prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
@@ -56,6 +59,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A clean, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'site.db'}"
+        return
+    with pg_schema("t") as url:
+        yield url
 
 
 @dataclass
@@ -140,27 +153,45 @@ def site_server(
 ) -> Iterator[SiteProcess]:
     """A real site server per module and database kind (tests share it: use unique names)."""
     data_dir = tmp_path_factory.mktemp("site")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{data_dir / 'site.db'}"
-    else:
-        if not _pg_available():
-            if os.environ.get("CI"):
-                pytest.fail(f"PostgreSQL is required in CI but {PG_URL} does not answer")
-            pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-        schema = f"s_{secrets.token_hex(6)}"
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        url = pg_schema_url(schema)
-    server = start_site(data_dir, url)
-    try:
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{data_dir / 'site.db'}"
+        else:
+            url = stack.enter_context(pg_schema("s"))
+        server = start_site(data_dir, url)
+        stack.callback(server.stop)
         yield server
-    finally:
-        server.stop()
-        if schema:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON of an answer that must have `status` (None for an empty body)."""
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    return response.json() if response.content else None
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    """A tar archive of regular files (relative path -> content), as packages are uploaded."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30, every: float = 0.1) -> Any:
+    """The first truthy result of `check`, asked every `every` seconds; fails after
+    `timeout` saying what it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)

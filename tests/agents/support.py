@@ -7,14 +7,12 @@ standard_dp credential: enough for the branch DP to pull from and clients to dow
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import random
 import re
 import signal
 import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,36 +27,11 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ObjectStore
 from peerdp.dp.content_app import DirectoryContentSource, create_content_app
 from peerdp.security.signing import SitePublicKey
-from tests.conftest import SiteProcess, peerdp_cmd, unique
+from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
 
 _NETS = itertools.count(random.randint(0, 40_000))
 HQ_NET = "192.168.251"
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- the standard DP -----------------------------------------------------------------

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess
+from tests.conftest import SiteProcess, wait_for
 
-from .support import World, run_client, wait_for, worlds
+from .support import World, run_client, worlds
 
 
 @pytest.fixture

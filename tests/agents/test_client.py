@@ -18,10 +18,10 @@ from fastapi import FastAPI
 
 from peerdp.agents.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
-from tests.conftest import SiteProcess, peerdp_cmd
+from tests.conftest import SiteProcess, peerdp_cmd, wait_for
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
 
-from .support import World, run_client, wait_for, worlds
+from .support import World, run_client, worlds
 
 # Content reachable straight from the standard DP (no on-demand needed).
 DIRECT = {"protected_only": False, "allow_remote": True, "on_slow": "download"}

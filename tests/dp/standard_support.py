@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import signal
 import subprocess
-import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import SiteProcess, peerdp_cmd, unique
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.status_code}: {response.text}"
-    return response.json() if response.content else None
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
 
 
 @dataclass
@@ -89,7 +72,7 @@ def start_dp(site: SiteProcess, data_dir: Path, token: str | None = None, *extra
     assert url, "the DP did not report its URL"
     dp = DPProcess(url, data_dir, process, lines)
     threading.Thread(target=_pump, args=(dp,), daemon=True).start()
-    wait_for(lambda: _healthy(url), 30, "the DP to answer /health")
+    wait_for("the DP to answer /health", lambda: _healthy(url), every=0.05)
     return dp
 
 
@@ -104,17 +87,6 @@ def _healthy(url: str) -> bool:
         return httpx.get(url + "/health", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -175,7 +147,9 @@ class Site:
             row = self.row(package_id, dp_id)
             return row if row is not None and row["state"] in wanted else None
 
-        result: dict[str, Any] = wait_for(reached, timeout, f"{package_id} on DP {dp_id} {wanted}")
+        result: dict[str, Any] = wait_for(
+            f"{package_id} on DP {dp_id} {wanted}", reached, timeout, every=0.05
+        )
         return result
 
     def refresh(self, package_id: str, dp_id: int) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import SiteProcess
-from tests.dp.standard_support import Site, ok, start_dp, wait_for
+from tests.conftest import SiteProcess, ok, wait_for
+from tests.dp.standard_support import Site, start_dp
 
 
 def test_a_dp_restarted_on_another_port_announces_its_new_url(
@@ -21,9 +21,8 @@ def test_a_dp_restarted_on_another_port_announces_its_new_url(
     try:
         assert moved.url != first.url
         wait_for(
-            lambda: ok(site.admin.get(f"/distribution-points/{dp_id}"))["url"] == moved.url,
-            30,
             "the site to learn the DP's new URL",
+            lambda: ok(site.admin.get(f"/distribution-points/{dp_id}"))["url"] == moved.url,
         )
         [message] = site.messages(dp_id=dp_id, type="dp_url_changed")
         assert moved.url in message["detail"] and first.url in message["detail"]

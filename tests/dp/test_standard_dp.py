@@ -19,9 +19,9 @@ from peerdp.content.objects import DigestMismatch
 from peerdp.dp.standard import StartReport
 from peerdp.dp.store import DPStore, MissingObjects
 from peerdp.security.signing import SiteKey
-from tests.conftest import SiteProcess, start_site
+from tests.conftest import SiteProcess, ok, start_site
 
-from .standard_support import DPProcess, Site, ok, start_dp
+from .standard_support import DPProcess, Site, start_dp
 
 CREATED = "2026-01-02T03:04:05Z"
 

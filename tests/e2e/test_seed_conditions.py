@@ -15,7 +15,6 @@ made true, on-demand provisioning firing.
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import json
 import os
@@ -23,9 +22,7 @@ import random
 import re
 import signal
 import subprocess
-import tarfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,39 +32,13 @@ import httpx
 import pytest
 
 from tests.agents.support import AgentProcess, start_agent
-from tests.conftest import SiteProcess, peerdp_cmd, unique
+from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
 
 HQ_NET = "192.168.70"
 BRANCH_NET = "10.70.1"
 # Extra branch subnets, one per test that needs one (never the branch office's).
 _EXTRA_NETS = itertools.count(random.randint(0, 10_000))
 WAIT = 120.0  # generous bound on anything asynchronous: the suite runs in parallel
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.url}: {response.text}"
-    return response.json() if response.content else None
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def metric(url: str, name: str) -> float:
@@ -283,6 +254,7 @@ class Deployment:
                 and r["source_version"] == version
                 and r
             ),
+            WAIT,
         )
         return row
 
@@ -547,8 +519,10 @@ def test_no_bits_standard_dp_holds_the_content_yet(office: Office) -> None:
     assert d.explain(pc1)["on_demand"] == [{"dp_id": br["id"], "action": "delayed"}]
 
     # The content reaches the standard DP; no client asks again.
-    asked = wait_for("both location requests logged", lambda: d.messages("content_location"))
-    wait_for("both location requests logged", lambda: len(d.messages("content_location")) == 2)
+    asked = wait_for("both location requests logged", lambda: d.messages("content_location"), WAIT)
+    wait_for(
+        "both location requests logged", lambda: len(d.messages("content_location")) == 2, WAIT
+    )
     stage(d)
     row = d.wait_row(br["id"], "installed")
     assert row["origin"] == "on_demand"

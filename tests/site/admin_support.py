@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import peerdp_cmd
+from tests.conftest import ok, peerdp_cmd
 
 TAR = {"Content-Type": "application/x-tar"}
 
@@ -61,11 +61,6 @@ def library_objects(data_dir: Path) -> set[str]:
     if not root.is_dir():
         return set()
     return {p.name for p in root.glob("*/*") if p.is_file()}
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.status_code}: {response.text}"
-    return response.json() if response.content else None
 
 
 def refused(response: httpx.Response, status: int, *words: str) -> str:

