@@ -164,7 +164,7 @@ class LocationService:
         )
         # Each collection's members, read whole: a deployment wave asks for thousands of
         # clients, each once. Dropped only when a collection's membership changes.
-        self.members = FactCache(lambda: ctx.changes.generation_of("members"), "members")
+        self.members = FactCache(lambda: changes.generation_of("members"), "members")
         self.answers = StatusBatcher(ctx.db)
         self.sightings = ClientSightings(ctx.db)
 
