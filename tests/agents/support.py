@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 
-from peerdp.agents.mp_client import MachineFacts, MPClient, enrol
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ObjectStore
 from peerdp.dp.content_app import DirectoryContentSource, create_content_app
+from peerdp.machine.mp_client import MachineFacts, MPClient, enrol
 from peerdp.security.signing import SitePublicKey
 from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from peerdp.agents.mp_client import Identity, save_identity
+from peerdp.machine.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
 from tests.conftest import SiteProcess, peerdp_cmd, wait_for
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn

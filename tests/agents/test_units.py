@@ -14,10 +14,10 @@ import pytest
 from peerdp.agents.branch import BranchWorker
 from peerdp.agents.client import Advertisement, run_program
 from peerdp.agents.client_cache import PackageCache
-from peerdp.agents.common import ManifestRefused, checked_manifest
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import DigestMismatch
 from peerdp.dp.store import DPStore
+from peerdp.machine.manifests import ManifestRefused, checked_manifest
 
 
 def manifest_of(package_id: str, files: dict[str, bytes], version: int = 1) -> Manifest:
@@ -183,7 +183,7 @@ def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
 
 def test_client_never_runs_a_damaged_cached_file(tmp_path: Path) -> None:
     from peerdp.agents.client import FAILED, ClientAgent, ClientOptions
-    from peerdp.agents.mp_client import Identity, MachineFacts
+    from peerdp.machine.mp_client import Identity, MachineFacts
 
     files = {"setup.sh": b"echo hi\n"}
     manifest = manifest_of("PS100001", files)

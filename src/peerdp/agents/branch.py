@@ -31,16 +31,15 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from peerdp.agents.common import (
-    ManifestRefused,
-    backoff_delay,
-    checked_manifest,
-    failure_summary,
-    send_status,
-    transfer_summary,
-)
-from peerdp.agents.listen import keep_url, listen
-from peerdp.agents.mp_client import (
+from peerdp.content.manifest import Manifest
+from peerdp.content.objects import ContentError, is_sha256
+from peerdp.domain import dp_states
+from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.content_app import create_content_app, server_config
+from peerdp.dp.store import DPStore
+from peerdp.machine.listen import keep_url, listen
+from peerdp.machine.manifests import ManifestRefused, checked_manifest
+from peerdp.machine.mp_client import (
     Identity,
     MachineFacts,
     MPClient,
@@ -49,11 +48,7 @@ from peerdp.agents.mp_client import (
     enrol,
     load_identity,
 )
-from peerdp.content.manifest import Manifest
-from peerdp.content.objects import ContentError, is_sha256
-from peerdp.domain import dp_states
-from peerdp.dp.content_app import create_content_app, server_config
-from peerdp.dp.store import DPStore
+from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 

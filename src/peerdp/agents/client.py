@@ -38,16 +38,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from peerdp.agents.client_cache import PackageCache
-from peerdp.agents.common import (
-    ManifestRefused,
-    checked_manifest,
-    failure_summary,
-    send_status,
-    transfer_summary,
-)
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
+from peerdp.domain.timestamps import parse_rfc3339
+from peerdp.machine.manifests import ManifestRefused, checked_manifest
+from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
+from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
 from peerdp.transfer.download import (
     DownloadFailed,
     DownloadReport,
@@ -102,8 +98,8 @@ class Advertisement:
             program_name=str(program["name"]),
             command_line=str(program["command_line"]),
             timeout_s=int(program["timeout_s"]),
-            available_at=_parse_time(schedule["available_at"]),
-            mandatory_at=_parse_time(mandatory) if mandatory else None,
+            available_at=parse_rfc3339(schedule["available_at"]),
+            mandatory_at=parse_rfc3339(mandatory) if mandatory else None,
         )
 
     def due_at(self) -> datetime:
@@ -418,11 +414,6 @@ def report_policy_error(mp: MPClient, exc: MPError) -> None:
     log.error("policy: %s", exc)
     if isinstance(exc, PolicyRefused):
         send_status(mp, "policy_refused", detail=str(exc))
-
-
-def _parse_time(text: str) -> datetime:
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
+from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
 
 if TYPE_CHECKING:
     from peerdp.agents.client import ClientAgent

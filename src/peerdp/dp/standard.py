@@ -28,12 +28,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch, is_sha256
 from peerdp.domain import dp_states
 from peerdp.dp.content_app import ContentService, server_config
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
+from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def serve(options: DPOptions) -> None:
     import typer
     import uvicorn
 
-    from peerdp.agents.listen import keep_url, listen
+    from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
     options.data_dir.mkdir(parents=True, exist_ok=True)

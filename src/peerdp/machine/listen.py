@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from peerdp.agents.mp_client import MPClient, MPError
+from peerdp.machine.mp_client import MPClient, MPError
 from peerdp.net import bind, url_of
 
 log = logging.getLogger(__name__)
