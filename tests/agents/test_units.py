@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from peerdp.agents.branch import BranchWorker
 from peerdp.agents.client import Advertisement, run_program
 from peerdp.agents.client_cache import PackageCache
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import DigestMismatch
+from peerdp.dp.branch import BranchWorker
 from peerdp.dp.store import DPStore
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 

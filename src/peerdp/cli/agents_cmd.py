@@ -86,7 +86,7 @@ def branch_serve(
     ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
-    from peerdp.agents.branch import BranchOptions, serve
+    from peerdp.dp.branch import BranchOptions, serve
 
     _logging(logging.INFO)
     options = BranchOptions(
