@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import socket
@@ -24,19 +23,15 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from rich.console import Console
 
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, ObjectStore
 from peerdp.transfer import download
 from peerdp.transfer.download import (
     DownloadFailed,
-    NullProgress,
-    RichProgress,
     Source,
     download_package,
     fetch_manifest,
-    terminal_progress,
 )
 from peerdp.transfer.throttle import TokenBucket
 
@@ -637,18 +632,6 @@ class RecordingProgress:
 
     def done(self) -> None:
         self.finished = True
-
-
-def test_progress_sinks() -> None:
-    assert isinstance(terminal_progress(console=Console(file=io.StringIO())), NullProgress)
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100)
-    sink = terminal_progress("PS100001", console=console)
-    assert isinstance(sink, RichProgress)
-    sink.start(1000)
-    sink.advance(1000)
-    sink.done()
-    assert "PS100001" in out.getvalue()
 
 
 # -- tests: manifest fetch -----------------------------------------------------------------------

@@ -31,7 +31,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,10 +47,10 @@ from peerdp.machine.reporting import failure_summary, send_status, transfer_summ
 from peerdp.transfer.download import (
     DownloadFailed,
     DownloadReport,
+    ProgressSink,
     Source,
     download_package,
     fetch_manifest,
-    terminal_progress,
 )
 
 log = logging.getLogger("peerdp.client")
@@ -69,7 +69,8 @@ class ClientOptions:
     retry_interval_s: float = 60.0
     poll_interval_s: float = 3600.0
     cache_bytes: int = 5 * 1024**3
-    progress: bool = True
+    # Shows a download's progress, given what is downloaded ("PS100001 v3"); None: nothing.
+    progress: Callable[[str], ProgressSink] | None = None
 
 
 @dataclass(frozen=True)
@@ -317,8 +318,8 @@ class ClientAgent:
     ) -> DownloadReport:
         tokens = {source.name: token for source, token in sources}
         progress = None
-        if self.options.progress:
-            progress = terminal_progress(f"{adv.package_id} v{adv.source_version}")
+        if self.options.progress is not None:
+            progress = self.options.progress(f"{adv.package_id} v{adv.source_version}")
         try:
             return download_package(
                 manifest,

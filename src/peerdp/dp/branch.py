@@ -22,11 +22,11 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typer
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
@@ -345,8 +345,12 @@ def collect_leftovers(store: DPStore, keep: list[Manifest]) -> None:
 # -- the process -------------------------------------------------------------------
 
 
-def serve(options: BranchOptions) -> None:
-    """Run the branch DP until SIGTERM (or Ctrl-C)."""
+def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
+    """Run the branch DP until SIGTERM (or Ctrl-C).
+
+    `announce` gets the line that says where it listens (and a warning if the site could
+    not be told it moved).
+    """
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
@@ -355,7 +359,7 @@ def serve(options: BranchOptions) -> None:
         if not found.intact:
             log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
     mp = MPClient(identity)
-    keep_url(options.data_dir, url, mp)
+    keep_url(options.data_dir, url, mp, announce)
     worker = BranchWorker(
         mp,
         store,
@@ -366,7 +370,7 @@ def serve(options: BranchOptions) -> None:
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)
-    typer.echo(f"peerdp branch {identity.name} listening on {url}", err=True)
+    announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
     try:
         _serve_http(content_app(store, identity, options.max_transfers), sock)

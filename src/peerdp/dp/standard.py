@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
+from peerdp.config import ConfigError
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch, is_sha256
 from peerdp.domain import dp_states
@@ -250,9 +251,12 @@ def _package_state(package_id: str, version: int, state: str, detail: str) -> di
 # -- the process -----------------------------------------------------------------------
 
 
-def serve(options: DPOptions) -> None:
-    """Run the standard DP until SIGTERM (or Ctrl-C)."""
-    import typer
+def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
+    """Run the standard DP until SIGTERM (or Ctrl-C).
+
+    `announce` gets the line that says where it listens (and a warning if the site could
+    not be told it moved). Raises ConfigError when it cannot register with these options.
+    """
     import uvicorn
 
     from peerdp.machine.listen import keep_url, listen
@@ -267,11 +271,11 @@ def serve(options: DPOptions) -> None:
         if not check.intact:
             log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
     mp = MPClient(identity)
-    keep_url(options.data_dir, url, mp)
+    keep_url(options.data_dir, url, mp, announce)
     report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
     stop = threading.Event()
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
-    typer.echo(f"peerdp dp {identity.name} listening on {url}", err=True)
+    announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
     app = create_dp_app(store, identity, options.max_transfers)
     config = server_config(app)
@@ -286,17 +290,15 @@ def serve(options: DPOptions) -> None:
 
 
 def _identity(options: DPOptions, url: str) -> Identity:
-    import typer
-
     facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
     if options.token is None and not (options.data_dir / "identity.json").exists():
-        raise typer.BadParameter("--token is needed the first time (to register with the site)")
+        raise ConfigError("--token is needed the first time (to register with the site)")
     try:
         identity = enrol(options.site_url, options.token or "", facts, options.data_dir, url=url)
     except MPError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise ConfigError(str(exc)) from exc
     if identity.role != "standard_dp" or identity.dp_id is None:
-        raise typer.BadParameter(
+        raise ConfigError(
             f"this data directory holds a {identity.role} identity, not a standard DP's"
         )
     return identity

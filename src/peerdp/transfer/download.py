@@ -27,16 +27,6 @@ from typing import Protocol
 from urllib.parse import quote
 
 import httpx
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, DigestMismatch, ObjectStore, PartialWriter
@@ -55,14 +45,12 @@ __all__ = [
     "DownloadReport",
     "NullProgress",
     "ProgressSink",
-    "RichProgress",
     "Source",
     "SourceFailure",
     "download_package",
     "fetch_manifest",
     "file_url",
     "manifest_url",
-    "terminal_progress",
 ]
 
 
@@ -129,7 +117,10 @@ class DownloadReport:
 
 
 class ProgressSink(Protocol):
-    """Receives byte progress; `advance` may be negative when a partial is discarded."""
+    """Receives byte progress; `advance` may be negative when a partial is discarded.
+
+    The caller chooses how it is shown (the CLI draws a bar on a terminal).
+    """
 
     def start(self, total_bytes: int) -> None: ...
 
@@ -149,44 +140,6 @@ class NullProgress:
 
     def done(self) -> None:
         pass
-
-
-class RichProgress:
-    """A Rich progress bar with bytes, speed and time remaining."""
-
-    def __init__(self, description: str = "Downloading", console: Console | None = None) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self._description = description
-        self._task: TaskID | None = None
-
-    def start(self, total_bytes: int) -> None:
-        self._progress.start()
-        self._task = self._progress.add_task(self._description, total=total_bytes)
-
-    def advance(self, n: int) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, n)
-
-    def done(self) -> None:
-        self._progress.stop()
-
-
-def terminal_progress(
-    description: str = "Downloading", console: Console | None = None
-) -> ProgressSink:
-    """A RichProgress when attached to a terminal, else a NullProgress."""
-    console = console or Console(stderr=True)
-    if console.is_terminal:
-        return RichProgress(description, console)
-    return NullProgress()
 
 
 # -- URLs ----------------------------------------------------------------------
