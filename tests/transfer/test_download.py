@@ -26,7 +26,7 @@ import pytest
 
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, ObjectStore
-from peerdp.transfer import download
+from peerdp.transfer import download, fastpath
 from peerdp.transfer.download import (
     DownloadFailed,
     Source,
@@ -377,7 +377,7 @@ READ_PATHS = {"inline": (1 << 40, 1 << 20), "socket": (0, 1 << 20), "socket-smal
 def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     pipeline_min, read_bytes = READ_PATHS[request.param]
     monkeypatch.setattr(download, "PIPELINE_MIN_BYTES", pipeline_min)
-    monkeypatch.setattr(download, "SOCKET_READ_BYTES", read_bytes)
+    monkeypatch.setattr(fastpath, "SOCKET_READ_BYTES", read_bytes)
     return str(request.param)
 
 
