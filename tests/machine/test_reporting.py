@@ -6,7 +6,13 @@ from typing import Any
 
 from peerdp.domain.timestamps import parse_rfc3339
 from peerdp.machine.mp_client import MPError
-from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
+from peerdp.machine.reporting import (
+    failure_summary,
+    package_state,
+    send_message,
+    send_status,
+    transfer_summary,
+)
 from peerdp.transfer.download import DownloadFailed, DownloadReport, SourceFailure
 
 
@@ -28,6 +34,18 @@ def test_send_status_stamps_the_message() -> None:
     [message] = mp.messages
     assert message["type"] == "package_state" and message["state"] == "installed"
     assert message["at"].endswith("Z") and parse_rfc3339(message["at"])
+
+
+def test_a_package_state_message_is_sent_as_built() -> None:
+    mp = MP({"accepted": 1, "rejected": []})
+    assert send_message(mp, package_state("PS100001", 3, "installed", "held"))  # type: ignore[arg-type]
+    [message] = mp.messages
+    assert set(message) == {"type", "at", "package_id", "source_version", "state", "detail"}
+    assert (message["type"], message["source_version"], message["state"]) == (
+        "package_state",
+        3,
+        "installed",
+    )
 
 
 def test_send_status_reports_refusal_and_unreachable_mp_as_false() -> None:

@@ -48,13 +48,18 @@ from peerdp.machine.mp_client import (
     enrol,
     load_identity,
 )
-from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
+from peerdp.machine.reporting import (
+    failure_summary,
+    package_state,
+    send_message,
+    send_status,
+    transfer_summary,
+)
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 
 log = logging.getLogger("peerdp.branch")
 
-PACKAGE_STATE = "package_state"
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
 PULLED_BYTES = Counter("peerdp_branch_pulled_bytes", "Bytes this branch DP pulled over the WAN")
 
@@ -316,14 +321,7 @@ class BranchWorker:
             log.info(message, *a.key)
 
     def _report(self, package_id: str, version: int, state: str, detail: str) -> None:
-        send_status(
-            self.mp,
-            PACKAGE_STATE,
-            package_id=package_id,
-            source_version=version,
-            state=state,
-            detail=detail[:4000],
-        )
+        send_message(self.mp, package_state(package_id, version, state, detail[:4000]))
 
 
 def collect_leftovers(store: DPStore, keep: list[Manifest]) -> None:

@@ -32,9 +32,11 @@ from peerdp.config import ConfigError
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch, is_sha256
 from peerdp.domain import dp_states
+from peerdp.domain.backoff import backoff_delay
 from peerdp.dp.content_app import ContentService, server_config
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.machine.reporting import package_state
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 log = logging.getLogger(__name__)
@@ -195,16 +197,17 @@ class StartReport:
     sent: threading.Event = field(default_factory=threading.Event)
 
     def run(self, stop: threading.Event) -> None:
-        delay = self.retry_s
+        attempt = 0
         while not stop.is_set():
             try:
                 self.send()
                 self.sent.set()
                 return
             except MPError as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, self.retry_s, cap_s=60.0)
                 log.warning("start-up report not sent (retrying in %.0f s): %s", delay, exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 60.0)
+                stop.wait(delay)
 
     def send(self) -> None:
         policy = self.mp.policy()
@@ -228,24 +231,16 @@ class StartReport:
                 state, detail = dp_states.INSTALL_RETRYING, "not in this DP's store at start"
             else:
                 continue  # not held yet: the distribution manager sends it
-            out.append(_package_state(entry["id"], entry["source_version"], state, detail))
+            out.append(package_state(entry["id"], entry["source_version"], state, detail))
         for entry in policy.get("remove", []):
             for package_id, version in self.store.versions():
                 if package_id == entry["id"]:
                     self.store.remove(package_id, version)
             detail = "removed at start (to be removed from this DP)"
-            out.append(_package_state(entry["id"], entry["source_version"], "removed", detail))
+            out.append(
+                package_state(entry["id"], entry["source_version"], dp_states.REMOVED, detail)
+            )
         return out
-
-
-def _package_state(package_id: str, version: int, state: str, detail: str) -> dict[str, Any]:
-    return {
-        "type": "package_state",
-        "package_id": package_id,
-        "source_version": version,
-        "state": state,
-        "detail": detail,
-    }
 
 
 # -- the process -----------------------------------------------------------------------

@@ -12,9 +12,29 @@ from peerdp.transfer.download import DownloadFailed, DownloadReport, SourceFailu
 log = logging.getLogger(__name__)
 
 
+PACKAGE_STATE = "package_state"
+
+
+def package_state(package_id: str, version: int, state: str, detail: str) -> dict[str, Any]:
+    """A DP's `package_state` message: where one package version stands on this DP."""
+    return {
+        "type": PACKAGE_STATE,
+        "package_id": package_id,
+        "source_version": version,
+        "state": state,
+        "detail": detail,
+    }
+
+
 def send_status(mp: MPClient, type_: str, **fields: Any) -> bool:
     """Send one status message; log (never raise) if the MP refuses it or cannot be reached."""
-    message = {"type": type_, "at": rfc3339_now(), **fields}
+    return send_message(mp, {"type": type_, **fields})
+
+
+def send_message(mp: MPClient, message: dict[str, Any]) -> bool:
+    """send_status for a message already built (its `type` set): stamped with the time now."""
+    type_ = message["type"]
+    message = {"type": type_, "at": rfc3339_now(), **message}
     try:
         answer = mp.status(message)
     except MPError as exc:
