@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from peerdp.dp.http_content import (
+from peerdp.dp.http.semantics import (
     ByteRange,
     Validators,
     coalesce_ranges,
@@ -732,7 +732,8 @@ def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
     import anyio
     from starlette.requests import Request
 
-    from peerdp.dp.http_content import FileEntry, TransferLimiter, file_response
+    from peerdp.dp.http.response import TransferLimiter, file_response
+    from peerdp.dp.source import FileEntry
 
     data = os.urandom(3 * 1024 * 1024)
     path = tmp_path / sha256(data)
@@ -775,7 +776,7 @@ def test_zerocopy_waits_for_queued_bytes_before_sendfile(tmp_path: Path) -> None
     from types import SimpleNamespace
 
     from peerdp.dp.content_app import _zerocopy_send
-    from peerdp.dp.http_content import ZEROCOPY_SEND
+    from peerdp.dp.http.response import ZEROCOPY_SEND
 
     data = os.urandom(200_000)
     path = tmp_path / "obj"

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI
@@ -33,17 +33,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from peerdp.dp.http_content import (
+from peerdp.dp.http.response import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_STALL_TIMEOUT_S,
     STALL_TIMEOUT_KEY,
     ZEROCOPY_SEND,
-    FileEntry,
     TransferLimiter,
     bytes_response,
     error_response,
     file_response,
 )
+from peerdp.dp.source import ContentSource, FileEntry
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 __all__ = [
@@ -69,23 +69,6 @@ ExtraAuth = Callable[[str], bool]
 
 _NOT_FOUND = "no such package version on this distribution point"
 _FILE_NOT_FOUND = "no such file in this package version"
-
-
-class ContentSource(Protocol):
-    """What a DP's store must offer to be served over HTTP.
-
-    Implementations must only return verified content: a manifest whose
-    files are all present, or a ``FileEntry`` whose file passed its SHA-256
-    check. Methods may block (they run in a worker thread).
-    """
-
-    def manifest_bytes(self, package_id: str, source_version: int) -> bytes | None:
-        """The stored manifest JSON, byte for byte as it is served, or None."""
-        ...
-
-    def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
-        """The verified file at manifest path ``path``, or None."""
-        ...
 
 
 def safe_manifest_path(path: str) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
 from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject, is_sha256
-from peerdp.dp.http_content import FileEntry
+from peerdp.dp.source import FileEntry
 
 _PACKAGE_ID = re.compile(r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}")
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
