@@ -287,7 +287,7 @@ def test_ranges_on_manifest(server: Server, client: httpx.Client) -> None:
 
 
 def test_zero_copy_path_is_used_when_offered(server: Server, client: httpx.Client) -> None:
-    from peerdp.dp.content_app import ZeroCopyHttpToolsProtocol as Proto
+    from peerdp.dp.zerocopy import ZeroCopyHttpToolsProtocol as Proto
 
     before = Proto.zerocopy_bytes_total
     resp = client.get(server.url("big.bin"), headers={"Range": "bytes=10-,0-4"})
@@ -775,8 +775,8 @@ def test_zerocopy_waits_for_queued_bytes_before_sendfile(tmp_path: Path) -> None
     import asyncio
     from types import SimpleNamespace
 
-    from peerdp.dp.content_app import _zerocopy_send
     from peerdp.dp.http.response import ZEROCOPY_SEND
+    from peerdp.dp.zerocopy import _zerocopy_send
 
     data = os.urandom(200_000)
     path = tmp_path / "obj"
