@@ -19,8 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from peerdp.content.fs import CHUNK_SIZE
 from peerdp.content.objects import (
-    CHUNK_SIZE,
     EMPTY_SHA256,
     ContentError,
     ObjectStore,
