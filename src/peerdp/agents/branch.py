@@ -49,8 +49,9 @@ from peerdp.agents.mp_client import (
     enrol,
     load_identity,
 )
+from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
-from peerdp.content.objects import ContentError, is_sha256
+from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore

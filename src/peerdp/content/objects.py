@@ -21,7 +21,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import re
 import stat
 import tempfile
 import time
@@ -39,11 +38,10 @@ from peerdp.content.fs import (
     open_nofollow,
     start_writeback,
 )
+from peerdp.content.ids import is_sha256
 
 OBJECT_MODE = 0o444
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class ContentError(Exception):
@@ -57,11 +55,6 @@ class DigestMismatch(ContentError):
         super().__init__(f"{what}: expected sha256 {expected}, got {actual}")
         self.expected = expected
         self.actual = actual
-
-
-def is_sha256(value: object) -> bool:
-    """True for a 64-character lowercase hex string."""
-    return isinstance(value, str) and _SHA256_RE.fullmatch(value) is not None
 
 
 def check_sha256(value: object) -> str:

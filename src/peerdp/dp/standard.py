@@ -29,8 +29,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import ManifestError
-from peerdp.content.objects import DigestMismatch, is_sha256
+from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from peerdp.content.ids import is_package_id
+from peerdp.content.ids import is_package_id, is_sha256
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
-from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject, is_sha256
+from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject
 from peerdp.dp.source import FileEntry
 
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
