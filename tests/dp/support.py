@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from peerdp.content.manifest import Manifest, ManifestError
@@ -193,6 +194,21 @@ def serve_store(
         yield Server(f"http://127.0.0.1:{port}", port, app, root, key, files, manifest, zerocopy)
     finally:
         stop_uvicorn(running)
+
+
+def assert_plain_framing(resp: httpx.Response) -> None:
+    """Content is never chunked and never content-coded."""
+    assert "transfer-encoding" not in resp.headers
+    assert "content-encoding" not in resp.headers
+    assert resp.headers["content-length"] == str(len(resp.content))
+
+
+def assert_error(resp: httpx.Response, status: int) -> None:
+    """A JSON error answer ``{"detail": "..."}`` with ``status``."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    detail = resp.json()["detail"]
+    assert isinstance(detail, str) and detail
 
 
 def key_public(key: SiteKey) -> SitePublicKey:
