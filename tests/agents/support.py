@@ -25,10 +25,10 @@ import httpx
 from peerdp.agents.mp_client import MachineFacts, MPClient, enrol
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ObjectStore
-from peerdp.dp.content_app import DirectoryContentSource, create_content_app
+from peerdp.dp.routes import create_content_app
 from peerdp.security.signing import SitePublicKey
 from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
-from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
+from tests.dp.support import DirectoryContentSource, free_port, start_uvicorn, stop_uvicorn
 
 _NETS = itertools.count(random.randint(0, 40_000))
 HQ_NET = "192.168.251"
