@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from peerdp.cli.connection import admin_errors_reported
+
 
 def demo(
     clients: int = typer.Option(4, "--clients", min=1, max=20, help="Clients in the branch."),
@@ -20,5 +22,6 @@ def demo(
     """Run the seed's flow end to end with real processes on loopback ports."""
     from peerdp.demo.scenario import Options, run
 
-    code = run(Options(clients=clients, delayed=delayed, data_dir=data_dir), Console())
+    with admin_errors_reported():
+        code = run(Options(clients=clients, delayed=delayed, data_dir=data_dir), Console())
     raise typer.Exit(code)

@@ -25,8 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from peerdp.cli.http import Api
-from peerdp.cli.upload import checked_folder, send_folder
+from peerdp.admin_client import AdminClient, checked_folder, send_folder
 from peerdp.demo.fleet import Fleet, Service
 
 HQ_NET, BRANCH_NET = "10.0.0", "10.1.1"
@@ -59,7 +58,7 @@ class Demo:
     console: Console
     root: Path
     fleet: Fleet
-    api: Api | None = None
+    api: AdminClient | None = None
     ids: dict[str, Any] = field(default_factory=dict)
     seen_message: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -131,7 +130,7 @@ class Demo:
         site = self.fleet.start(
             "site", ["site", "serve", "--data-dir", str(data_dir), "--db", db, "--port", "0"]
         )
-        self.api = Api(site.url, self.fleet.env["PEERDP_ADMIN_TOKEN"])
+        self.api = AdminClient(site.url, self.fleet.env["PEERDP_ADMIN_TOKEN"])
         self.say(f"site PS1 at {site.url}  (admin API {site.url}/api/v1, docs {site.url}/docs)")
         return site
 
