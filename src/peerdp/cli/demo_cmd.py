@@ -20,8 +20,11 @@ def demo(
     ),
 ) -> None:
     """Run the seed's flow end to end with real processes on loopback ports."""
+    # Imported when the demo runs, so that the other commands start without loading it.
+    from peerdp.demo.narrator import Narrator
     from peerdp.demo.scenario import Options, run
 
+    options = Options(clients=clients, delayed=delayed, data_dir=data_dir)
     with admin_errors_reported():
-        code = run(Options(clients=clients, delayed=delayed, data_dir=data_dir), Console())
+        code = run(options, Narrator(Console()))
     raise typer.Exit(code)
