@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -66,11 +67,12 @@ class Narrator:
             if row["type"] not in INTERESTING:
                 continue
             who = row.get("client_name") or row["source"]
-            state = f" [{row['state']}]" if row.get("state") else ""
+            # Escaped: `[installed]` would otherwise be read as a Rich style and vanish.
+            state = escape(f" [{row['state']}]") if row.get("state") else ""
             colour = SEVERITY_COLOURS.get(row["severity"], "green")
             self.console.print(
                 f"{INDENT}[dim]status[/] [{colour}]{row['type']}{state}[/] "
-                f"[dim]{INTERESTING[row['type']]} {who}:[/] {row['detail'][:110]}",
+                f"[dim]{INTERESTING[row['type']]} {escape(who)}:[/] {escape(row['detail'][:110])}",
                 highlight=False,
             )
 
