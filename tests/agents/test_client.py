@@ -16,12 +16,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from peerdp.agents.mp_client import Identity, save_identity
+from peerdp.machine.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
 from tests.conftest import SiteProcess, peerdp_cmd, wait_for
+from tests.dp.branch_support import World, worlds
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
-
-from .support import World, run_client, worlds
+from tests.machine.support import run_client
 
 # Content reachable straight from the standard DP (no on-demand needed).
 DIRECT = {"protected_only": False, "allow_remote": True, "on_slow": "download"}

@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agents.support import AgentProcess, start_agent
 from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
+from tests.machine.support import AgentProcess, start_agent
 
 HQ_NET = "192.168.70"
 BRANCH_NET = "10.70.1"
