@@ -29,7 +29,7 @@ from peerdp.domain.location.model import (
     Reason,
     SlowBoundaryOption,
 )
-from peerdp.domain.location.rule import SiteView, locate
+from peerdp.domain.location.rule import SiteView, describe, locate
 
 __all__ = [
     "GROUP_LOCAL",
@@ -55,5 +55,6 @@ __all__ = [
     "Reason",
     "SiteView",
     "SlowBoundaryOption",
+    "describe",
     "locate",
 ]

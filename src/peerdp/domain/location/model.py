@@ -5,7 +5,7 @@ The rule itself (and the site view it reads) is in :mod:`peerdp.domain.location.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from peerdp.domain import dp_states
@@ -162,3 +162,11 @@ class LocationDecision:
     trace: tuple[str, ...]
     on_demand_check: OnDemandCheck | None = None
     """None when the list is not empty or the client is not targeted."""
+
+    def with_race_lost(self) -> LocationDecision:
+        """This decision as told to a client whose request added no DP because other
+        requests added them first (provisioning is exactly-once): on-demand is then in
+        progress, not triggered by this request. Other decisions are unchanged."""
+        if self.reason != "on_demand_triggered":
+            return self
+        return replace(self, reason="on_demand_in_progress")

@@ -510,6 +510,18 @@ def _empty_list_reason(
 # ------------------------------------------------------------------------------ trace
 
 
+def describe(decision: LocationDecision) -> str:
+    """The decision in one line, as the client's status message and `peerdp explain` say it."""
+    dps = decision.distribution_points
+    if dps:
+        return f"answered with {len(dps)} DP(s): " + ", ".join(r.dp.name for r in dps)
+    check = decision.on_demand_check
+    why = ""
+    if check is not None and not check.fires:
+        why = "; on-demand not possible: " + ", ".join(check.failed_conditions)
+    return f"answered with no DP: {decision.reason}{why}"
+
+
 def _frozen(trace: list[str] | None) -> tuple[str, ...]:
     return tuple(trace) if trace is not None else ()
 

@@ -98,14 +98,6 @@ class Outcome:
     # DP id -> what this request did about on-demand ("added", "already_listed", "delayed").
     provisioned: dict[int, str]
 
-    @property
-    def reason(self) -> str | None:
-        reason = self.decision.reason
-        if reason == "on_demand_triggered" and "added" not in self.provisioned.values():
-            # Another request won the race for every DP: it is in progress, not triggered here.
-            return "on_demand_in_progress"
-        return reason
-
 
 class FactCache:
     """Facts read from the database, kept until a change generation moves."""
@@ -274,7 +266,10 @@ class LocationService:
                 package_rows(s, adv.package_id, lock=True),
             )
             decision = decide(view, request, facts)
-            return Outcome(decision, self._act(s, request, decision))
+            provisioned = self._act(s, request, decision)
+            if "added" not in provisioned.values():
+                decision = decision.with_race_lost()
+            return Outcome(decision, provisioned)
 
     def _act(self, s: Session, request: Request, decision: rule.LocationDecision) -> dict[int, str]:
         done: dict[int, str] = {}
@@ -293,7 +288,7 @@ class LocationService:
         return done
 
     def _record_answer(self, request: Request, outcome: Outcome) -> None:
-        _answer_counter(outcome.reason or "listed").inc()
+        _answer_counter(outcome.decision.reason or "listed").inc()
         self.sightings.seen(request.client_name, request.ip_addresses, request.ad_site)
         self.answers.message(
             component="mp",
@@ -304,8 +299,8 @@ class LocationService:
             advertisement_id=request.advertisement_id,
             package_id=request.package_id,
             source_version=request.source_version,
-            state=outcome.reason,
-            detail=describe(outcome),
+            state=outcome.decision.reason,
+            detail=rule.describe(outcome.decision),
         )
 
 
@@ -412,14 +407,3 @@ def package_rows(
         query = query.with_for_update()  # PostgreSQL: row locks; SQLite: already exclusive
     rows = s.execute(query)
     return {dp_id: rule.PackageDPRow(dp_id, state, version) for dp_id, state, version in rows}
-
-
-def describe(outcome: Outcome) -> str:
-    dps = outcome.decision.distribution_points
-    if dps:
-        return f"answered with {len(dps)} DP(s): " + ", ".join(r.dp.name for r in dps)
-    check = outcome.decision.on_demand_check
-    why = ""
-    if check is not None and not check.fires:
-        why = "; on-demand not possible: " + ", ".join(check.failed_conditions)
-    return f"answered with no DP: {outcome.reason}{why}"

@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
 from peerdp.site.mp.identity import Caller, machine, register
-from peerdp.site.mp.location import LocationService, describe
+from peerdp.site.mp.location import LocationService
 from peerdp.site.mp.location import Request as LocationRequest
 from peerdp.site.mp.schemas import (
     AnnounceIn,
@@ -167,8 +168,8 @@ async def content_location(
             )
             for r in ranked
         ],
-        reason=outcome.reason,
-        detail="" if ranked else describe(outcome),
+        reason=outcome.decision.reason,
+        detail="" if ranked else describe(outcome.decision),
         on_demand=[{"dp_id": k, "action": v} for k, v in outcome.provisioned.items()],
     )
     # Serialised by pydantic directly: FastAPI's generic path would validate it again.
