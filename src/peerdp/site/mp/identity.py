@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Invalid, Unauthorized
-from peerdp.site.mp.location import CACHE_READS
+from peerdp.site.mp.cache import CACHE_READS
 from peerdp.site.mp.schemas import RegisterIn, RegisterOut
 from peerdp.site.status import record
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
