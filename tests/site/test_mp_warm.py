@@ -9,9 +9,8 @@ from peerdp.config import SiteSettings
 from peerdp.site.app import open_site
 from peerdp.site.auth import token_hash
 from peerdp.site.context import SiteContext
-from peerdp.site.mp.identity import callers
 from peerdp.site.mp.location import Request
-from peerdp.site.mp.router import location_service
+from peerdp.site.mp.management_point import ManagementPoint
 from peerdp.site.mp.warm import warm
 from peerdp.store.models import (
     Advertisement,
@@ -92,19 +91,20 @@ def _branch_site(ctx: SiteContext) -> Request:
 
 def test_warm_caches_answer_the_first_request_from_memory(db_url: str, tmp_path: Path) -> None:
     ctx = open_site(SiteSettings(data_dir=tmp_path, db=db_url))
+    ctx.mp = ManagementPoint.open(ctx)
     try:
         request = _branch_site(ctx)
-        service = location_service(ctx)
+        service = ctx.mp.location
         assert service.locate_cached(request) is None  # cold: it would need the database
-        assert callers(ctx).get(token_hash(CREDENTIAL)) is None
+        assert ctx.mp.callers.get(token_hash(CREDENTIAL)) is None
 
         warm(ctx)
 
         outcome = service.locate_cached(request)
         assert outcome is not None
         assert [r.dp.name for r in outcome.decision.distribution_points] == ["BR-DP"]
-        caller = callers(ctx).get(token_hash(CREDENTIAL))
+        caller = ctx.mp.callers.get(token_hash(CREDENTIAL))
         assert caller is not None and caller.name == "PC-WARM"
     finally:
-        service.close()
+        ctx.mp.close()
         ctx.db.dispose()

@@ -11,7 +11,6 @@ from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import NotFound
 from peerdp.site.mp.location import Request
-from peerdp.site.mp.router import location_service
 from peerdp.store.models import Advertisement, Client, Package
 
 router = APIRouter(tags=["explain"])
@@ -49,7 +48,7 @@ def explain(
         ip_addresses=tuple(addresses),
         ad_site=site_name,
     )
-    outcome = location_service(ctx).locate(request, explain=True)
+    outcome = ctx.mp.location.locate(request, explain=True)
     decision = outcome.decision
     check = decision.on_demand_check
     return {

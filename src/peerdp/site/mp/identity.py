@@ -166,16 +166,8 @@ class CallerCache:
 _CALLER_COLUMNS = (Machine.id, Machine.role, Machine.name, Machine.client_id, Machine.dp_id)
 
 
-def callers(ctx: SiteContext) -> CallerCache:
-    cache = ctx.extras.get("callers")
-    if cache is None:
-        cache = ctx.extras.setdefault("callers", CallerCache(ctx))
-    assert isinstance(cache, CallerCache)
-    return cache
-
-
 def authenticate(ctx: SiteContext, credential: str) -> Caller:
-    caller = callers(ctx).lookup(token_hash(credential))
+    caller = ctx.mp.callers.lookup(token_hash(credential))
     if caller is None:
         raise Unauthorized("unknown or revoked machine credential")
     return caller
@@ -187,7 +179,7 @@ def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
     async def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
         credential = bearer(request)
         # Known callers are answered on the event loop; only a lookup goes to a thread.
-        caller = callers(ctx).get(token_hash(credential))
+        caller = ctx.mp.callers.get(token_hash(credential))
         if caller is None:
             caller = await run_in_threadpool(authenticate, ctx, credential)
         if caller.role not in roles:
