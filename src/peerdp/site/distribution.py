@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import CHUNK_SIZE, ContentError, ObjectStore
 from peerdp.domain import dp_states
+from peerdp.domain.backoff import backoff_delay
 from peerdp.net import error_detail
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
@@ -54,8 +55,6 @@ SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 Row = PackageDistributionPoint
 MAX_WAIT_S = 30.0
-INSTALLING = (dp_states.INSTALL_PENDING, dp_states.INSTALL_RETRYING)
-REMOVING = (dp_states.REMOVAL_PENDING, dp_states.REMOVAL_RETRYING)
 
 
 class PushFailed(Exception):
@@ -77,7 +76,7 @@ class Job:
 
     @property
     def removal(self) -> bool:
-        return self.state in REMOVING
+        return self.state in dp_states.REMOVING
 
 
 async def distribution_manager(ctx: SiteContext) -> None:
@@ -157,7 +156,7 @@ class DistributionManager:
             .join(DistributionPoint, DistributionPoint.id == Row.dp_id)
             .where(
                 DistributionPoint.kind == "standard",
-                Row.state.in_(INSTALLING + REMOVING),
+                Row.state.in_(dp_states.PENDING),
                 due,
                 or_(Row.claimed_until.is_(None), Row.claimed_until < now),
             )
@@ -333,8 +332,10 @@ class DistributionManager:
         self._move(s, row, target, reason, dp, deadline=deadline)
 
     def backoff(self, attempts: int) -> float:
-        base = self.settings.distribution_backoff_s
-        return float(min(self.settings.distribution_backoff_max_s, base * 2 ** (attempts - 1)))
+        settings = self.settings
+        return backoff_delay(
+            attempts, settings.distribution_backoff_s, settings.distribution_backoff_max_s
+        )
 
     def _move(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO
 
 from sqlalchemy import Select, select
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from peerdp.content.manifest import import_tar
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
+from peerdp.domain.timestamps import rfc3339
 from peerdp.site.admin.schemas import PackageDPOut, PackageVersionOut
 from peerdp.site.context import SiteContext, get_or_404
 from peerdp.site.errors import Conflict, Invalid
@@ -22,10 +23,6 @@ from peerdp.store.models import (
     PackageVersion,
     utcnow,
 )
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def library(ctx: SiteContext) -> ObjectStore:
@@ -117,7 +114,7 @@ def add_dp_to_package(
     if package.source_version < 1:
         raise Conflict(f"package {package_id} has no content yet; add a source version first")
     row = s.get(PackageDistributionPoint, (package_id, dp_id))
-    if row is not None and row.state not in dp_states.REMOVING | {dp_states.INSTALL_FAILED}:
+    if row is not None and row.state not in dp_states.READDABLE:
         raise Conflict(
             f"distribution point {dp.name} is already on package {package_id}'s list ({row.state})"
         )

@@ -25,8 +25,6 @@ from peerdp.store.models import (
     utcnow,
 )
 
-REPROVISION_STATES = dp_states.REMOVING | {dp_states.INSTALL_FAILED}
-
 
 def _insert(session: Session, model: type[Any]) -> Any:
     dialect = session.get_bind().dialect.name
@@ -69,7 +67,7 @@ def provision(
             .where(
                 PackageDistributionPoint.package_id == package_id,
                 PackageDistributionPoint.dp_id == dp_id,
-                PackageDistributionPoint.state.in_(REPROVISION_STATES),
+                PackageDistributionPoint.state.in_(dp_states.READDABLE),
             )
             .values(**pending),
             PackageDistributionPoint.dp_id,

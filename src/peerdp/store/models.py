@@ -26,6 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from peerdp.domain import dp_states
+from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -34,18 +37,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-BOUNDARY_TYPES = ("ip_subnet", "ip_range", "ad_site")
-CONNECTIONS = ("fast", "slow")
 DP_KINDS = ("standard", "branch")
-PACKAGE_DP_STATES = (
-    "installed",
-    "install_pending",
-    "install_retrying",
-    "install_failed",
-    "removal_pending",
-    "removal_retrying",
-    "removal_failed",
-)
 ORIGINS = ("admin", "on_demand")
 ROLES = ("client", "branch_dp", "standard_dp")
 ON_DEMAND_STATES = ("delayed", "provisioned")
@@ -234,7 +226,7 @@ class PackageDistributionPoint(Base):
 
     __tablename__ = "package_distribution_points"
     __table_args__ = (
-        CheckConstraint(_one_of("state", PACKAGE_DP_STATES), name="state"),
+        CheckConstraint(_one_of("state", dp_states.STATES), name="state"),
         CheckConstraint(_one_of("origin", ORIGINS), name="origin"),
     )
     package_id: Mapped[str] = mapped_column(
