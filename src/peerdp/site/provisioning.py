@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from peerdp.domain import dp_states
 from peerdp.site.context import SiteContext
 from peerdp.site.packages import pending_deadline, pull_sources
-from peerdp.site.status import record
+from peerdp.site.status import mp_event
 from peerdp.store.models import (
     DistributionPoint,
     OnDemandRequest,
@@ -91,11 +91,10 @@ def provision(
         )
     )
     s.execute(request)
-    record(
+    mp_event(
         s,
-        component="mp",
-        source=ctx.site_code,
-        type="on_demand_triggered",
+        ctx,
+        "on_demand_triggered",
         package_id=package_id,
         source_version=version,
         dp_id=dp_id,
@@ -125,11 +124,10 @@ def delay(
     )
     if not _changed(s, request, OnDemandRequest.id):
         return False
-    record(
+    mp_event(
         s,
-        component="mp",
-        source=ctx.site_code,
-        type="on_demand_delayed",
+        ctx,
+        "on_demand_delayed",
         severity="warning",
         package_id=package_id,
         source_version=version,

@@ -19,7 +19,7 @@ from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Invalid, Unauthorized
 from peerdp.site.mp.cache import CACHE_READS
 from peerdp.site.mp.schemas import RegisterIn, RegisterOut
-from peerdp.site.status import record
+from peerdp.site.status import mp_event
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
 
 
@@ -63,11 +63,10 @@ def register(ctx: SiteContext, body: RegisterIn) -> RegisterOut:
             machine.dp_id = _dp_for(s, token, body).id
             ctx.changes.publish(s, topology=True)
         s.add(machine)
-        record(
+        mp_event(
             s,
-            component="mp",
-            source=ctx.site_code,
-            type="machine_registered",
+            ctx,
+            "machine_registered",
             client_name=body.name if token.role == "client" else None,
             dp_id=machine.dp_id,
             detail=f"{body.name} registered as {token.role}",

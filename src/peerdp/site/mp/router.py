@@ -23,7 +23,6 @@ from peerdp.site.mp.schemas import (
     StatusBatch,
     StatusResult,
 )
-from peerdp.site.status import record
 from peerdp.store.models import DistributionPoint
 
 router = APIRouter(prefix="/mp/v1", tags=["management point"])
@@ -60,11 +59,10 @@ def announce(
             raise NotFound("this DP no longer exists at the site")
         previous, dp.url = dp.url, body.url
         if previous != body.url:
-            record(
+            status.machine_event(
                 s,
-                component=caller.role,
-                source=caller.name,
-                type="dp_url_changed",
+                caller,
+                "dp_url_changed",
                 dp_id=dp.id,
                 detail=f"{dp.name} now serves at {body.url} (was {previous})",
             )
