@@ -1,6 +1,6 @@
 """The site database: every table of a site (its boundaries, DPs, packages, machines and
-status log), as SQLAlchemy 2 models. The allowed values of its state and kind columns come
-from the pure domain (dp_states, boundaries).
+status log), as SQLAlchemy 2 models. The DP states, boundary types and connections it
+allows come from the pure domain (dp_states, boundaries).
 
 Alembic migrations (store/migrations) create and upgrade the schema; these
 models are their single description.
