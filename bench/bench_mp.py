@@ -25,164 +25,35 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from peerdp.site.auth import token_hash
 from peerdp.store.db import Database, upgrade
-from peerdp.store.models import (
-    Advertisement,
-    Boundary,
-    Client,
-    Collection,
-    CollectionMember,
-    DistributionPoint,
-    Machine,
-    Package,
-    PackageDistributionPoint,
-    PackageVersion,
-    Program,
-    ProtectedBoundary,
-    Site,
-)
+from peerdp.store.models import Site
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.*
+from tests.site.mp_seed import Shape, seed
 
 BOUNDARIES, BRANCHES, STANDARD, PACKAGES, CLIENTS = 10_000, 2_000, 50, 1_000, 100_000
+SHAPE = Shape(
+    boundaries=BOUNDARIES,
+    branches=BRANCHES,
+    standard_dps=STANDARD,
+    packages=PACKAGES,
+    clients=CLIENTS,
+)
 
 
 def populate(url: str) -> tuple[str, dict[str, object]]:
     db = Database(url)
     upgrade(db.engine)
-    now = datetime.now(UTC)
     credential = "pdm_" + secrets.token_urlsafe(24)
     with db.transaction() as s:
         s.add(Site(code="PS1", name="bench"))
         s.flush()
-        for i in range(BOUNDARIES):  # 10.x.y.0/24 subnets
-            s.add(
-                Boundary(
-                    id=i + 1,
-                    name=f"b{i}",
-                    type="ip_subnet",
-                    value=f"10.{i // 250}.{i % 250}.0/24",
-                    connection="fast",
-                )
-            )
-        s.flush()
-        for i in range(STANDARD):
-            s.add(
-                DistributionPoint(
-                    id=i + 1,
-                    name=f"std{i}",
-                    kind="standard",
-                    bits_enabled=True,
-                    url=f"http://127.0.0.1:{9000 + i}",
-                    site_code="PS1",
-                    ip_addresses=[f"172.16.0.{i + 1}"],
-                )
-            )
-        for i in range(BRANCHES):
-            dp = DistributionPoint(
-                id=STANDARD + i + 1,
-                name=f"br{i}",
-                kind="branch",
-                bits_enabled=True,
-                url=f"http://127.0.0.1:{20000 + i}",
-                site_code="PS1",
-                ip_addresses=[f"10.{i // 250}.{i % 250}.5"],
-            )
-            dp.protected_boundaries = [ProtectedBoundary(boundary_id=i + 1)]
-            s.add(dp)
-        s.flush()
-        collection = Collection(id=1, name="all")
-        s.add(collection)
-        for p in range(PACKAGES):
-            s.add(Package(id=f"PS1{p + 1:05X}", name=f"pkg{p}", source_version=1, on_demand=True))
-        s.flush()
-        for p in range(PACKAGES):
-            pid = f"PS1{p + 1:05X}"
-            s.add(
-                PackageVersion(
-                    package_id=pid,
-                    source_version=1,
-                    manifest={},
-                    manifest_digest="0" * 64,
-                    file_count=1,
-                    total_size=1,
-                )
-            )
-            s.add(Program(package_id=pid, name="install", command_line="true"))
-            s.add(
-                Advertisement(
-                    id=p + 1,
-                    name=f"adv{p}",
-                    package_id=pid,
-                    program_name="install",
-                    collection_id=1,
-                    protected_only=True,
-                    available_at=now,
-                )
-            )
-            for d in range(3):  # three standard DPs and the first branches hold each package
-                s.add(
-                    PackageDistributionPoint(
-                        package_id=pid,
-                        dp_id=(p + d) % STANDARD + 1,
-                        state="installed",
-                        source_version=1,
-                        origin="admin",
-                        updated_at=now,
-                    )
-                )
-            s.add(
-                PackageDistributionPoint(
-                    package_id=pid,
-                    dp_id=STANDARD + p % BRANCHES + 1,
-                    state="installed",
-                    source_version=1,
-                    origin="admin",
-                    updated_at=now,
-                )
-            )
-        s.flush()
-        s.bulk_insert_mappings(
-            Client,
-            [
-                {"id": i + 1, "name": f"pc{i}", "ip_addresses": [], "created_at": now}
-                for i in range(CLIENTS)
-            ],
-        )
-        s.bulk_insert_mappings(
-            CollectionMember,
-            [{"collection_id": 1, "machine_name": f"pc{i}"} for i in range(CLIENTS)],
-        )
-        s.add(
-            Machine(
-                id="bench-machine",
-                role="client",
-                name="pc7",
-                client_id=8,
-                credential_hash=token_hash(credential),
-                created_at=now,
-            )
-        )
         # Every client can call, for the wave: pc<i> holds credential pdm_bench_<i>.
-        s.bulk_insert_mappings(
-            Machine,
-            [
-                {
-                    "id": f"m{i}",
-                    "role": "client",
-                    "name": f"pc{i}",
-                    "client_id": i + 1,
-                    "credential_hash": token_hash(f"pdm_bench_{i}"),
-                    "created_at": now,
-                }
-                for i in range(CLIENTS)
-                if i != 7
-            ],
-        )
+        seed(s, SHAPE, lambda i: credential if i == 7 else f"pdm_bench_{i}")
     db.dispose()
     # pc7 sits in branch 7's subnet; package 8 is installed on branch DP 7.
     body = {

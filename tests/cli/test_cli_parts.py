@@ -11,7 +11,8 @@ import typer
 from peerdp.cli.connection import connect
 from peerdp.cli.main import app
 from peerdp.cli.output import human_size, local_time, plural
-from peerdp.cli.timespec import parse_duration, parse_time, rfc3339
+from peerdp.cli.timespec import parse_duration, parse_time
+from peerdp.domain.timestamps import rfc3339
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from peerdp.domain.timestamps import rfc3339
 from peerdp.store.db import make_engine
 from tests.conftest import SiteProcess, unique
 
@@ -38,10 +39,6 @@ PACKAGE_ID = re.compile(r"^PS1[0-9A-F]{5}$")
 @pytest.fixture
 def admin(site_server: SiteProcess) -> httpx.Client:
     return site_server.admin()
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str) -> datetime:

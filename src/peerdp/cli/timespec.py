@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
+from peerdp.domain.timestamps import rfc3339
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(?:\d+[smhdw])+")
 _PART = re.compile(r"(\d+)([smhdw])")
@@ -46,11 +48,6 @@ def parse_time(text: str, *, durations_ago: bool = False) -> datetime:
             f"{text!r} is not a time: use now, 2h (from now), or 2024-05-01T08:00 (local time)"
         ) from None
     return moment.astimezone(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC, second precision, as the API expects: `2024-05-01T06:00:00Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def api_time(text: str | None, *, durations_ago: bool = False) -> str | None:

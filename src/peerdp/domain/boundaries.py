@@ -19,14 +19,14 @@ import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 BoundaryType = Literal["ip_subnet", "ip_range", "ad_site"]
 Connection = Literal["fast", "slow"]
 MatchedBy = Literal["subnet", "range", "ad_site"]
 
-BOUNDARY_TYPES: tuple[BoundaryType, ...] = ("ip_subnet", "ip_range", "ad_site")
-CONNECTIONS: tuple[Connection, ...] = ("fast", "slow")
+BOUNDARY_TYPES: tuple[BoundaryType, ...] = get_args(BoundaryType)
+CONNECTIONS: tuple[Connection, ...] = get_args(Connection)
 
 _MATCHED_BY: dict[BoundaryType, MatchedBy] = {
     "ip_subnet": "subnet",

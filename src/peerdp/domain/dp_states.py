@@ -27,6 +27,9 @@ STATES: Final = (
 )
 PENDING: Final = frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING, REMOVAL_RETRYING})
 REMOVING: Final = frozenset({REMOVAL_PENDING, REMOVAL_RETRYING, REMOVAL_FAILED})
+# States from which a DP can be added to a package's DP list again (a new install_pending):
+# the DP gave up, or the content is being removed.
+READDABLE: Final = REMOVING | {INSTALL_FAILED}
 
 _INSTALLING = {INSTALL_PENDING, INSTALL_RETRYING}
 

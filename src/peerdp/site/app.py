@@ -31,6 +31,7 @@ from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Unauthorized
 from peerdp.site.limits import BodySizeLimit
+from peerdp.site.mp.management_point import ManagementPoint
 from peerdp.site.mp.router import router as mp_router
 from peerdp.site.notify import ChangeBus
 from peerdp.store.db import Database, upgrade
@@ -67,6 +68,7 @@ def open_site(settings: SiteSettings) -> SiteContext:
 
 def create_app(settings: SiteSettings, services: list[Service] | None = None) -> FastAPI:
     ctx = open_site(settings)
+    ctx.mp = ManagementPoint.open(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,10 +80,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for extra in ctx.extras.values():
-                close = getattr(extra, "close", None)
-                if callable(close):
-                    close()  # e.g. flush batched status messages
+            ctx.mp.close()  # flush batched status messages
             ctx.changes.stop()
             ctx.db.dispose()
 

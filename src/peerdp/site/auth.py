@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from peerdp.security.bearer import bearer_token
 from peerdp.site.errors import Unauthorized
 
 
@@ -30,11 +31,10 @@ def load_or_create_admin_token(data_dir: Path, configured: str | None) -> tuple[
 
 def bearer(request: Request) -> str:
     """The bearer token of a request; 401 when there is none."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    return token.strip()
+    return token
 
 
 def token_hash(token: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -16,6 +16,9 @@ from peerdp.security.signing import SiteKey
 from peerdp.site.errors import NotFound
 from peerdp.site.notify import ChangeBus
 from peerdp.store.db import Database
+
+if TYPE_CHECKING:
+    from peerdp.site.mp.management_point import ManagementPoint
 
 T = TypeVar("T")
 
@@ -28,7 +31,9 @@ class SiteContext:
     admin_token: str
     admin_token_path: Path | None
     changes: ChangeBus
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The MP's caches and batchers: made by create_app, so that opening a site to set it
+    # up (before the server's workers start) starts no threads.
+    mp: ManagementPoint = field(init=False)
 
     @property
     def site_code(self) -> str:

@@ -38,6 +38,7 @@ from peerdp.content.fs import CHUNK_SIZE
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
+from peerdp.domain.backoff import backoff_delay
 from peerdp.net import error_detail
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
@@ -55,8 +56,6 @@ SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 Row = PackageDistributionPoint
 MAX_WAIT_S = 30.0
-INSTALLING = (dp_states.INSTALL_PENDING, dp_states.INSTALL_RETRYING)
-REMOVING = (dp_states.REMOVAL_PENDING, dp_states.REMOVAL_RETRYING)
 
 
 class PushFailed(Exception):
@@ -78,7 +77,7 @@ class Job:
 
     @property
     def removal(self) -> bool:
-        return self.state in REMOVING
+        return self.state in dp_states.REMOVING
 
 
 async def distribution_manager(ctx: SiteContext) -> None:
@@ -158,7 +157,7 @@ class DistributionManager:
             .join(DistributionPoint, DistributionPoint.id == Row.dp_id)
             .where(
                 DistributionPoint.kind == "standard",
-                Row.state.in_(INSTALLING + REMOVING),
+                Row.state.in_(dp_states.PENDING),
                 due,
                 or_(Row.claimed_until.is_(None), Row.claimed_until < now),
             )
@@ -334,8 +333,10 @@ class DistributionManager:
         self._move(s, row, target, reason, dp, deadline=deadline)
 
     def backoff(self, attempts: int) -> float:
-        base = self.settings.distribution_backoff_s
-        return float(min(self.settings.distribution_backoff_max_s, base * 2 ** (attempts - 1)))
+        settings = self.settings
+        return backoff_delay(
+            attempts, settings.distribution_backoff_s, settings.distribution_backoff_max_s
+        )
 
     def _move(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO
 
 from sqlalchemy import Select, select
@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from peerdp.content.manifest import import_tar
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
+from peerdp.domain.timestamps import rfc3339
 from peerdp.site.admin.schemas import PackageDPOut, PackageVersionOut
 from peerdp.site.context import SiteContext, get_or_404
 from peerdp.site.errors import Conflict, Invalid
-from peerdp.site.status import record
+from peerdp.site.status import site_event
 from peerdp.store.models import (
     DistributionPoint,
     Package,
@@ -22,10 +23,6 @@ from peerdp.store.models import (
     PackageVersion,
     utcnow,
 )
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def library(ctx: SiteContext) -> ObjectStore:
@@ -59,11 +56,10 @@ def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> Pac
         package.source_version = version
         package.updated_at = created
         _send_new_version(ctx, s, package_id, version)
-        record(
+        site_event(
             s,
-            component="site",
-            source=ctx.site_code,
-            type="package_version_created",
+            ctx,
+            "package_version_created",
             package_id=package_id,
             source_version=version,
             detail=f"{stats.files} files, {stats.bytes} bytes; "
@@ -117,7 +113,7 @@ def add_dp_to_package(
     if package.source_version < 1:
         raise Conflict(f"package {package_id} has no content yet; add a source version first")
     row = s.get(PackageDistributionPoint, (package_id, dp_id))
-    if row is not None and row.state not in dp_states.REMOVING | {dp_states.INSTALL_FAILED}:
+    if row is not None and row.state not in dp_states.READDABLE:
         raise Conflict(
             f"distribution point {dp.name} is already on package {package_id}'s list ({row.state})"
         )
@@ -130,11 +126,10 @@ def add_dp_to_package(
     row.source_version = package.source_version
     row.attempts = 0
     set_state(ctx, row, dp_states.INSTALL_PENDING, _waiting_for(dp))
-    record(
+    site_event(
         s,
-        component="site",
-        source=ctx.site_code,
-        type="dp_added_to_package",
+        ctx,
+        "dp_added_to_package",
         package_id=package_id,
         source_version=package.source_version,
         dp_id=dp_id,
@@ -157,11 +152,10 @@ def remove_dp_from_package(ctx: SiteContext, s: Session, row: PackageDistributio
         raise Conflict(f"removal from distribution point {row.dp_id} is already under way")
     set_state(ctx, row, dp_states.REMOVAL_PENDING, "waiting for the DP to delete the content")
     row.attempts = 0
-    record(
+    site_event(
         s,
-        component="site",
-        source=ctx.site_code,
-        type="dp_removal_requested",
+        ctx,
+        "dp_removal_requested",
         package_id=row.package_id,
         source_version=row.source_version,
         dp_id=row.dp_id,

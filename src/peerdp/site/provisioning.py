@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from peerdp.domain import dp_states
 from peerdp.site.context import SiteContext
 from peerdp.site.packages import pending_deadline, pull_sources
-from peerdp.site.status import record
+from peerdp.site.status import mp_event
 from peerdp.store.models import (
     DistributionPoint,
     OnDemandRequest,
@@ -24,8 +24,6 @@ from peerdp.store.models import (
     PackageDistributionPoint,
     utcnow,
 )
-
-REPROVISION_STATES = dp_states.REMOVING | {dp_states.INSTALL_FAILED}
 
 
 def _insert(session: Session, model: type[Any]) -> Any:
@@ -69,7 +67,7 @@ def provision(
             .where(
                 PackageDistributionPoint.package_id == package_id,
                 PackageDistributionPoint.dp_id == dp_id,
-                PackageDistributionPoint.state.in_(REPROVISION_STATES),
+                PackageDistributionPoint.state.in_(dp_states.READDABLE),
             )
             .values(**pending),
             PackageDistributionPoint.dp_id,
@@ -93,11 +91,10 @@ def provision(
         )
     )
     s.execute(request)
-    record(
+    mp_event(
         s,
-        component="mp",
-        source=ctx.site_code,
-        type="on_demand_triggered",
+        ctx,
+        "on_demand_triggered",
         package_id=package_id,
         source_version=version,
         dp_id=dp_id,
@@ -127,11 +124,10 @@ def delay(
     )
     if not _changed(s, request, OnDemandRequest.id):
         return False
-    record(
+    mp_event(
         s,
-        component="mp",
-        source=ctx.site_code,
-        type="on_demand_delayed",
+        ctx,
+        "on_demand_delayed",
         severity="warning",
         package_id=package_id,
         source_version=version,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from peerdp.site.context import SiteContext
 from peerdp.store.models import StatusMessage, utcnow
 
 
@@ -34,3 +35,13 @@ def record(
     )
     session.add(message)
     return message
+
+
+def site_event(s: Session, ctx: SiteContext, type: str, **fields: Any) -> StatusMessage:
+    """A status message of the site itself: what an administrator's change did."""
+    return record(s, component="site", source=ctx.site_code, type=type, **fields)
+
+
+def mp_event(s: Session, ctx: SiteContext, type: str, **fields: Any) -> StatusMessage:
+    """A status message of the site's management point (a registration, on-demand)."""
+    return record(s, component="mp", source=ctx.site_code, type=type, **fields)

@@ -1,4 +1,6 @@
-"""The site database: every table of DESIGN §2, as SQLAlchemy 2 models.
+"""The site database: every table of a site (its boundaries, DPs, packages, machines and
+status log), as SQLAlchemy 2 models. The DP states, boundary types and connections it
+allows come from the pure domain (dp_states, boundaries).
 
 Alembic migrations (store/migrations) create and upgrade the schema; these
 models are their single description.
@@ -26,6 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from peerdp.domain import dp_states
+from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -34,18 +39,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-BOUNDARY_TYPES = ("ip_subnet", "ip_range", "ad_site")
-CONNECTIONS = ("fast", "slow")
 DP_KINDS = ("standard", "branch")
-PACKAGE_DP_STATES = (
-    "installed",
-    "install_pending",
-    "install_retrying",
-    "install_failed",
-    "removal_pending",
-    "removal_retrying",
-    "removal_failed",
-)
 ORIGINS = ("admin", "on_demand")
 ROLES = ("client", "branch_dp", "standard_dp")
 ON_DEMAND_STATES = ("delayed", "provisioned")
@@ -234,7 +228,7 @@ class PackageDistributionPoint(Base):
 
     __tablename__ = "package_distribution_points"
     __table_args__ = (
-        CheckConstraint(_one_of("state", PACKAGE_DP_STATES), name="state"),
+        CheckConstraint(_one_of("state", dp_states.STATES), name="state"),
         CheckConstraint(_one_of("origin", ORIGINS), name="origin"),
     )
     package_id: Mapped[str] = mapped_column(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -16,9 +16,7 @@ from peerdp.cli.resources import (
     create_item,
     drop_unset,
 )
-
-BoundaryType = Literal["ip_subnet", "ip_range", "ad_site"]
-Connection = Literal["fast", "slow"]
+from peerdp.domain.boundaries import BoundaryType, Connection
 
 BOUNDARIES = Resource(
     "boundary",

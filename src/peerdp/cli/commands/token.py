@@ -17,7 +17,8 @@ from peerdp.cli.resources import (
     delete_item,
     drop_unset,
 )
-from peerdp.cli.timespec import parse_duration, rfc3339
+from peerdp.cli.timespec import parse_duration
+from peerdp.domain.timestamps import rfc3339
 
 TOKENS = Resource(
     "enrolment token",

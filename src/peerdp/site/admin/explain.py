@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
+from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import NotFound
-from peerdp.site.mp.location import Request, describe
-from peerdp.site.mp.router import location_service
+from peerdp.site.mp.location import Request
 from peerdp.store.models import Advertisement, Client, Package
 
 router = APIRouter(tags=["explain"])
@@ -48,7 +48,7 @@ def explain(
         ip_addresses=tuple(addresses),
         ad_site=site_name,
     )
-    outcome = location_service(ctx).locate(request, explain=True)
+    outcome = ctx.mp.location.locate(request, explain=True)
     decision = outcome.decision
     check = decision.on_demand_check
     return {
@@ -78,7 +78,7 @@ def explain(
             for r in decision.distribution_points
         ],
         "reason": decision.reason,
-        "summary": describe(outcome),
+        "summary": describe(decision),
         "on_demand": [{"dp_id": a.dp_id, "action": a.action} for a in decision.on_demand],
         "on_demand_fires": bool(check and check.fires),
         "on_demand_failed_conditions": list(check.failed_conditions) if check else [],

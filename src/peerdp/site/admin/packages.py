@@ -30,7 +30,7 @@ from peerdp.site.packages import (
     package_dp_rows,
     remove_dp_from_package,
 )
-from peerdp.site.status import record
+from peerdp.site.status import site_event
 from peerdp.store.models import (
     Advertisement,
     Package,
@@ -113,11 +113,10 @@ def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         package = get_or_404(s, Package, package_id, "package")
         s.delete(package)
-        record(
+        site_event(
             s,
-            component="site",
-            source=ctx.site_code,
-            type="package_deleted",
+            ctx,
+            "package_deleted",
             package_id=package_id,
             detail=f"package '{package.name}' deleted",
         )

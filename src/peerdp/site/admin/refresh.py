@@ -15,7 +15,7 @@ from peerdp.site.admin.schemas import PackageDPOut
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, NotFound
 from peerdp.site.packages import package_dp_rows
-from peerdp.site.status import record
+from peerdp.site.status import site_event
 from peerdp.store.models import DistributionPoint, Package, PackageDistributionPoint
 
 router = APIRouter(prefix="/packages", tags=["packages"])
@@ -46,11 +46,10 @@ def refresh_package_dp(
         row.attempts = 0
         detail = f"refresh: {dp.name} is to get source version {row.source_version} again"
         dp_rows.move(ctx, s, row, dp_states.INSTALL_PENDING, detail)
-        record(
+        site_event(
             s,
-            component="site",
-            source=ctx.site_code,
-            type="dp_refresh_requested",
+            ctx,
+            "dp_refresh_requested",
             package_id=package_id,
             source_version=row.source_version,
             dp_id=dp_id,

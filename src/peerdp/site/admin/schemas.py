@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from peerdp.domain.boundaries import BoundaryType, Connection
+
 _NAME_PATTERN = r"^[^\x00-\x1f]+$"
 Name = Field(min_length=1, max_length=200, pattern=_NAME_PATTERN)
 # In a PATCH body every field is optional: absent means "leave it as it is".
@@ -27,16 +29,16 @@ class Out(BaseModel):
 
 class BoundaryIn(Strict):
     name: str = Name
-    type: Literal["ip_subnet", "ip_range", "ad_site"]
+    type: BoundaryType
     value: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    connection: Literal["fast", "slow"] = "fast"
+    connection: Connection = "fast"
 
 
 class BoundaryPatch(Strict):
     name: str | None = OptName
-    type: Literal["ip_subnet", "ip_range", "ad_site"] | None = None
+    type: BoundaryType | None = None
     value: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
-    connection: Literal["fast", "slow"] | None = None
+    connection: Connection | None = None
 
 
 class BoundaryOut(Out):

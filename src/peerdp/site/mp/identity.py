@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Invalid, Unauthorized
-from peerdp.site.mp.location import CACHE_READS
+from peerdp.site.mp.cache import CACHE_READS
 from peerdp.site.mp.schemas import RegisterIn, RegisterOut
-from peerdp.site.status import record
+from peerdp.site.status import mp_event
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
 
 
@@ -63,11 +63,10 @@ def register(ctx: SiteContext, body: RegisterIn) -> RegisterOut:
             machine.dp_id = _dp_for(s, token, body).id
             ctx.changes.publish(s, topology=True)
         s.add(machine)
-        record(
+        mp_event(
             s,
-            component="mp",
-            source=ctx.site_code,
-            type="machine_registered",
+            ctx,
+            "machine_registered",
             client_name=body.name if token.role == "client" else None,
             dp_id=machine.dp_id,
             detail=f"{body.name} registered as {token.role}",
@@ -166,16 +165,8 @@ class CallerCache:
 _CALLER_COLUMNS = (Machine.id, Machine.role, Machine.name, Machine.client_id, Machine.dp_id)
 
 
-def callers(ctx: SiteContext) -> CallerCache:
-    cache = ctx.extras.get("callers")
-    if cache is None:
-        cache = ctx.extras.setdefault("callers", CallerCache(ctx))
-    assert isinstance(cache, CallerCache)
-    return cache
-
-
 def authenticate(ctx: SiteContext, credential: str) -> Caller:
-    caller = callers(ctx).lookup(token_hash(credential))
+    caller = ctx.mp.callers.lookup(token_hash(credential))
     if caller is None:
         raise Unauthorized("unknown or revoked machine credential")
     return caller
@@ -187,7 +178,7 @@ def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
     async def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
         credential = bearer(request)
         # Known callers are answered on the event loop; only a lookup goes to a thread.
-        caller = callers(ctx).get(token_hash(credential))
+        caller = ctx.mp.callers.get(token_hash(credential))
         if caller is None:
             caller = await run_in_threadpool(authenticate, ctx, credential)
         if caller.role not in roles:

@@ -23,19 +23,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import location as rule
-from peerdp.domain.boundaries import Boundary as BoundaryFact
 from peerdp.site import provisioning
 from peerdp.site.context import SiteContext
 from peerdp.site.errors import Conflict, Invalid, NotFound
-from peerdp.site.status_batch import ClientSightings, StatusBatcher
-from peerdp.store.models import (
-    Advertisement,
-    Boundary,
-    CollectionMember,
-    DistributionPoint,
-    Package,
-    PackageDistributionPoint,
+from peerdp.site.mp.cache import CACHE_READS, FactCache
+from peerdp.site.mp.facts import (
+    AdvertisementFacts,
+    advertisement_facts,
+    collection_members,
+    load_view,
+    package_rows,
+    targets,
 )
+from peerdp.site.status_batch import ClientSightings, StatusBatcher
+from peerdp.store.models import Advertisement
 
 T = TypeVar("T")
 
@@ -43,14 +44,6 @@ ANSWERS = Counter(
     "peerdp_mp_location_answers",
     "Content-location answers, by reason ('listed' when DPs were returned)",
     ["reason"],
-)
-
-
-CACHE_READS = Counter(
-    "peerdp_mp_cache_reads",
-    "Database reads that fill the MP's caches, by cache (a steady count while clients are "
-    "answered means they are answered from memory)",
-    ["cache"],
 )
 
 
@@ -72,18 +65,6 @@ class Request:
 
 
 @dataclass(frozen=True)
-class AdvertisementFacts:
-    id: int
-    package_id: str
-    collection_id: int
-    protected_only: bool
-    on_slow: str
-    allow_remote: bool
-    package_version: int
-    package_on_demand: bool
-
-
-@dataclass(frozen=True)
 class Facts:
     """What one decision needs besides the site view."""
 
@@ -97,57 +78,6 @@ class Outcome:
     decision: rule.LocationDecision
     # DP id -> what this request did about on-demand ("added", "already_listed", "delayed").
     provisioned: dict[int, str]
-
-    @property
-    def reason(self) -> str | None:
-        reason = self.decision.reason
-        if reason == "on_demand_triggered" and "added" not in self.provisioned.values():
-            # Another request won the race for every DP: it is in progress, not triggered here.
-            return "on_demand_in_progress"
-        return reason
-
-
-class FactCache:
-    """Facts read from the database, kept until a change generation moves."""
-
-    def __init__(self, generation: Callable[[], int], name: str) -> None:
-        self._generation = generation
-        self._reads = CACHE_READS.labels(name)
-        self._seen = -1
-        self._entries: dict[Any, Any] = {}
-        self._loading: dict[Any, threading.Lock] = {}
-        self._lock = threading.Lock()
-
-    def peek(self, key: Any) -> tuple[bool, Any]:
-        """(True, value) when `key` is held for the current generation, else (False, None)."""
-        with self._lock:
-            if self._seen != self._generation() or key not in self._entries:
-                return False, None
-            return True, self._entries[key]
-
-    def get(self, key: Any, load: Callable[[], T]) -> T:
-        """The value for `key`, loaded once (concurrent callers wait for that one load)."""
-        generation = self._generation()
-        with self._lock:
-            if generation != self._seen:
-                self._entries.clear()
-                self._seen = generation
-            if key in self._entries:
-                return self._entries[key]  # type: ignore[no-any-return]
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:
-            with self._lock:
-                if self._seen == generation and key in self._entries:
-                    return self._entries[key]  # type: ignore[no-any-return]
-            value = load()
-            self._reads.inc()
-            with self._lock:
-                if self._seen == generation:
-                    if len(self._entries) > 500_000:
-                        self._entries.clear()
-                    self._entries[key] = value
-                self._loading.pop(key, None)
-        return value
 
 
 class LocationService:
@@ -274,7 +204,10 @@ class LocationService:
                 package_rows(s, adv.package_id, lock=True),
             )
             decision = decide(view, request, facts)
-            return Outcome(decision, self._act(s, request, decision))
+            provisioned = self._act(s, request, decision)
+            if "added" not in provisioned.values():
+                decision = decision.with_race_lost()
+            return Outcome(decision, provisioned)
 
     def _act(self, s: Session, request: Request, decision: rule.LocationDecision) -> dict[int, str]:
         done: dict[int, str] = {}
@@ -293,7 +226,7 @@ class LocationService:
         return done
 
     def _record_answer(self, request: Request, outcome: Outcome) -> None:
-        _answer_counter(outcome.reason or "listed").inc()
+        _answer_counter(outcome.decision.reason or "listed").inc()
         self.sightings.seen(request.client_name, request.ip_addresses, request.ad_site)
         self.answers.message(
             component="mp",
@@ -304,8 +237,8 @@ class LocationService:
             advertisement_id=request.advertisement_id,
             package_id=request.package_id,
             source_version=request.source_version,
-            state=outcome.reason,
-            detail=describe(outcome),
+            state=outcome.decision.reason,
+            detail=rule.describe(outcome.decision),
         )
 
 
@@ -329,48 +262,6 @@ def decide(
     )
 
 
-def load_view(s: Session) -> rule.SiteView:
-    boundaries = [
-        BoundaryFact(b.id, b.name, b.type, b.value, b.connection)  # type: ignore[arg-type]
-        for b in s.scalars(select(Boundary))
-    ]
-    dps = [
-        rule.DistributionPoint(
-            id=dp.id,
-            name=dp.name,
-            url=dp.url or "",
-            kind=dp.kind,  # type: ignore[arg-type]
-            bits_enabled=dp.bits_enabled,
-            site_code=dp.site_code,
-            protected_boundary_ids=frozenset(dp.protected_boundary_ids),
-            ip_addresses=tuple(dp.ip_addresses),
-            ad_site=dp.ad_site,
-        )
-        for dp in s.scalars(select(DistributionPoint))
-    ]
-    return rule.SiteView(boundaries, dps, {})
-
-
-def advertisement_facts(s: Session, advertisement_id: int) -> AdvertisementFacts:
-    row = s.execute(
-        select(
-            Advertisement.id,
-            Advertisement.package_id,
-            Advertisement.collection_id,
-            Advertisement.protected_only,
-            Advertisement.on_slow,
-            Advertisement.allow_remote,
-            Package.source_version,
-            Package.on_demand,
-        )
-        .join(Package, Package.id == Advertisement.package_id)
-        .where(Advertisement.id == advertisement_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"advertisement {advertisement_id} does not exist")
-    return AdvertisementFacts(*row)
-
-
 def check_request(adv: AdvertisementFacts, request: Request) -> None:
     if adv.package_id != request.package_id:
         raise Invalid(
@@ -381,45 +272,3 @@ def check_request(adv: AdvertisementFacts, request: Request) -> None:
             f"package {adv.package_id} is at source version {adv.package_version}, "
             f"not {request.source_version}: refresh your policy"
         )
-
-
-def targets(s: Session, collection_id: int, client_name: str) -> bool:
-    found = s.execute(
-        select(CollectionMember.machine_name).where(
-            CollectionMember.collection_id == collection_id,
-            CollectionMember.machine_name == client_name,
-        )
-    ).first()
-    return found is not None
-
-
-def collection_members(s: Session, collection_id: int) -> frozenset[str]:
-    rows = s.scalars(
-        select(CollectionMember.machine_name).where(CollectionMember.collection_id == collection_id)
-    )
-    return frozenset(rows)
-
-
-def package_rows(
-    s: Session, package_id: str, *, lock: bool = False
-) -> dict[int, rule.PackageDPRow]:
-    query = select(
-        PackageDistributionPoint.dp_id,
-        PackageDistributionPoint.state,
-        PackageDistributionPoint.source_version,
-    ).where(PackageDistributionPoint.package_id == package_id)
-    if lock:
-        query = query.with_for_update()  # PostgreSQL: row locks; SQLite: already exclusive
-    rows = s.execute(query)
-    return {dp_id: rule.PackageDPRow(dp_id, state, version) for dp_id, state, version in rows}
-
-
-def describe(outcome: Outcome) -> str:
-    dps = outcome.decision.distribution_points
-    if dps:
-        return f"answered with {len(dps)} DP(s): " + ", ".join(r.dp.name for r in dps)
-    check = outcome.decision.on_demand_check
-    why = ""
-    if check is not None and not check.fires:
-        why = "; on-demand not possible: " + ", ".join(check.failed_conditions)
-    return f"answered with no DP: {outcome.reason}{why}"

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.domain import dp_states
+from peerdp.domain.timestamps import rfc3339
 from peerdp.security.signing import json_digest
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
-from peerdp.site.packages import pull_sources, rfc3339
+from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
     Advertisement,
     CollectionMember,

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
 from peerdp.site.mp.identity import Caller, machine, register
-from peerdp.site.mp.location import LocationService, describe
 from peerdp.site.mp.location import Request as LocationRequest
 from peerdp.site.mp.schemas import (
     AnnounceIn,
@@ -25,54 +23,10 @@ from peerdp.site.mp.schemas import (
     StatusBatch,
     StatusResult,
 )
-from peerdp.site.status import record
 from peerdp.store.models import DistributionPoint
 
 router = APIRouter(prefix="/mp/v1", tags=["management point"])
 ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
-
-
-_SERVICE_LOCK = threading.Lock()
-T = TypeVar("T")
-
-
-class AccessTokens:
-    """Access tokens reused for half their life: signing is the MP's costliest step."""
-
-    def __init__(self, ctx: SiteContext) -> None:
-        self.ctx = ctx
-        self._tokens: dict[tuple[str, int, str], tuple[float, str]] = {}
-
-    def get(self, package_id: str, version: int, subject: str) -> str:
-        key = (package_id, version, subject)
-        now = time.monotonic()
-        held = self._tokens.get(key)
-        if held is not None and held[0] > now:
-            return held[1]
-        ttl = self.ctx.settings.access_token_ttl_s
-        token = self.ctx.key.access_token(package_id, version, subject, ttl)
-        if len(self._tokens) > 200_000:
-            self._tokens.clear()
-        self._tokens[key] = (now + ttl / 2, token)
-        return token
-
-
-def _shared(ctx: SiteContext, kind: type[T]) -> T:
-    """The site's one `kind` object (made on first use, kept in the context)."""
-    with _SERVICE_LOCK:
-        held = ctx.extras.get(kind.__name__)
-        if held is None:
-            held = ctx.extras[kind.__name__] = kind(ctx)  # type: ignore[call-arg]
-    assert isinstance(held, kind)
-    return held
-
-
-def access_tokens(ctx: SiteContext) -> AccessTokens:
-    return _shared(ctx, AccessTokens)
-
-
-def location_service(ctx: SiteContext) -> LocationService:
-    return _shared(ctx, LocationService)
 
 
 @router.post("/register", response_model=RegisterOut, status_code=201)
@@ -105,11 +59,10 @@ def announce(
             raise NotFound("this DP no longer exists at the site")
         previous, dp.url = dp.url, body.url
         if previous != body.url:
-            record(
+            status.machine_event(
                 s,
-                component=caller.role,
-                source=caller.name,
-                type="dp_url_changed",
+                caller,
+                "dp_url_changed",
                 dp_id=dp.id,
                 detail=f"{dp.name} now serves at {body.url} (was {previous})",
             )
@@ -141,14 +94,14 @@ async def content_location(
         ip_addresses=tuple(body.ip_addresses),
         ad_site=body.ad_site,
     )
-    service = location_service(ctx)
+    service = ctx.mp.location
     # Warm facts are answered on the event loop; anything needing the database runs in a
     # thread (a thread-pool hop per request would cost more than the decision itself).
     outcome = service.locate_cached(request)
     if outcome is None:
         outcome = await run_in_threadpool(service.locate, request)
     ranked = outcome.decision.distribution_points
-    token = access_tokens(ctx).get(body.package_id, body.source_version, caller.name)
+    token = ctx.mp.access_tokens.get(body.package_id, body.source_version, caller.name)
     answer = LocationOut(
         advertisement_id=body.advertisement_id,
         package_id=body.package_id,
@@ -167,8 +120,8 @@ async def content_location(
             )
             for r in ranked
         ],
-        reason=outcome.reason,
-        detail="" if ranked else describe(outcome),
+        reason=outcome.decision.reason,
+        detail="" if ranked else describe(outcome.decision),
         on_demand=[{"dp_id": k, "action": v} for k, v in outcome.provisioned.items()],
     )
     # Serialised by pydantic directly: FastAPI's generic path would validate it again.

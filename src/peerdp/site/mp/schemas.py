@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from peerdp.domain.location import ConnectionUsed, Locality
 
 MachineName = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
 
@@ -50,8 +52,8 @@ class LocatedDP(BaseModel):
     url: str | None
     kind: str
     protected: bool
-    locality: Literal["local", "remote"]
-    connection: Literal["fast", "slow"]
+    locality: Locality
+    connection: ConnectionUsed
     bits_enabled: bool
     access_token: str
 

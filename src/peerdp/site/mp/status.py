@@ -17,7 +17,7 @@ from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.schemas import StatusBatch, StatusIn, StatusResult
 from peerdp.site.status import record
-from peerdp.store.models import PackageDistributionPoint
+from peerdp.store.models import PackageDistributionPoint, StatusMessage
 
 PACKAGE_STATE = "package_state"
 REPORTABLE = frozenset(
@@ -76,16 +76,14 @@ def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> Non
         fields["client_name"] = caller.name
     else:
         fields["dp_id"] = caller.dp_id
-    record(
-        s,
-        component="client" if caller.role == "client" else caller.role,
-        source=caller.name,
-        type=message.type,
-        detail=message.detail,
-        severity=severity,
-        at=at,
-        **fields,
+    machine_event(
+        s, caller, message.type, detail=message.detail, severity=severity, at=at, **fields
     )
+
+
+def machine_event(s: Session, caller: Caller, type: str, **fields: Any) -> StatusMessage:
+    """A status message a machine sent, or that the MP writes on behalf of the caller."""
+    return record(s, component=caller.role, source=caller.name, type=type, **fields)
 
 
 def _move_package_state(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:

@@ -8,8 +8,6 @@ import time
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.context import SiteContext
-from peerdp.site.mp.identity import callers
-from peerdp.site.mp.router import location_service
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +24,6 @@ async def warm_caches(ctx: SiteContext) -> None:
 
 def warm(ctx: SiteContext) -> None:
     started = time.monotonic()
-    callers(ctx).load()
-    location_service(ctx).warm()
+    ctx.mp.callers.load()
+    ctx.mp.location.warm()
     log.info("management point caches read in %.2f s", time.monotonic() - started)

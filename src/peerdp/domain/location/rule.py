@@ -1,4 +1,4 @@
-"""The content location rule and the on-demand provisioning decision (DESIGN §3).
+"""The content location rule and the on-demand provisioning decision.
 
 One pure function, :func:`locate`, answers a content-location request: plain data in
 (a :class:`SiteView` of boundaries, distribution points and the packages' DP lists; the
@@ -70,179 +70,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal
 
 from peerdp.domain.boundaries import Boundary, BoundaryIndex, BoundaryMatch, BoundarySet
-
-DPKind = Literal["standard", "branch"]
-DPState = Literal[
-    "installed",
-    "install_pending",
-    "install_retrying",
-    "install_failed",
-    "removal_pending",
-    "removal_retrying",
-    "removal_failed",
-]
-Locality = Literal["local", "remote"]
-ConnectionUsed = Literal["fast", "slow"]
-SlowBoundaryOption = Literal["do_not_run", "download"]
-OnDemandActionKind = Literal["add", "already_listed", "delayed"]
-Reason = Literal[
-    "on_demand_triggered",
-    "on_demand_delayed",
-    "on_demand_in_progress",
-    "no_content_accessible",
-    "slow_boundary_do_not_run",
-    "not_targeted",
-]
-
-DP_STATES: frozenset[str] = frozenset(get_args(DPState))
-REMOVAL_STATES: frozenset[str] = frozenset(
-    {"removal_pending", "removal_retrying", "removal_failed"}
+from peerdp.domain.dp_states import INSTALLED, READDABLE
+from peerdp.domain.location.model import (
+    GROUP_LOCAL,
+    GROUP_PROTECTED,
+    GROUP_REMOTE,
+    TIER_OTHER,
+    TIER_SAME_AD_SITE,
+    TIER_SAME_SUBNET,
+    Advertisement,
+    Client,
+    DistributionPoint,
+    LocationDecision,
+    OnDemandAction,
+    OnDemandActionKind,
+    OnDemandCheck,
+    Package,
+    PackageDPRow,
+    RankedDP,
+    RankKey,
+    Reason,
 )
-INSTALL_IN_PROGRESS_STATES: frozenset[str] = frozenset({"install_pending", "install_retrying"})
-# Rows in these states are (re)added by on-demand provisioning.
-_READD_STATES: frozenset[str] = REMOVAL_STATES | {"install_failed"}
-
-# Rank groups (rule 6).
-GROUP_PROTECTED, GROUP_LOCAL, GROUP_REMOTE = 0, 1, 2
-# Rank tiers inside a group (rule 6).
-TIER_SAME_SUBNET, TIER_SAME_AD_SITE, TIER_OTHER = 0, 1, 2
-
-RankKey = tuple[int, int, int, str, int]
-"""(group, tier, 0 if BITS-enabled else 1, DP name, DP id): smaller ranks first."""
-
-
-# ------------------------------------------------------------------------ input data
-
-
-@dataclass(frozen=True, slots=True)
-class DistributionPoint:
-    id: int
-    name: str
-    url: str
-    kind: DPKind
-    bits_enabled: bool
-    site_code: str
-    protected_boundary_ids: frozenset[int]
-    ip_addresses: tuple[str, ...]
-    ad_site: str | None
-
-    @property
-    def protected(self) -> bool:
-        return bool(self.protected_boundary_ids)
-
-
-@dataclass(frozen=True, slots=True)
-class PackageDPRow:
-    """A row of a package's DP list: the DP's state for the package."""
-
-    dp_id: int
-    state: str
-    source_version: int
-
-    def __post_init__(self) -> None:
-        if self.state not in DP_STATES:
-            raise ValueError(f"unknown package DP state {self.state!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Advertisement:
-    id: str
-    package_id: str
-    protected_only: bool
-    on_slow: SlowBoundaryOption
-    allow_remote: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Package:
-    id: str
-    source_version: int
-    on_demand: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    name: str
-    ip_addresses: tuple[str, ...]
-    ad_site: str | None
-
-
-# ----------------------------------------------------------------------- output data
-
-
-@dataclass(frozen=True, slots=True)
-class RankedDP:
-    """A DP the client may use, with what placed it where in the list."""
-
-    dp: DistributionPoint
-    locality: Locality
-    connection: ConnectionUsed
-    protected: bool
-    rank_key: RankKey
-
-    @property
-    def group(self) -> int:
-        return self.rank_key[0]
-
-
-@dataclass(frozen=True, slots=True)
-class OnDemandAction:
-    """What on-demand provisioning does for one branch DP."""
-
-    dp_id: int
-    action: OnDemandActionKind
-
-
-@dataclass(frozen=True, slots=True)
-class OnDemandCheck:
-    """The on-demand conditions as evaluated for an empty list (rule 8)."""
-
-    list_empty: bool
-    branch_dp_covers_client: bool
-    protected_only: bool
-    package_allows_on_demand: bool
-    branch_dp_lacks_content: bool
-
-    @property
-    def fires(self) -> bool:
-        return (
-            self.list_empty
-            and self.branch_dp_covers_client
-            and self.protected_only
-            and self.package_allows_on_demand
-            and self.branch_dp_lacks_content
-        )
-
-    @property
-    def failed_conditions(self) -> tuple[str, ...]:
-        """Each failed condition, in words, prefixed with its letter."""
-        failed = []
-        if not self.list_empty:
-            failed.append("(a) the client already has a DP with the content")
-        if not self.branch_dp_covers_client:
-            failed.append("(b) no protected branch DP includes the client's boundaries")
-        if not self.protected_only:
-            failed.append("(c) the advertisement is not protected_only")
-        if not self.package_allows_on_demand:
-            failed.append("(d) the package does not allow on-demand distribution")
-        if self.branch_dp_covers_client and not self.branch_dp_lacks_content:
-            failed.append("every protected branch DP covering the client already holds the content")
-        return tuple(failed)
-
-
-@dataclass(frozen=True, slots=True)
-class LocationDecision:
-    distribution_points: tuple[RankedDP, ...]
-    reason: Reason | None
-    on_demand: tuple[OnDemandAction, ...]
-    client_boundaries: tuple[BoundaryMatch, ...]
-    trace: tuple[str, ...]
-    on_demand_check: OnDemandCheck | None = None
-    """None when the list is not empty or the client is not targeted."""
-
 
 # ------------------------------------------------------------------------- site view
 
@@ -346,15 +197,6 @@ class SiteView:
         self._derived: dict[str, tuple[Mapping[int, PackageDPRow], SiteView]] = {}
         for package_id, package_rows in rows.items():
             self._set_package_rows(package_id, package_rows)
-
-    @classmethod
-    def build(
-        cls,
-        boundaries: Iterable[Boundary],
-        distribution_points: Iterable[DistributionPoint],
-        rows: Mapping[str, Mapping[int, PackageDPRow]],
-    ) -> SiteView:
-        return cls(boundaries, distribution_points, rows)
 
     def with_package_rows(self, package_id: str, rows: Mapping[int, PackageDPRow]) -> SiteView:
         """A new view in which ``package_id``'s DP list is ``rows``; this view is unchanged.
@@ -461,7 +303,7 @@ def _holders_by_version(
 ) -> dict[int, _Holders]:
     by_version: dict[int, list[_DPProfile]] = {}
     for row in rows.values():
-        if row.state == "installed":
+        if row.state == INSTALLED:
             by_version.setdefault(row.source_version, []).append(profiles[row.dp_id])
     return {
         version: _Holders(
@@ -645,7 +487,7 @@ _ON_DEMAND_CHECKS: dict[tuple[bool, bool, bool, bool], OnDemandCheck] = {
 def _on_demand_action(
     row: PackageDPRow | None, branch_dp: DistributionPoint, holders: _Holders
 ) -> OnDemandActionKind:
-    if row is not None and row.state not in _READD_STATES:
+    if row is not None and row.state not in READDABLE:
         return "already_listed"  # install pending/retrying, or installed at another version
     if branch_dp.site_code not in holders.pull_source_sites:
         return "delayed"
@@ -666,6 +508,18 @@ def _empty_list_reason(
 
 
 # ------------------------------------------------------------------------------ trace
+
+
+def describe(decision: LocationDecision) -> str:
+    """The decision in one line, as the client's status message and `peerdp explain` say it."""
+    dps = decision.distribution_points
+    if dps:
+        return f"answered with {len(dps)} DP(s): " + ", ".join(r.dp.name for r in dps)
+    check = decision.on_demand_check
+    why = ""
+    if check is not None and not check.fires:
+        why = "; on-demand not possible: " + ", ".join(check.failed_conditions)
+    return f"answered with no DP: {decision.reason}{why}"
 
 
 def _frozen(trace: list[str] | None) -> tuple[str, ...]:
