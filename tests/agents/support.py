@@ -27,8 +27,9 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ObjectStore
 from peerdp.dp.content_app import DirectoryContentSource, create_content_app
 from peerdp.security.signing import SitePublicKey
-from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
+from tests.helpers.api import ok, tar_of, unique, wait_for
+from tests.helpers.processes import SiteProcess, peerdp_cmd, stop_process
 
 _NETS = itertools.count(random.randint(0, 40_000))
 HQ_NET = "192.168.251"
@@ -84,14 +85,7 @@ class AgentProcess:
     lines: list[str]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout=20)
 
 
 def start_agent(kind: str, args: list[str], timeout: float = 60) -> AgentProcess:

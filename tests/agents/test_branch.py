@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess, wait_for
+from tests.helpers.api import wait_for
+from tests.helpers.processes import SiteProcess
 
 from .support import World, run_client, worlds
 

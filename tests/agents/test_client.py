@@ -18,8 +18,9 @@ from fastapi import FastAPI
 
 from peerdp.agents.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
-from tests.conftest import SiteProcess, peerdp_cmd, wait_for
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
+from tests.helpers.api import wait_for
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 
 from .support import World, run_client, worlds
 

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from tests.cli.support import Cli, write_files
-from tests.conftest import SiteProcess, peerdp_cmd, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import peerdp_cmd
+from tests.helpers.processes import peerdp_cmd
 
 # Rich wraps at 80 columns when not on a terminal; a wide console keeps one line per line.
 DEMO_ENV = {

@@ -32,7 +32,8 @@ import httpx
 import pytest
 
 from tests.agents.support import AgentProcess, start_agent
-from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
+from tests.helpers.api import ok, tar_of, unique, wait_for
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 
 HQ_NET = "192.168.70"
 BRANCH_NET = "10.70.1"

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import text
 
 from peerdp.store.db import make_engine
-from tests.conftest import SiteProcess, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess
 
 from .admin_support import (
     env_without_token,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import SiteProcess, ok
+from tests.helpers.api import ok
+from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import World, build, two_site_processes
 
 

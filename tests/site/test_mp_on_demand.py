@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess, ok
+from tests.helpers.api import ok
+from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import World, build, two_site_processes
 
 
