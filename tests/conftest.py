@@ -3,6 +3,10 @@
 Every database test runs on both back ends; each test gets a fresh PostgreSQL schema
 of its own (see tests/helpers/postgres.py), so tests can run in parallel. Helpers the
 tests import live in tests/helpers/, not here.
+
+Tests that start real processes or servers are marked `slow`, so that
+`pytest -m "not slow"` is a fast inner loop: a test using one of PROCESS_FIXTURES is
+marked here, and `peerdp_cmd` refuses to run from a test that is not marked.
 """
 
 from __future__ import annotations
@@ -14,7 +18,39 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.postgres import pg_schema
-from tests.helpers.processes import SiteProcess, start_site
+from tests.helpers.processes import SiteProcess, running_test_is_slow, start_site
+
+# Fixtures that start a real process or server (by name, wherever they are defined): a
+# test that uses one, directly or through another fixture, is slow.
+PROCESS_FIXTURES = frozenset(
+    {
+        "site_server",  # `peerdp site serve` (here, and a SQLite-only one in tests/dp)
+        "small_site",  # a site server with a small body limit (tests/site/test_bad_input.py)
+        "server",  # uvicorn DP content server (tests/dp), site server (test_distribution)
+        "limited",  # uvicorn DP content servers with a transfer limit (tests/dp)
+        "stalling",
+        "dp",  # `peerdp dp serve` (tests/dp/test_standard_dp.py)
+        "nginx",  # tests/transfer
+        "scripted",  # http.server threads that cut, stall or corrupt (tests/transfer)
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures start anything
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    running_test_is_slow(item.get_closest_marker("slow") is not None)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    running_test_is_slow(None)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -24,6 +24,8 @@ from tests.helpers.processes import SiteProcess, peerdp_cmd
 
 from .support import World, run_client, worlds
 
+pytestmark = pytest.mark.slow  # a real site server, DPs and `peerdp client run` processes
+
 # Content reachable straight from the standard DP (no on-demand needed).
 DIRECT = {"protected_only": False, "allow_remote": True, "on_slow": "download"}
 

@@ -25,6 +25,8 @@ from tests.cli.support import Cli, write_files
 from tests.helpers.api import unique
 from tests.helpers.processes import SiteProcess, peerdp_cmd
 
+pytestmark = pytest.mark.slow  # the admin CLI runs as a process against a real site server
+
 
 @pytest.fixture(scope="module")
 def cli(site_server: SiteProcess) -> Cli:

@@ -22,6 +22,7 @@ from peerdp.dp.content_app import (
     create_content_app,
 )
 from peerdp.security.signing import SiteKey, SitePublicKey
+from tests.helpers.processes import require_slow
 
 PACKAGE = "PS100001"
 VERSION = 1
@@ -101,6 +102,7 @@ class _Running:
 
 
 def start_uvicorn(app: Any, port: int, zerocopy: bool = False) -> _Running:
+    require_slow("a uvicorn server starts")
     http: Any = ZeroCopyHttpToolsProtocol if zerocopy else "httptools"
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", http=http

@@ -35,6 +35,8 @@ from tests.agents.support import AgentProcess, start_agent
 from tests.helpers.api import ok, tar_of, unique, wait_for
 from tests.helpers.processes import SiteProcess, peerdp_cmd
 
+pytestmark = pytest.mark.slow  # a whole site of real processes
+
 HQ_NET = "192.168.70"
 BRANCH_NET = "10.70.1"
 # Extra branch subnets, one per test that needs one (never the branch office's).

@@ -15,9 +15,31 @@ from pathlib import Path
 
 import httpx
 
+# Whether the test being run is marked slow; None outside a test (collection, scripts).
+# tests/conftest.py sets it before each test's fixtures are set up.
+_running_slow_test: bool | None = None
+
+
+def running_test_is_slow(slow: bool | None) -> None:
+    """Tell the helpers whether the test about to run is marked slow (None: no test)."""
+    global _running_slow_test
+    _running_slow_test = slow
+
+
+def require_slow(what: str) -> None:
+    """Refuse to start a real process or server from a test not marked slow, so that
+    `pytest -m "not slow"` stays a fast inner loop."""
+    if _running_slow_test is False:
+        raise RuntimeError(
+            f"{what} from a test not marked slow: add `pytestmark = pytest.mark.slow` to the "
+            "module (or @pytest.mark.slow to the test), or name the fixture that starts it in "
+            "PROCESS_FIXTURES in tests/conftest.py"
+        )
+
 
 def peerdp_cmd(*args: str) -> list[str]:
-    """The command line of `peerdp ARGS` run by this interpreter."""
+    """The command line of `peerdp ARGS` run by this interpreter (slow tests only)."""
+    require_slow(f"`peerdp {' '.join(args[:2])}` runs as a real process")
     return [sys.executable, "-m", "peerdp.cli.main", *args]
 
 

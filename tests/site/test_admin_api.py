@@ -33,6 +33,8 @@ from .admin_support import (
     upload,
 )
 
+pytestmark = pytest.mark.slow  # real site-server processes
+
 PACKAGE_ID = re.compile(r"^PS1[0-9A-F]{5}$")
 
 

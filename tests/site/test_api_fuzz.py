@@ -17,6 +17,8 @@ from schemathesis.checks import not_a_server_error
 from tests.helpers.api import unique
 from tests.helpers.processes import SiteProcess
 
+pytestmark = pytest.mark.slow  # fuzzes the API of a real site server
+
 # The same inputs every run, so the suite is repeatable; PEERDP_FUZZ_RANDOM=1 and a larger
 # PEERDP_FUZZ_EXAMPLES explore further (60 a run found nothing on 2026-11-25).
 EXAMPLES = int(os.environ.get("PEERDP_FUZZ_EXAMPLES", "12"))  # per operation and mode

@@ -30,6 +30,8 @@ from .admin_support import (
     upload,
 )
 
+pytestmark = pytest.mark.slow  # real site-server processes
+
 
 @pytest.fixture
 def admin(site_server: SiteProcess) -> httpx.Client:

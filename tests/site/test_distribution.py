@@ -21,6 +21,8 @@ from tests.helpers.postgres import pg_schema
 from tests.helpers.processes import SiteProcess, start_site
 from tests.site.mp_world import build, two_site_processes
 
+pytestmark = pytest.mark.slow  # real site server and DP processes
+
 ATTEMPTS = 3
 PENDING_DEADLINE_S = 1.0
 SITE_ENV = {

@@ -15,6 +15,8 @@ from tests.helpers.api import ok, unique
 from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import build
 
+pytestmark = pytest.mark.slow  # real site-server processes
+
 
 def _token(admin: httpx.Client, **body: Any) -> str:
     return str(ok(admin.post("/enrolment-tokens", json={"role": "client", **body}), 201)["token"])
