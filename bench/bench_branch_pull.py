@@ -27,8 +27,7 @@ from pathlib import Path
 
 from bench_content import MIB
 
-from peerdp.cli.http import Api
-from peerdp.cli.upload import checked_folder, send_folder
+from peerdp.admin_client import AdminClient, checked_folder, send_folder
 from peerdp.demo.fleet import Fleet
 from peerdp.security.signing import SiteKey
 
@@ -62,7 +61,7 @@ def main() -> None:
         site = fleet.start(
             "site", ["site", "serve", "--data-dir", str(root / "site"), "--db", db, "--port", "0"]
         )
-        api = Api(site.url, fleet.env["PEERDP_ADMIN_TOKEN"])
+        api = AdminClient(site.url, fleet.env["PEERDP_ADMIN_TOKEN"])
         branch_net = api.post(
             "/boundaries", {"name": "BRANCH", "type": "ip_subnet", "value": "10.1.1.0/24"}
         )

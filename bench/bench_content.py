@@ -144,18 +144,20 @@ def serve(root: str, port: str, public_key: str, chunk_kib: str, mode: str) -> N
     """
     import uvicorn
 
-    from peerdp.dp.content_app import (
-        DirectoryContentSource,
-        ZeroCopyHttpToolsProtocol,
-        create_content_app,
-    )
+    from peerdp.dp.routes import ContentOptions, create_content_app
+    from peerdp.dp.zerocopy import ZeroCopyHttpToolsProtocol
     from peerdp.security.signing import SitePublicKey
 
-    app = create_content_app(
-        DirectoryContentSource(Path(root)),
-        SitePublicKey.from_b64(public_key),
+    # The test-only directory source lives with the tests, at the repository root.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.dp.support import DirectoryContentSource
+
+    options = ContentOptions(
         max_transfers=None,  # the benchmark measures throughput, not the limiter
         chunk_size=int(chunk_kib) * 1024,
+    )
+    app = create_content_app(
+        DirectoryContentSource(Path(root)), SitePublicKey.from_b64(public_key), options
     )
     http = ZeroCopyHttpToolsProtocol if mode == "zerocopy" else "httptools"
     uvicorn.run(

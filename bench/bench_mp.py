@@ -292,7 +292,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "peerdp.cli.main",
+            "peerdp",
             "site",
             "serve",
             "--data-dir",

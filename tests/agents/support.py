@@ -25,9 +25,9 @@ import httpx
 from peerdp.agents.mp_client import MachineFacts, MPClient, enrol
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ObjectStore
-from peerdp.dp.content_app import DirectoryContentSource, create_content_app
+from peerdp.dp.routes import create_content_app
 from peerdp.security.signing import SitePublicKey
-from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
+from tests.dp.support import DirectoryContentSource, free_port, start_uvicorn, stop_uvicorn
 from tests.helpers.api import ok, tar_of, unique, wait_for
 from tests.helpers.processes import SiteProcess, peerdp_cmd, stop_process
 

@@ -1,15 +1,14 @@
-"""Pieces of the admin CLI on their own: times, error messages, output formatting."""
+"""Pieces of the admin CLI on their own: times, the site URL, output formatting."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import typer
 
-from peerdp.cli.http import describe_error, site_url
+from peerdp.cli.connection import connect
 from peerdp.cli.main import app
 from peerdp.cli.output import human_size, local_time, plural
 from peerdp.cli.timespec import parse_duration, parse_time, rfc3339
@@ -44,26 +43,13 @@ def test_times() -> None:
         parse_time("tomorrow")
 
 
-def test_site_url_is_normalised() -> None:
-    assert site_url("http://site:8080/") == "http://site:8080"
-    assert site_url("https://site/api/v1/") == "https://site"
-    with pytest.raises(typer.Exit):
-        site_url("site:8080")
-
-
-def _response(status: int, **kwargs: object) -> httpx.Response:
-    return httpx.Response(status, request=httpx.Request("GET", "http://site/"), **kwargs)  # type: ignore[arg-type]
-
-
-def test_error_messages() -> None:
-    assert describe_error(_response(404, json={"detail": "boundary 9 does not exist"})) == (
-        "boundary 9 does not exist"
-    )
-    unauthorised = describe_error(_response(401, json={"detail": "wrong admin token"}))
-    assert "admin token" in unauthorised and "PEERDP_ADMIN_TOKEN" in unauthorised
-    assert "HTTP 502" in describe_error(_response(502, text="Bad Gateway"))
-    listed = _response(422, json={"detail": [{"msg": "field required"}, {"msg": "too long"}]})
-    assert describe_error(listed) == "field required; too long"
+def test_a_site_url_that_is_not_http_fails_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(typer.Exit) as stopped, connect("site:8080"):
+        pass
+    assert stopped.value.exit_code == 1
+    assert capsys.readouterr().err.startswith("Error: the site URL must start with http://")
 
 
 def test_formatting() -> None:

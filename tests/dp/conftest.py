@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from .support import DP_SECRET, Server, make_files, serve_store
@@ -26,3 +27,10 @@ def server(
         extra=lambda token: token == DP_SECRET,
         zerocopy=request.param == "zerocopy",
     )
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[httpx.Client]:
+    """A client that sends the server's access token for PACKAGE version VERSION."""
+    with httpx.Client(headers=server.auth(), timeout=30) as c:
+        yield c

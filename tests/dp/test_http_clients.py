@@ -1,4 +1,4 @@
-"""Ordinary HTTP clients resume and split downloads from a DP (DESIGN §4).
+"""Ordinary HTTP clients resume and split downloads from a DP, as any client may.
 
 curl, wget and aria2c run as real processes against a real uvicorn server;
 every download must end byte-identical to the source (SHA-256).

@@ -49,11 +49,13 @@ from peerdp.agents.mp_client import (
     enrol,
     load_identity,
 )
+from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
-from peerdp.content.objects import ContentError, is_sha256
+from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
-from peerdp.dp.content_app import create_content_app, server_config
+from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
+from peerdp.dp.zerocopy import server_config
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 
@@ -402,7 +404,9 @@ def _serve_http(app: FastAPI, sock: socket.socket) -> None:
 
 def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastAPI:
     """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
-    app = create_content_app(store, identity.public_key, max_transfers=max_transfers)
+    app = create_content_app(
+        store, identity.public_key, ContentOptions(max_transfers=max_transfers)
+    )
 
     def health() -> dict[str, str]:
         return {"status": "ok", "name": identity.name}

@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from peerdp.content.fs import CHUNK_SIZE
 from peerdp.content.manifest import Manifest, ManifestError
-from peerdp.content.objects import CHUNK_SIZE, DigestMismatch, ObjectStore
+from peerdp.content.objects import DigestMismatch, ObjectStore
 
 FILE_MODE = 0o755
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from peerdp.cli.http import connect
+from peerdp.cli.connection import connect
 from peerdp.cli.output import console, print_json
 
 

@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 import typer
 
-from peerdp.cli.http import JsonOption, Params, SiteOption, connect, fail
+from peerdp.admin_client import Params
+from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
 from peerdp.cli.output import Column, emit, print_record, print_table, say
 
 Render = Callable[[Any], None]

@@ -19,20 +19,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from peerdp.content.fs import CHUNK_SIZE
+from peerdp.content.ids import is_package_id, is_sha256
 from peerdp.content.objects import (
-    CHUNK_SIZE,
     EMPTY_SHA256,
     ContentError,
     ObjectStore,
     StagedObject,
-    is_sha256,
 )
 from peerdp.security.signing import canonical_json, json_digest
 
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
 
-_PACKAGE_ID_RE = re.compile(r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}")
 _RFC3339_UTC_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _MANIFEST_KEYS = frozenset({"package_id", "source_version", "created_at", "files"})
@@ -94,7 +93,7 @@ def _relpath_problem(path: str) -> str | None:
 
 
 def _check_header(package_id: object, source_version: object, created_at: object) -> None:
-    if not isinstance(package_id, str) or not _PACKAGE_ID_RE.fullmatch(package_id):
+    if not is_package_id(package_id):
         raise ManifestError(
             f"package_id must be a site code plus five hex digits (e.g. PS100001), "
             f"not {package_id!r:.40}"

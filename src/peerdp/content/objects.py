@@ -17,13 +17,10 @@ store is ever followed through a symlink: a planted link counts as absent.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import hashlib
 import os
-import re
 import stat
 import tempfile
 import time
@@ -32,11 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-CHUNK_SIZE = 1 << 20
+from peerdp.content.fs import (
+    CHUNK_SIZE,
+    WRITEBACK_STEP,
+    fsync_dir,
+    hash_fd,
+    lstat_regular,
+    open_nofollow,
+    start_writeback,
+)
+from peerdp.content.ids import is_sha256
+
 OBJECT_MODE = 0o444
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class ContentError(Exception):
@@ -50,11 +55,6 @@ class DigestMismatch(ContentError):
         super().__init__(f"{what}: expected sha256 {expected}, got {actual}")
         self.expected = expected
         self.actual = actual
-
-
-def is_sha256(value: object) -> bool:
-    """True for a 64-character lowercase hex string."""
-    return isinstance(value, str) and _SHA256_RE.fullmatch(value) is not None
 
 
 def check_sha256(value: object) -> str:
@@ -85,67 +85,6 @@ class StagedObject:
     sha256: str
     size: int
     temp_path: Path
-
-
-def _open_nofollow(path: Path, flags: int, mode: int = 0o600) -> int:
-    """os.open that refuses a symlink as the last path component."""
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename itself must survive a crash, not only the file's bytes.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-WRITEBACK_STEP = 32 << 20
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _load_sync_file_range() -> Any:
-    """libc's sync_file_range (Linux), or None where there is none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        call = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    call.restype = ctypes.c_int
-    return call
-
-
-_sync_file_range = _load_sync_file_range()
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Start writing a range of a file to disk without waiting for it, so the fsync
-    before publishing finds little left to do (a 1 GiB fsync at the end costs
-    seconds; started as the bytes arrive it overlaps the download)."""
-    if _sync_file_range is not None:
-        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # advisory: errors ignored
-
-
-def _hash_fd(fd: int) -> tuple[str, int]:
-    """SHA-256 and length of an open file, read from offset 0."""
-    digest = hashlib.sha256()
-    size = 0
-    os.lseek(fd, 0, os.SEEK_SET)
-    while chunk := os.read(fd, CHUNK_SIZE):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _lstat_regular(path: Path) -> os.stat_result | None:
-    """lstat result if `path` is a plain regular file (not a link), else None."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        return None
-    return st if stat.S_ISREG(st.st_mode) else None
 
 
 class PartialWriter:
@@ -188,7 +127,7 @@ class PartialWriter:
             view = view[written:]
         self.size += len(data)
         if self.size - self._written_back >= WRITEBACK_STEP:
-            _start_writeback(self._fd, self._written_back, self.size - self._written_back)
+            start_writeback(self._fd, self._written_back, self.size - self._written_back)
             self._written_back = self.size
 
     def hash(self, data: bytes | memoryview) -> None:
@@ -274,7 +213,7 @@ class ObjectStore:
         path = self.path(sha256)
         if not self._prefix_dir_ok(path.parent):
             return None
-        return _lstat_regular(path)
+        return lstat_regular(path)
 
     @staticmethod
     def _prefix_dir_ok(directory: Path) -> bool:
@@ -309,7 +248,7 @@ class ObjectStore:
         if not self._prefix_dir_ok(path.parent):
             raise ContentError(f"object {sha256} is not in the store (bad prefix directory)")
         try:
-            fd = _open_nofollow(path, os.O_RDONLY)
+            fd = open_nofollow(path, os.O_RDONLY)
         except FileNotFoundError as exc:
             raise ContentError(f"object {sha256} is not in the store") from exc
         except OSError as exc:
@@ -325,7 +264,7 @@ class ObjectStore:
         """Re-hash the object: False if it is absent, not a regular file, or damaged."""
         try:
             with self.open(sha256) as fh:
-                actual, _ = _hash_fd(fh.fileno())
+                actual, _ = hash_fd(fh.fileno())
         except ContentError:
             return False
         return actual == sha256
@@ -337,7 +276,7 @@ class ObjectStore:
                 continue
             for entry in sorted(prefix_dir.iterdir()):
                 name = entry.name
-                if is_sha256(name) and name[:2] == prefix_dir.name and _lstat_regular(entry):
+                if is_sha256(name) and name[:2] == prefix_dir.name and lstat_regular(entry):
                     yield name
 
     def total_size(self) -> int:
@@ -359,7 +298,7 @@ class ObjectStore:
         if expected_sha256 is not None:
             check_sha256(expected_sha256)
         try:
-            fd = _open_nofollow(Path(src), os.O_RDONLY)
+            fd = open_nofollow(Path(src), os.O_RDONLY)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise ContentError(f"{src} is a symlink; refusing it") from exc
@@ -369,7 +308,7 @@ class ObjectStore:
                 raise ContentError(f"{src} is not a regular file")
             # First pass only reads: re-importing a folder the store already
             # holds must cost no writes.
-            actual, size = _hash_fd(fd)
+            actual, size = hash_fd(fd)
             if expected_sha256 is not None and actual != expected_sha256:
                 raise DigestMismatch(expected_sha256, actual, str(src))
             if self.has(actual):
@@ -438,7 +377,7 @@ class ObjectStore:
         # os.replace never follows a symlink at `target`: a planted link is
         # simply replaced by the real object.
         os.replace(src, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         if self.on_publish is not None:
             self.on_publish(sha256)
         return True
@@ -477,7 +416,7 @@ class ObjectStore:
 
     def _open_partial_fd(self, path: Path) -> int | None:
         try:
-            fd = _open_nofollow(path, os.O_RDWR | os.O_CREAT)
+            fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
         except PermissionError:
             return None  # another writer is publishing it right now (mode 0o444)
         except OSError as exc:

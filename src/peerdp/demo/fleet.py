@@ -38,7 +38,7 @@ class Fleet:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def peerdp(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "peerdp.cli.main", *args]
+        return [sys.executable, "-m", "peerdp", *args]
 
     def start(self, name: str, args: Sequence[str], *, timeout: float = 60) -> Service:
         """Start a server and wait for its 'listening on URL' line."""

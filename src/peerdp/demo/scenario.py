@@ -7,9 +7,7 @@ loopback; each agent is told which network it sits in with --ip-address.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -17,31 +15,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
+import httpx
 
-from peerdp.cli.http import Api
-from peerdp.cli.upload import checked_folder, send_folder
+from peerdp.admin_client import AdminClient, checked_folder, send_folder
 from peerdp.demo.fleet import Fleet, Service
+from peerdp.demo.narrator import Narrator
+from peerdp.demo.readings import bytes_by_source, bytes_under, first_outcome, metric
+from peerdp.domain.timestamps import parse_rfc3339
 
 HQ_NET, BRANCH_NET = "10.0.0", "10.1.1"
 PACKAGE_MIB = 24
-INTERESTING = {
-    "package_version_created": "site",
-    "dp_added_to_package": "site",
-    "content_location": "MP",
-    "on_demand_triggered": "MP",
-    "on_demand_delayed": "MP",
-    "content_location_failed": "client",
-    "package_state": "DP",
-    "program_succeeded": "client",
-    "program_failed": "client",
-}
 
 
 @dataclass
@@ -55,50 +41,31 @@ class Options:
 
 @dataclass
 class Demo:
+    """The scenario's steps, on the admin API and the fleet of processes; `narrator`
+    tells them."""
+
     options: Options
-    console: Console
+    narrator: Narrator
     root: Path
     fleet: Fleet
-    api: Api | None = None
+    api: AdminClient | None = None
     ids: dict[str, Any] = field(default_factory=dict)
     seen_message: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    # -- narration -------------------------------------------------------------------
-
     def step(self, text: str) -> None:
-        self.console.print(f"\n[bold cyan]{self._clock()} ▶ {text}[/]")
+        self.narrator.step(text)
 
     def say(self, text: str) -> None:
-        self.console.print(f"           {text}", highlight=False)
-
-    def _clock(self) -> str:
-        return f"{time.monotonic() - self.started:6.1f}s"
+        self.narrator.say(text)
 
     def narrate(self) -> None:
-        """Print the status messages written since the last call (what really happened)."""
+        """Tell the status messages written since the last call (what really happened)."""
         assert self.api is not None
         rows = self.api.get("/status-messages", params={"after_id": self.seen_message})
         for row in rows:
             self.seen_message = max(self.seen_message, row["id"])
-            if row["type"] not in INTERESTING:
-                continue
-            who = row.get("client_name") or row["source"]
-            state = f" [{row['state']}]" if row.get("state") else ""
-            colour = (
-                "red"
-                if row["severity"] == "error"
-                else "yellow"
-                if row["severity"] == "warning"
-                else "green"
-            )
-            self.console.print(
-                f"           [dim]status[/] [{colour}]{row['type']}{state}[/] "
-                f"[dim]{INTERESTING[row['type']]} {who}:[/] {row['detail'][:110]}",
-                highlight=False,
-            )
-
-    # -- the scenario ------------------------------------------------------------------
+        self.narrator.status_messages(rows)
 
     def run(self) -> int:
         site = self.start_site()
@@ -131,7 +98,7 @@ class Demo:
         site = self.fleet.start(
             "site", ["site", "serve", "--data-dir", str(data_dir), "--db", db, "--port", "0"]
         )
-        self.api = Api(site.url, self.fleet.env["PEERDP_ADMIN_TOKEN"])
+        self.api = AdminClient(site.url, self.fleet.env["PEERDP_ADMIN_TOKEN"])
         self.say(f"site PS1 at {site.url}  (admin API {site.url}/api/v1, docs {site.url}/docs)")
         return site
 
@@ -341,7 +308,7 @@ class Demo:
                     f"{BRANCH_NET}.{host}",
                 ]
             )
-            return _first_outcome(done.stdout, done.stderr)
+            return first_outcome(done.stdout, done.stderr)
 
         pool = ThreadPoolExecutor(max(1, len(names)))
         try:
@@ -349,11 +316,7 @@ class Demo:
         finally:  # on Ctrl-C, not waiting: fleet.stop() ends the clients still running
             pool.shutdown(wait=False, cancel_futures=True)
         for name, outcome in results.items():
-            colour = "green" if outcome.get("exit_code") == 0 else "red"
-            self.say(
-                f"[{colour}]{name}: {outcome.get('result')}[/] "
-                f"{str(outcome.get('detail', ''))[:100]}"
-            )
+            self.narrator.client_outcome(name, outcome)
         self.narrate()
         return results
 
@@ -376,43 +339,37 @@ class Demo:
         self.step("BR01-DP learns of it through its policy and pulls the content over the WAN")
         store = self.root / "br01-dp"
         total = int(self.ids["size"])
-        columns = (
-            TextColumn("           BR01-DP"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=False) as bar:
-            task = bar.add_task("pull", total=total)
+        with self.narrator.transfer("BR01-DP", total) as pulled:
             while self.dp_row(self.ids["branch"]).get("state") != "installed":
-                bar.update(task, completed=min(total, _bytes_under(store) - 2**16))
+                pulled(min(total, bytes_under(store) - 2**16))
                 time.sleep(0.2)
                 if time.monotonic() - self.started > 300:
                     raise RuntimeError("the branch DP did not install the package in time")
-            bar.update(task, completed=total)
+            pulled(total)
         self.narrate()
 
     def summary(self, first: dict[str, Any], second: dict[str, Any], branch: Service) -> None:
         assert self.api is not None
         self.step("Summary")
-        table = Table(show_edge=False)
-        for column in ("client", "first attempt", "then", "content from", "exit code"):
-            table.add_column(column)
+        rows = []
         lan = 0
         for name in self.ids["clients"]:
             final = second.get(name, first[name])
-            sources = _bytes_by_source(str(final.get("detail", "")))
+            sources = bytes_by_source(str(final.get("detail", "")))
             lan += sources.get("BR01-DP", 0)
             then = second[name].get("result", "?") if name in second else "-"
-            table.add_row(
-                name,
-                str(first[name].get("result")),
-                str(then),
-                ", ".join(sources) or "-",
-                str(final.get("exit_code")),
+            rows.append(
+                (
+                    name,
+                    str(first[name].get("result")),
+                    str(then),
+                    ", ".join(sources) or "-",
+                    str(final.get("exit_code")),
+                )
             )
-        self.console.print(table)
-        wan = _metric(branch.url + "/metrics", "peerdp_branch_pulled_bytes_total")
+        self.narrator.table(("client", "first attempt", "then", "content from", "exit code"), rows)
+        exposition = httpx.get(branch.url + "/metrics", timeout=10).text
+        wan = metric(exposition, "peerdp_branch_pulled_bytes_total")
         self.say(f"bytes over the WAN (head office → branch): {wan / 2**20:.1f} MiB, once")
         self.say(f"bytes served inside the branch (BR01-DP → clients): {lan / 2**20:.1f} MiB")
         asked = self.api.get(
@@ -421,46 +378,13 @@ class Demo:
         )
         served = self.dp_row(self.ids["branch"]).get("updated_at")
         if asked and served:
-            seconds = (_when(served) - _when(asked[0]["at"])).total_seconds()
+            seconds = (parse_rfc3339(served) - parse_rfc3339(asked[0]["at"])).total_seconds()
             self.say(
                 f"time from the first location request to the branch DP serving: {seconds:.1f}s"
             )
 
 
-def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _first_outcome(stdout: str, stderr: str) -> dict[str, Any]:
-    try:
-        outcomes = json.loads(stdout)
-    except ValueError:
-        return {"result": "failed", "detail": (stderr or stdout).strip()[-200:]}
-    return dict(outcomes[0]) if outcomes else {"result": "nothing to run"}
-
-
-def _bytes_by_source(detail: str) -> dict[str, int]:
-    found = re.search(r"\(from ([^)]*)\)", detail)
-    if not found:
-        return {}
-    pairs = (part.rsplit(":", 1) for part in found[1].split(", "))
-    return {name.strip(): int(count) for name, count in pairs}
-
-
-def _bytes_under(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def _metric(url: str, name: str) -> float:
-    import httpx
-
-    for line in httpx.get(url, timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
-def run(options: Options, console: Console) -> int:
+def run(options: Options, narrator: Narrator) -> int:
     keep = options.data_dir is not None
     if (
         options.data_dir is not None
@@ -468,10 +392,9 @@ def run(options: Options, console: Console) -> int:
         and any(options.data_dir.iterdir())
     ):
         # A second run would find the first one's site database and stop half-way.
-        console.print(
-            f"[red]error:[/] {options.data_dir} is not empty (a previous demo?): "
-            "give --data-dir a new or empty directory",
-            highlight=False,
+        narrator.refuse(
+            f"{options.data_dir} is not empty (a previous demo?): "
+            "give --data-dir a new or empty directory"
         )
         return 2
     root = options.data_dir or Path(tempfile.mkdtemp(prefix="peerdp-demo-"))
@@ -485,15 +408,12 @@ def run(options: Options, console: Console) -> int:
             "PEERDP_PENDING_DEADLINE_S": "120",
         },
     )
-    demo = Demo(options, console, root, fleet)
-    console.print(
-        f"[bold]peerdp demo[/] — on-demand provisioning of a branch DP "
-        f"({datetime.now():%H:%M:%S}); logs in {logs}"
-    )
+    demo = Demo(options, narrator, root, fleet)
+    narrator.title(logs)
     try:
         return demo.run()
     except KeyboardInterrupt:
-        console.print("\n[yellow]Interrupted: stopping every process[/]")
+        narrator.interrupted()
         return 130
     finally:
         fleet.stop()

@@ -29,11 +29,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import ManifestError
-from peerdp.content.objects import DigestMismatch, is_sha256
+from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
-from peerdp.dp.content_app import ContentService, server_config
+from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
+from peerdp.dp.zerocopy import server_config
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 log = logging.getLogger(__name__)
@@ -165,7 +167,9 @@ def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None)
     """The standard DP's app: `/content`, the receive endpoints, health and metrics."""
     assert identity.dp_id is not None
     app = FastAPI(title=f"peerdp standard DP {identity.name}", docs_url=None, redoc_url=None)
-    content = ContentService(store, identity.public_key, max_transfers=max_transfers)
+    content = ContentService(
+        store, identity.public_key, ContentOptions(max_transfers=max_transfers)
+    )
     app.include_router(content.router())
     app.include_router(receive_router(store, identity.public_key, identity.dp_id))
 

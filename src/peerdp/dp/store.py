@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from peerdp.content.ids import is_package_id, is_sha256
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
-from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject, is_sha256
-from peerdp.dp.http_content import FileEntry
+from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject
+from peerdp.dp.source import FileEntry
 
-_PACKAGE_ID = re.compile(r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}")
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
 
 
@@ -58,6 +58,31 @@ class _Held:
     manifest: Manifest
     files: dict[str, ManifestFile]
     last_modified: datetime
+
+
+def manifest_path(manifests_dir: Path, package_id: str, source_version: int) -> Path | None:
+    """Where a version's manifest lies under ``manifests_dir``; None for a key that cannot
+    name one (so a request never builds a path from an unchecked package ID)."""
+    if not is_package_id(package_id) or not 1 <= source_version < 10**9:
+        return None
+    return manifests_dir / package_id / f"{source_version}.json"
+
+
+def read_manifest(manifests_dir: Path, package_id: str, source_version: int) -> bytes | None:
+    """A version's manifest bytes as stored (and served), or None if it is not held."""
+    path = manifest_path(manifests_dir, package_id, source_version)
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def last_modified(manifest: Manifest) -> datetime:
+    """Every file's Last-Modified: the manifest's ``created_at``, so the validators do not
+    change when an object is copied again."""
+    return datetime.fromisoformat(manifest.created_at[:19]).replace(tzinfo=UTC)
 
 
 def _fingerprint(st: os.stat_result) -> list[int]:
@@ -90,13 +115,7 @@ class DPStore:
     # -- ContentSource ------------------------------------------------------
 
     def manifest_bytes(self, package_id: str, source_version: int) -> bytes | None:
-        path = self._manifest_path(package_id, source_version)
-        if path is None:
-            return None
-        try:
-            return path.read_bytes()
-        except OSError:
-            return None
+        return read_manifest(self.manifests_dir, package_id, source_version)
 
     def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
         held = self._load(package_id, source_version)
@@ -117,7 +136,7 @@ class DPStore:
         """(package_id, source_version) of every version whose manifest is present."""
         found: list[tuple[str, int]] = []
         for package_dir in sorted(self.manifests_dir.iterdir()):
-            if not _PACKAGE_ID.fullmatch(package_dir.name) or package_dir.is_symlink():
+            if not is_package_id(package_dir.name) or package_dir.is_symlink():
                 continue
             for entry in package_dir.iterdir():
                 if match := _VERSION_FILE.fullmatch(entry.name):
@@ -249,9 +268,7 @@ class DPStore:
     # -- internals ----------------------------------------------------------------
 
     def _manifest_path(self, package_id: str, source_version: int) -> Path | None:
-        if not _PACKAGE_ID.fullmatch(package_id) or not 1 <= source_version < 10**9:
-            return None
-        return self.manifests_dir / package_id / f"{source_version}.json"
+        return manifest_path(self.manifests_dir, package_id, source_version)
 
     def _load(self, package_id: str, source_version: int) -> _Held | None:
         key = (package_id, source_version)
@@ -266,8 +283,7 @@ class DPStore:
             manifest = Manifest.from_bytes(raw)
         except ManifestError:
             return None
-        created = datetime.fromisoformat(manifest.created_at[:19]).replace(tzinfo=UTC)
-        held = _Held(manifest, {f.path: f for f in manifest.files}, created)
+        held = _Held(manifest, {f.path: f for f in manifest.files}, last_modified(manifest))
         with self._lock:
             self._held[key] = held
         return held

@@ -34,8 +34,9 @@ import httpx
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from peerdp.content.fs import CHUNK_SIZE
 from peerdp.content.manifest import Manifest
-from peerdp.content.objects import CHUNK_SIZE, ContentError, ObjectStore
+from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
 from peerdp.net import error_detail
 from peerdp.site import dp_rows

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.columns import Columns
 
-from peerdp.cli.http import JsonOption, SiteOption, connect
+from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, console, count, emit, print_record, say, when
 from peerdp.cli.resources import (
     IdArgument,

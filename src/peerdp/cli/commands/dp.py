@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from peerdp.cli.http import JsonOption, SiteOption
+from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, plain, when, yes_no
 from peerdp.cli.resources import (
     IdArgument,

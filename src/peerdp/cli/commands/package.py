@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from peerdp.cli.commands import package_dp
-from peerdp.cli.http import JsonOption, SiteOption, connect
+from peerdp.cli.connection import JsonOption, SiteOption, admin_errors_reported, connect
 from peerdp.cli.output import (
     Column,
     emit,
@@ -32,7 +32,7 @@ from peerdp.cli.resources import (
     item_path,
     list_rows,
 )
-from peerdp.cli.upload import checked_folder, send_folder
+from peerdp.cli.upload_bar import folder_entries, send_with_progress
 
 PACKAGES = Resource(
     "package",
@@ -129,11 +129,14 @@ def import_(
 
     JSON output: {"package": <the package>, "version": <the source version>}.
     """
-    entries = checked_folder(folder)
+    entries = folder_entries(folder)
     with connect(site) as api:
         package = api.post(PACKAGES.path, _package_body(name, on_demand, no_auto_download))
+        versions = item_path("packages", package["id"], "versions")
         try:
-            version = send_folder(api, item_path("packages", package["id"], "versions"), entries)
+            # The failure is reported before the package is deleted, as it happened.
+            with admin_errors_reported():
+                version = send_with_progress(api, versions, entries)
         except (typer.Exit, KeyboardInterrupt):
             api.delete(item_path("packages", package["id"]))
             typer.echo(f"(package {package['id']}, made for this import, was deleted)", err=True)
@@ -154,9 +157,9 @@ def update(
     json_out: JsonOption = False,
 ) -> None:
     """Send the folder as the package's next source version (DPs then get the update)."""
-    entries = checked_folder(folder)
+    entries = folder_entries(folder)
     with connect(site) as api:
-        version = send_folder(api, PACKAGES.item(package_id) + "/versions", entries)
+        version = send_with_progress(api, PACKAGES.item(package_id) + "/versions", entries)
     emit(version, json_out, _render_version)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from peerdp.cli.http import JsonOption, SiteOption, connect
+from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, emit, print_record, say, state, when
 from peerdp.cli.resources import create_item, delete_item, item_path, list_rows
 

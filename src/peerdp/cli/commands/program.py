@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from peerdp.cli.http import JsonOption, SiteOption
+from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say
 from peerdp.cli.resources import (
     change_item,

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from peerdp.cli.http import Api, JsonOption, Params, SiteOption, connect
+from peerdp.admin_client import AdminClient, Params
+from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, console, emit, print_table, state, table, when
 from peerdp.cli.timespec import api_time
 
@@ -97,7 +98,9 @@ def list_(
             raise typer.Exit(0) from None
 
 
-def _follow(api: Api, params: Params, rows: list[Any], json_out: bool, interval: float) -> None:
+def _follow(
+    api: AdminClient, params: Params, rows: list[Any], json_out: bool, interval: float
+) -> None:
     """Print `rows`, then every newer message as it comes (by `after_id`)."""
     first = True
     while True:

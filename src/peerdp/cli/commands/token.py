@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from peerdp.cli.http import JsonOption, SiteOption
+from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say, when
 from peerdp.cli.resources import (
     IdArgument,

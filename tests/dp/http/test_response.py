@@ -1,12 +1,8 @@
-"""HTTP conformance of the /content routes against a real uvicorn server.
-
-Covers RFC 9110 ranges and conditionals, access tokens, path traversal and
-the transfer limiter; the pure helpers are tested directly at the end.
-"""
+"""The content responses against a real uvicorn server: RFC 9110 ranges and
+conditionals, framing, the zero-copy body path, the transfer limiter and stalled clients."""
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import os
 import re
@@ -19,53 +15,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from peerdp.dp.http_content import (
-    ByteRange,
-    Validators,
-    coalesce_ranges,
-    evaluate_preconditions,
-    if_range_allows,
-    parse_range,
-)
-
-from .support import (
-    CREATED_AT,
-    DP_SECRET,
+from ..support import (
     LAST_MODIFIED,
-    OTHER_PACKAGE,
     PACKAGE,
     VERSION,
     Server,
-    add_version,
-    object_path,
-    put_object,
+    assert_error,
+    assert_plain_framing,
     serve_store,
     sha256,
 )
 
 
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(headers=server.auth(), timeout=30) as c:
-        yield c
-
-
 def big(server: Server) -> bytes:
     return server.files["big.bin"]
-
-
-def assert_plain_framing(resp: httpx.Response) -> None:
-    """Content is never chunked and never content-coded."""
-    assert "transfer-encoding" not in resp.headers
-    assert "content-encoding" not in resp.headers
-    assert resp.headers["content-length"] == str(len(resp.content))
-
-
-def assert_error(resp: httpx.Response, status: int) -> None:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == "application/json"
-    detail = resp.json()["detail"]
-    assert isinstance(detail, str) and detail
 
 
 # -- whole files and HEAD ---------------------------------------------------
@@ -109,12 +72,6 @@ def test_empty_file_ignores_range(server: Server, client: httpx.Client) -> None:
     assert resp.status_code == 200
     assert resp.content == b""
     assert resp.headers["content-length"] == "0"
-
-
-def test_token_in_query_string(server: Server) -> None:
-    resp = httpx.get(server.url("dir/small.txt"), params={"token": server.token()})
-    assert resp.status_code == 200
-    assert resp.content == server.files["dir/small.txt"]
 
 
 # -- ranges -------------------------------------------------------------------
@@ -287,7 +244,7 @@ def test_ranges_on_manifest(server: Server, client: httpx.Client) -> None:
 
 
 def test_zero_copy_path_is_used_when_offered(server: Server, client: httpx.Client) -> None:
-    from peerdp.dp.content_app import ZeroCopyHttpToolsProtocol as Proto
+    from peerdp.dp.zerocopy import ZeroCopyHttpToolsProtocol as Proto
 
     before = Proto.zerocopy_bytes_total
     resp = client.get(server.url("big.bin"), headers={"Range": "bytes=10-,0-4"})
@@ -373,178 +330,6 @@ def test_not_modified(server: Server, client: httpx.Client) -> None:
     assert client.get(url, headers={"If-Modified-Since": LAST_MODIFIED}).status_code == 304
     older = "Tue, 30 Apr 2024 00:00:00 GMT"
     assert client.get(url, headers={"If-Modified-Since": older}).status_code == 200
-
-
-def test_manifest_served_byte_for_byte(server: Server, client: httpx.Client) -> None:
-    url = f"{server.base_url}/content/{PACKAGE}/{VERSION}/manifest"
-    resp = client.get(url)
-    assert resp.status_code == 200
-    assert resp.content == server.manifest
-    assert resp.headers["content-type"] == "application/json"
-    assert resp.headers["etag"] == f'"{sha256(server.manifest)}"'
-    assert resp.headers["last-modified"] == LAST_MODIFIED
-    head = client.head(url)
-    assert head.headers["content-length"] == str(len(server.manifest))
-
-
-# -- not found ----------------------------------------------------------------
-
-
-def test_unknown_package_version_and_path(server: Server) -> None:
-    cases = [
-        (server.url("big.bin", package_id="PS1FFFFF"), server.token("PS1FFFFF")),
-        (server.url("big.bin", version=2), server.token(version=2)),
-        (f"{server.base_url}/content/{PACKAGE}/2/manifest", server.token(version=2)),
-        (server.url("nope.bin"), server.token()),
-        (server.url("dir"), server.token()),
-    ]
-    for url, token in cases:
-        assert_error(httpx.get(url, headers={"Authorization": f"Bearer {token}"}), 404)
-
-
-def test_listed_but_unverified_file_is_404(server: Server, client: httpx.Client) -> None:
-    data = b"not downloaded yet"
-    add_version(server.root, PACKAGE, 3, {"later.bin": data}, store=False)
-    url = server.url("later.bin", version=3)
-    token = server.token(version=3)
-    assert_error(httpx.get(url, headers={"Authorization": f"Bearer {token}"}), 404)
-    # A partial object (wrong size) is not served either.
-    path = put_object(server.root, data)
-    path.write_bytes(data[:5])
-    assert_error(httpx.get(url, headers={"Authorization": f"Bearer {token}"}), 404)
-    path.write_bytes(data)
-    assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).content == data
-
-
-# -- traversal ----------------------------------------------------------------
-
-
-def raw_get(server: Server, path: str) -> tuple[int, bytes]:
-    """GET with the path sent exactly as written (no client-side normalisation)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        conn.putheader("Authorization", f"Bearer {server.token()}")
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-PASSWD = Path("/etc/passwd").read_bytes()
-
-
-@pytest.mark.parametrize(
-    "tail",
-    [
-        "../../../../../../etc/passwd",
-        "dir/../big.bin",  # would resolve to a listed file: still refused
-        "./big.bin",
-        "%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-        "%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-        "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
-        "dir%2Fsmall.txt",  # encoded separator, even onto a listed file
-        "dir%5csmall.txt",
-        "/etc/passwd",
-        "%2Fetc%2Fpasswd",
-        "..%5c..%5c..%5cetc%5cpasswd",
-        "big.bin%00.txt",
-        "dir//small.txt",
-    ],
-)
-def test_traversal_is_404(server: Server, tail: str) -> None:
-    status, body = raw_get(server, f"/content/{PACKAGE}/{VERSION}/files/{tail}")
-    assert status == 404, (tail, body[:200])
-    assert b"root:" not in body
-    assert b'"detail"' in body
-
-
-def test_traversal_in_package_and_version_segments(server: Server) -> None:
-    for path in (
-        f"/content/..%2F..%2Fetc/{VERSION}/files/passwd",
-        f"/content/{PACKAGE}/..%2F..%2F/files/passwd",
-        f"/content/{PACKAGE}/{VERSION}/files/../manifest",
-    ):
-        status, body = raw_get(server, path)
-        assert status in (403, 404), path  # the token names PS100001 v1 only
-        assert b"root:" not in body
-
-
-def test_planted_symlinks_are_not_followed(server: Server, tmp_path: Path) -> None:
-    """A manifest entry whose object is a symlink to /etc/passwd answers 404."""
-    digest = sha256(PASSWD)
-    add_version(server.root, PACKAGE, 4, {"passwd.bin": PASSWD}, store=False)
-    link = object_path(server.root, digest)
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to("/etc/passwd")
-    headers = {"Authorization": f"Bearer {server.token(version=4)}"}
-    resp = httpx.get(server.url("passwd.bin", version=4), headers=headers)
-    assert_error(resp, 404)
-    assert b"root:" not in resp.content
-    # A symlinked fan-out directory is refused as well.
-    link.unlink()
-    link.parent.rmdir()
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / digest).write_bytes(PASSWD)
-    link.parent.symlink_to(elsewhere, target_is_directory=True)
-    try:
-        resp = httpx.get(server.url("passwd.bin", version=4), headers=headers)
-        assert_error(resp, 404)
-        assert b"root:" not in resp.content
-    finally:
-        link.parent.unlink()
-
-
-# -- access tokens ------------------------------------------------------------
-
-
-def test_missing_token_401(server: Server) -> None:
-    for url in (server.url("big.bin"), f"{server.base_url}/content/{PACKAGE}/{VERSION}/manifest"):
-        resp = httpx.get(url)
-        assert_error(resp, 401)
-        assert resp.headers["www-authenticate"].startswith("Bearer")
-    resp = httpx.get(server.url("big.bin"), headers={"Authorization": "Basic dXNlcjpwYXNz"})
-    assert_error(resp, 401)
-
-
-def forged_token(server: Server) -> str:
-    from peerdp.security.signing import SiteKey
-
-    return SiteKey.generate().access_token(PACKAGE, VERSION, "mallory")
-
-
-@pytest.mark.parametrize("kind", ["forged", "garbage", "other_package", "other_version", "expired"])
-def test_bad_token_403(server: Server, kind: str) -> None:
-    token = {
-        "forged": lambda: forged_token(server),
-        "garbage": lambda: "not.a-token",
-        "other_package": lambda: server.token(OTHER_PACKAGE),
-        "other_version": lambda: server.token(version=VERSION + 1),
-        "expired": lambda: server.token(ttl_s=60, now=time.time() - 3600),
-    }[kind]()
-    for url in (server.url("big.bin"), f"{server.base_url}/content/{PACKAGE}/{VERSION}/manifest"):
-        assert_error(httpx.get(url, headers={"Authorization": f"Bearer {token}"}), 403)
-        assert httpx.head(url, params={"token": token}).status_code == 403
-
-
-def test_token_for_other_package_works_there_only(server: Server) -> None:
-    token = server.token(OTHER_PACKAGE)
-    ok = httpx.get(server.url("other.bin", package_id=OTHER_PACKAGE), params={"token": token})
-    assert ok.content == b"other package"
-
-
-def test_dp_credential_hook(server: Server) -> None:
-    resp = httpx.get(server.url("dir/small.txt"), headers={"Authorization": f"Bearer {DP_SECRET}"})
-    assert resp.status_code == 200
-    resp = httpx.get(server.url("dir/small.txt"), headers={"Authorization": "Bearer dp-wrong"})
-    assert resp.status_code == 403
-
-
-def test_other_methods_refused(server: Server, client: httpx.Client) -> None:
-    assert client.post(server.url("big.bin")).status_code == 405
-    assert client.delete(server.url("big.bin")).status_code == 405
 
 
 # -- transfer limiter ---------------------------------------------------------
@@ -655,72 +440,7 @@ def test_stalled_client_is_dropped_and_frees_its_slot(stalling: Server) -> None:
         sock.close()
 
 
-# -- pure helpers ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("header", "size", "expected"),
-    [
-        ("bytes=0-499", 1000, [(0, 500)]),
-        ("bytes=500-", 1000, [(500, 1000)]),
-        ("bytes=-500", 1000, [(500, 1000)]),
-        ("bytes=-5000", 1000, [(0, 1000)]),
-        ("bytes=0-0,-1", 1000, [(0, 1), (999, 1000)]),
-        ("bytes= 0-1 , ,5-6", 1000, [(0, 2), (5, 7)]),
-        ("bytes=900-999,0-9", 1000, [(900, 1000), (0, 10)]),  # request order kept
-        ("bytes=0-9,10-19,5-25", 1000, [(0, 26)]),  # adjacent + overlapping merge
-        ("bytes=1000-", 1000, []),
-        ("bytes=-0", 1000, []),
-        ("bytes=0-", 0, None),
-        ("bytes=5-4", 1000, None),
-        ("bytes=a-b", 1000, None),
-        ("bytes=\u0661-2", 1000, None),  # non-ASCII digits are not digits here
-        ("chars=0-1", 1000, None),
-        ("bytes", 1000, None),
-    ],
-)
-def test_parse_range(header: str, size: int, expected: list[tuple[int, int]] | None) -> None:
-    got = parse_range(header, size)
-    assert got == (None if expected is None else [ByteRange(*r) for r in expected])
-
-
-def test_coalesce_cascades() -> None:
-    ranges = [ByteRange(0, 10), ByteRange(20, 30), ByteRange(40, 50), ByteRange(5, 45)]
-    assert coalesce_ranges(ranges) == [ByteRange(0, 50)]
-
-
 LM = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-VALIDATORS = Validators.of("a" * 64, LM)
-
-
-@pytest.mark.parametrize(
-    ("method", "headers", "expected"),
-    [
-        ("GET", {}, None),
-        ("GET", {"if-match": '"' + "a" * 64 + '"'}, None),
-        ("GET", {"if-match": 'W/"' + "a" * 64 + '"'}, 412),  # If-Match compares strongly
-        ("GET", {"if-match": '"b"', "if-unmodified-since": LAST_MODIFIED}, 412),
-        ("GET", {"if-match": "*", "if-unmodified-since": "Mon, 01 Jan 2001 00:00:00 GMT"}, None),
-        ("GET", {"if-unmodified-since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412),
-        ("HEAD", {"if-none-match": "*"}, 304),
-        ("POST", {"if-none-match": "*"}, 412),
-        ("GET", {"if-none-match": '"zz"', "if-modified-since": LAST_MODIFIED}, None),
-        ("GET", {"if-modified-since": "Wed, 01 May 2024 12:00:01 GMT"}, 304),
-    ],
-)
-def test_evaluate_preconditions(method: str, headers: dict[str, str], expected: int | None) -> None:
-    assert evaluate_preconditions(method, headers, VALIDATORS) == expected
-
-
-def test_if_range_allows() -> None:
-    assert if_range_allows(None, VALIDATORS)
-    assert if_range_allows('"' + "a" * 64 + '"', VALIDATORS)
-    assert not if_range_allows('"' + "b" * 64 + '"', VALIDATORS)
-    assert if_range_allows(LAST_MODIFIED, VALIDATORS)
-    assert not if_range_allows("Wed, 01 May 2024 12:00:01 GMT", VALIDATORS)
-    # Sub-second Last-Modified values compare at HTTP's one-second resolution.
-    assert if_range_allows(LAST_MODIFIED, Validators.of("a" * 64, LM.replace(microsecond=5)))
-    assert CREATED_AT.startswith("2024-05-01T12:00:00")
 
 
 def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
@@ -732,7 +452,8 @@ def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
     import anyio
     from starlette.requests import Request
 
-    from peerdp.dp.http_content import FileEntry, TransferLimiter, file_response
+    from peerdp.dp.http.response import TransferLimiter, file_response
+    from peerdp.dp.source import FileEntry
 
     data = os.urandom(3 * 1024 * 1024)
     path = tmp_path / sha256(data)
@@ -767,69 +488,3 @@ def test_stalled_send_released_on_disconnect(tmp_path: Path) -> None:
     anyio.run(main)
     assert sent[0]["status"] == 200
     assert limiter.active == 0
-
-
-def test_zerocopy_waits_for_queued_bytes_before_sendfile(tmp_path: Path) -> None:
-    """Bytes still queued in the transport (e.g. a part header) go out before file data."""
-    import asyncio
-    from types import SimpleNamespace
-
-    from peerdp.dp.content_app import _zerocopy_send
-    from peerdp.dp.http_content import ZEROCOPY_SEND
-
-    data = os.urandom(200_000)
-    path = tmp_path / "obj"
-    path.write_bytes(data)
-    ours, theirs = socket.socketpair()
-    ours.setblocking(False)
-    theirs.settimeout(5)  # a missing HEADER fails the test instead of hanging it
-
-    class Transport:
-        """Holds b"HEADER" for two polls, then flushes it to the socket."""
-
-        def __init__(self) -> None:
-            self.polls = 0
-
-        def get_write_buffer_size(self) -> int:
-            self.polls += 1
-            if self.polls == 3:
-                ours.send(b"HEADER")
-                return 0
-            return 0 if self.polls > 3 else 6
-
-        def close(self) -> None:
-            pass
-
-    cycle = SimpleNamespace(
-        disconnected=False,
-        response_started=True,
-        response_complete=False,
-        chunked_encoding=False,
-        expected_content_length=len(data),
-        scope={"method": "GET"},
-        transport=Transport(),
-    )
-    finals: list[object] = []
-
-    async def plain_send(message: object) -> None:
-        finals.append(message)
-
-    async def main() -> bytes:
-        received = bytearray()
-        loop = asyncio.get_running_loop()
-        with path.open("rb") as fh:
-            message = {"type": ZEROCOPY_SEND, "file": fh, "offset": 0, "count": len(data)}
-            task = asyncio.create_task(_zerocopy_send(cycle, plain_send, ours.fileno(), message))  # type: ignore[arg-type]
-            while len(received) < len(data) + 6:
-                received += await loop.run_in_executor(None, theirs.recv, 1 << 16)
-            await task
-        return bytes(received)
-
-    try:
-        received = asyncio.run(main())
-    finally:
-        ours.close()
-        theirs.close()
-    assert received == b"HEADER" + data
-    assert cycle.expected_content_length == 0
-    assert finals == [{"type": "http.response.body", "body": b"", "more_body": False}]

@@ -2,34 +2,28 @@
 
 The tar archive is produced piece by piece (each file's PAX header, its bytes,
 the padding) while httpx sends it, so its exact length is known in advance
-(`Content-Length`, and a progress bar with a true total) and a folder of any
-size needs no temporary copy.
+(`Content-Length`, and progress with a true total) and a folder of any size
+needs no temporary copy.
 """
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from peerdp.cli.http import Api, fail
-from peerdp.cli.output import err_console
+from peerdp.admin_client.api import AdminClient
+from peerdp.admin_client.errors import AdminError
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 CHUNK = 1024 * 1024
-PROGRESS_FROM_BYTES = 8 * 1024 * 1024
+
+# Told (bytes sent so far, bytes in all) as the archive goes out; when the two are equal
+# every byte is sent and the site is storing the version.
+OnProgress = Callable[[int, int], None]
 
 
 class FolderChanged(Exception):
@@ -47,16 +41,24 @@ class Entry:
 
 
 def checked_folder(folder: Path) -> list[Entry]:
-    """The folder's files, checked as the site will check them (no symlinks, no specials)."""
+    """The folder's files, checked as the site will check them (no symlinks, no specials).
+
+    Raises `AdminError` (without a status) for a folder the site would refuse or that
+    cannot be read.
+    """
+    # Imported here, not above: every CLI command imports this module, and the content
+    # library costs its start-up time only when a folder is sent.
     from peerdp.content.manifest import UnsafeContent, scan_folder
 
     try:
         files = scan_folder(folder)
         return [_entry(f.relpath, f.abs_path) for f in files]
     except UnsafeContent as exc:
-        fail(f"cannot send {folder}: {exc}")
+        raise AdminError(f"cannot send {folder}: {exc}") from exc
     except OSError as exc:
-        fail(f"cannot read {folder}: {exc.strerror or exc} ({exc.filename or folder})")
+        raise AdminError(
+            f"cannot read {folder}: {exc.strerror or exc} ({exc.filename or folder})"
+        ) from exc
 
 
 def _entry(relpath: str, path: Path) -> Entry:
@@ -78,19 +80,21 @@ def archive_size(entries: Sequence[Entry]) -> int:
     return body + _padding(body, RECORD)
 
 
-def archive_chunks(entries: Sequence[Entry], progress: Progress | None = None) -> Iterator[bytes]:
+def archive_chunks(
+    entries: Sequence[Entry], on_progress: OnProgress | None = None
+) -> Iterator[bytes]:
     """The tar archive of `entries`, as `archive_size(entries)` bytes in pieces."""
-    task = progress.add_task("sending", total=archive_size(entries)) if progress else None
+    total = archive_size(entries)
     sent = 0
     for entry in entries:
         for chunk in _entry_chunks(entry):
             sent += len(chunk)
-            if progress is not None and task is not None:
-                progress.update(task, completed=sent)
+            if on_progress is not None:
+                on_progress(sent, total)
             yield chunk
     tail = 2 * BLOCK + _padding(sent + 2 * BLOCK, RECORD)
-    if progress is not None and task is not None:
-        progress.update(task, completed=sent + tail, description="site storing")
+    if on_progress is not None:
+        on_progress(sent + tail, total)
     yield bytes(tail)
 
 
@@ -112,27 +116,21 @@ def _entry_chunks(entry: Entry) -> Iterator[bytes]:
     yield bytes(_padding(entry.size, BLOCK))
 
 
-def _progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console(),
-        transient=True,
-    )
+def send_folder(
+    client: AdminClient,
+    path: str,
+    entries: Sequence[Entry],
+    on_progress: OnProgress | None = None,
+) -> Any:
+    """Upload `entries` to `path` (a package's versions); the site's answer.
 
-
-def send_folder(api: Api, path: str, entries: Sequence[Entry]) -> Any:
-    """Upload `entries` to `path` (a package's versions); the site's answer."""
+    A file that changes while it is sent stops the upload (`AdminError`): the site then
+    stores nothing.
+    """
     size = archive_size(entries)
-    show = err_console().is_terminal and size >= PROGRESS_FROM_BYTES
     try:
-        if not show:
-            return api.upload(path, archive_chunks(entries), size, "application/x-tar")
-        with _progress_bar() as progress:
-            chunks = archive_chunks(entries, progress)
-            return api.upload(path, chunks, size, "application/x-tar")
+        return client.upload(path, archive_chunks(entries, on_progress), size, "application/x-tar")
     except FolderChanged as exc:
-        fail(f"upload stopped: {exc}; nothing was stored, send the folder again")
+        raise AdminError(
+            f"upload stopped: {exc}; nothing was stored, send the folder again"
+        ) from exc

@@ -1,79 +1,53 @@
-"""The admin CLI's client for the site's admin API (`/api/v1`).
+"""A client for one site's admin API (`/api/v1`).
 
-The site URL comes from `--site` or PEERDP_SITE_URL, the admin token from
-PEERDP_ADMIN_TOKEN. Every failure (an error answer, a refused connection, a
-timeout) becomes one line on stderr and exit code 1: never a traceback.
+Every answer is decoded JSON (None for an empty one). Every failure (an error answer, a
+refused connection, a timeout, an answer that is not JSON) raises `AdminError` with one
+sentence that says what to do about it.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import httpx
-import typer
 
+from peerdp.admin_client.errors import AdminError
 from peerdp.net import error_detail
 
+# The environment variables peerdp's tools read the site URL and the admin token from;
+# the messages below name them because that is where a person fixes the problem.
 SITE_ENV = "PEERDP_SITE_URL"
 TOKEN_ENV = "PEERDP_ADMIN_TOKEN"
-DEFAULT_SITE_URL = "http://127.0.0.1:8080"
 API_PREFIX = "/api/v1"
-
-SiteOption = Annotated[
-    str | None,
-    typer.Option(
-        "--site",
-        envvar=SITE_ENV,
-        metavar="URL",
-        show_default=False,
-        help=f"Site server URL (default: ${SITE_ENV}, else {DEFAULT_SITE_URL}).",
-    ),
-]
-JsonOption = Annotated[
-    bool,
-    typer.Option("--json", help="Print the API's JSON answer instead of a table (for scripts)."),
-]
 
 Params = Mapping[str, str | int | None]
 
 
-def fail(message: str) -> NoReturn:
-    """Print `message` as one line on stderr and exit with code 1."""
-    typer.echo(f"Error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(1)
-
-
-def site_url(given: str | None) -> str:
+def site_url(given: str) -> str:
     """The site's base URL without a trailing slash or API prefix."""
-    url = (given or DEFAULT_SITE_URL).strip().rstrip("/").removesuffix(API_PREFIX)
+    url = given.strip().rstrip("/").removesuffix(API_PREFIX)
     if not url.startswith(("http://", "https://")):
-        fail(f"the site URL must start with http:// or https://, not {url!r}")
+        raise AdminError(f"the site URL must start with http:// or https://, not {url!r}")
     return url
 
 
-def admin_token() -> str:
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        fail(
-            f"no admin token: set {TOKEN_ENV} to the site's admin token "
-            "(the site server prints where it keeps it when it starts)"
-        )
-    return token
+class AdminClient:
+    """Calls to one site's admin API with its admin token; each answer is decoded JSON."""
 
-
-class Api:
-    """Calls to one site's admin API; each answer is decoded JSON (None for 204)."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
+    def __init__(self, url: str, token: str, *, user_agent: str = "peerdp-cli") -> None:
+        self.url = site_url(url)
         self._http = httpx.Client(
-            base_url=url + API_PREFIX,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "peerdp-cli"},
+            base_url=self.url + API_PREFIX,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": user_agent},
             timeout=httpx.Timeout(30.0, connect=10.0),
         )
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self._http.close()
@@ -103,18 +77,21 @@ class Api:
         try:
             response = self._http.request(method, path, **options)
         except httpx.HTTPError as exc:
-            fail(self._transport_problem(exc))
+            raise AdminError(self._transport_problem(exc)) from exc
         return self._answer(response)
 
     def _answer(self, response: httpx.Response) -> Any:
         if not response.is_success:
-            fail(describe_error(response))
+            raise AdminError(describe_error(response), response.status_code)
         if response.status_code == 204 or not response.content:
             return None
         try:
             return response.json()
         except ValueError:
-            fail(f"{self.url} answered with something that is not JSON: is it a peerdp site?")
+            raise AdminError(
+                f"{self.url} answered with something that is not JSON: is it a peerdp site?",
+                response.status_code,
+            ) from None
 
     def _transport_problem(self, exc: httpx.HTTPError) -> str:
         if isinstance(exc, httpx.ConnectError):
@@ -143,13 +120,3 @@ def describe_error(response: httpx.Response) -> str:
     if status >= 500:
         return f"the site server failed (HTTP {status}): {detail}"
     return detail
-
-
-@contextmanager
-def connect(site: str | None) -> Iterator[Api]:
-    """An Api for the site named by `--site`/PEERDP_SITE_URL and PEERDP_ADMIN_TOKEN."""
-    api = Api(site_url(site), admin_token())
-    try:
-        yield api
-    finally:
-        api.close()

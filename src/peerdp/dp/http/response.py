@@ -1,19 +1,10 @@
-"""HTTP semantics for serving package content (RFC 9110), shared by every DP.
+"""The ASGI answer to a GET or HEAD of package content, shared by every DP.
 
-One implementation of ranges and conditional requests, used by standard and
-branch distribution points alike: ``HEAD`` metadata, ``GET`` whole (200), one
-range (206 + ``Content-Range``), several ranges (206 ``multipart/byteranges``),
-``416`` for unsatisfiable ranges, ``If-Range``, ``If-Match``,
-``If-Unmodified-Since`` (412), ``If-None-Match`` / ``If-Modified-Since`` (304).
-
-Why not Starlette's ``FileResponse`` (read in starlette 1.10): it answers a
-malformed ``Range`` with 400 (RFC 9110 §14.2 says ignore it and send 200),
-answers 416 when *any* range is out of bounds (RFC: only when none is
-satisfiable), honours ``Range`` on ``HEAD``, has no ``If-Match`` /
-``If-Unmodified-Since`` / ``If-None-Match`` handling, derives its ETag from the
-mtime, and opens the file by path (following symlinks, and racing the stat).
-Subclassing would have replaced every one of those methods, so the range and
-precondition logic lives here, once, as small pure functions.
+``representation_response`` applies the RFC 9110 rules of ``semantics`` to one
+representation: ``HEAD`` metadata, ``GET`` whole (200), one range (206 +
+``Content-Range``), several ranges (206 ``multipart/byteranges``), ``416`` for
+unsatisfiable ranges, 412 and 304 for the conditional headers. ``ContentResponse``
+then streams the body, holding a ``TransferLimiter`` slot while it does.
 
 Bodies are always sent with ``Content-Length`` (never chunked) and never
 content-coded. Do not wrap the content routes in ``GZipMiddleware`` without
@@ -24,44 +15,40 @@ no-transform`` tells well-behaved intermediaries the same.
 File bodies go out in ``DEFAULT_CHUNK_SIZE`` reads (a worker thread does each
 ``pread``), or, when the ASGI server offers the "Zero Copy Send" extension,
 as one ``http.response.zerocopysend`` message per range so the server can
-``os.sendfile`` them. uvicorn 0.54 offers neither that nor
-``http.response.pathsend`` (Starlette's FileResponse uses only pathsend, for
-whole files); peerdp's ``ZeroCopyHttpToolsProtocol`` in ``content_app`` adds
-zerocopysend to uvicorn. bench/content.md has the measurements.
-
-Files are opened once with ``O_NOFOLLOW`` and checked with ``fstat`` to be
-regular files of the expected size; every later read uses that descriptor, so
-a symlink planted in the store is never followed and nothing can be swapped in
-between the check and the read.
+``os.sendfile`` them. uvicorn offers neither that nor ``http.response.pathsend``
+(Starlette's FileResponse uses only pathsend, for whole files); peerdp's
+``ZeroCopyHttpToolsProtocol`` in ``dp.zerocopy`` adds zerocopysend to uvicorn.
+bench/content.md has the measurements.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import os
-import re
-import stat
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from secrets import token_hex
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from peerdp.dp.http.bodies import BodySource, BytesBody, FileBody, open_regular_file
+from peerdp.dp.http.semantics import (
+    ByteRange,
+    Validators,
+    evaluate_preconditions,
+    if_range_allows,
+    parse_range,
+)
+from peerdp.dp.source import FileEntry
+
 CONTENT_TYPE = "application/octet-stream"
 # Big reads amortise the per-chunk thread hop and ASGI message overhead;
 # 1 MiB measured best against nginx (see bench/content.md).
 DEFAULT_CHUNK_SIZE = 1024 * 1024
-# RFC 9110 §14.2 lets a server ignore a Range with many parts: a defence
-# against request amplification with thousands of tiny ranges.
-MAX_RANGES = 64
-MAX_RANGE_HEADER_LEN = 4096
 CACHE_CONTROL = "private, no-transform"
 # A client that accepts no chunk (<= 1 MiB) for this long is dropped, so a
 # stalled-but-connected peer cannot hold a transfer slot for ever. Lenient:
@@ -71,303 +58,6 @@ STALL_TIMEOUT_KEY = "peerdp.stall_timeout_s"
 # ASGI "Zero Copy Send" extension: when the server offers it (peerdp's
 # ZeroCopyHttpToolsProtocol does), file bodies go out with os.sendfile.
 ZEROCOPY_SEND = "http.response.zerocopysend"
-
-_RANGE_SPEC = re.compile(r"([0-9]{1,19})-([0-9]{0,19})|-([0-9]{1,19})")
-_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """A verified file in a DP's store, as the manifest describes it."""
-
-    path_on_disk: Path
-    size: int
-    sha256: str
-    last_modified: datetime
-    # The store's trusted top directory: components below it are never
-    # followed if they are symlinks. None: only the last component is checked.
-    store_root: Path | None = None
-
-
-class ByteRange(NamedTuple):
-    """A satisfiable byte range; ``end`` is exclusive."""
-
-    start: int
-    end: int
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
-
-@dataclass(frozen=True)
-class Validators:
-    """The strong validators of one representation."""
-
-    etag: str  # with its quotes, e.g. '"ab12…"'
-    last_modified: datetime | None  # UTC, whole seconds
-
-    @classmethod
-    def of(cls, sha256_hex: str, last_modified: datetime | None) -> Validators:
-        # The ETag is the content's SHA-256: a strong validator by construction.
-        if not _SHA256_HEX.fullmatch(sha256_hex):
-            raise ValueError("ETag source must be a lowercase SHA-256 hex digest")
-        return cls(f'"{sha256_hex}"', _whole_seconds(last_modified))
-
-    def headers(self) -> dict[str, str]:
-        out = {"etag": self.etag}
-        if self.last_modified is not None:
-            out["last-modified"] = format_http_date(self.last_modified)
-        return out
-
-
-# --------------------------------------------------------------------------
-# Pure parsing and evaluation
-# --------------------------------------------------------------------------
-
-
-def parse_range(value: str, size: int) -> list[ByteRange] | None:
-    """Parse a ``Range`` header against a representation of ``size`` bytes.
-
-    Returns ``None`` when the header must be ignored (malformed, another
-    unit, too many parts, empty representation): the caller sends 200.
-    Returns ``[]`` when it is valid but no range is satisfiable (416).
-    Otherwise the satisfiable ranges, overlapping ones coalesced.
-    """
-    if size <= 0 or len(value) > MAX_RANGE_HEADER_LEN:
-        return None
-    unit, sep, range_set = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes":
-        return None
-    # "1#range-spec": empty list elements are allowed and skipped (RFC 9110 §5.6.1).
-    specs = [s.strip(" \t") for s in range_set.split(",")]
-    specs = [s for s in specs if s]
-    if not specs or len(specs) > MAX_RANGES:
-        return None
-    ranges: list[ByteRange] = []
-    for spec in specs:
-        match = _RANGE_SPEC.fullmatch(spec)
-        if match is None:
-            return None
-        first, last, suffix = match.groups()
-        if suffix is not None:
-            if int(suffix) > 0:  # a zero-length suffix is unsatisfiable
-                ranges.append(ByteRange(max(size - int(suffix), 0), size))
-            continue
-        start = int(first)
-        if last and int(last) < start:
-            return None  # an invalid int-range makes the whole header invalid
-        if start < size:
-            ranges.append(ByteRange(start, min(int(last) + 1, size) if last else size))
-    return coalesce_ranges(ranges)
-
-
-def coalesce_ranges(ranges: Sequence[ByteRange]) -> list[ByteRange]:
-    """Merge overlapping or adjacent ranges; others keep the requested order.
-
-    RFC 9110 §14.6 allows coalescing "regardless of the order"; merging means
-    a client can never make us send more bytes than the file holds.
-    """
-    out: list[ByteRange] = []
-    for rng in ranges:
-        start, end, pos = rng.start, rng.end, len(out)
-        i = 0
-        while i < len(out):
-            other = out[i]
-            if start <= other.end and other.start <= end:
-                start, end = min(start, other.start), max(end, other.end)
-                del out[i]
-                pos = min(pos, i)
-                i = 0  # the grown range may now touch an earlier one
-                continue
-            i += 1
-        out.insert(min(pos, len(out)), ByteRange(start, end))
-    return out
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    """An HTTP-date as an aware UTC datetime, or None if absent or invalid."""
-    if value is None:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def format_http_date(when: datetime) -> str:
-    return email.utils.format_datetime(_as_utc(when), usegmt=True)
-
-
-def _as_utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _whole_seconds(when: datetime | None) -> datetime | None:
-    # HTTP dates have one-second resolution; compare at that resolution.
-    return None if when is None else _as_utc(when).replace(microsecond=0)
-
-
-def _entity_tags(value: str) -> list[tuple[bool, str]] | None:
-    """(weak, opaque-tag) pairs of an If-Match/If-None-Match list; None for "*"."""
-    if value.strip() == "*":
-        return None
-    return [(bool(m.group(1)), m.group(2)) for m in _ENTITY_TAG.finditer(value)]
-
-
-def _tag_matches(value: str, etag: str, *, strong: bool) -> bool:
-    tags = _entity_tags(value)
-    if tags is None:
-        return True  # "*" matches any current representation
-    opaque = etag.strip('"')
-    return any(tag == opaque and not (strong and weak) for weak, tag in tags)
-
-
-def evaluate_preconditions(
-    method: str, headers: Mapping[str, str], validators: Validators
-) -> int | None:
-    """Status forced by the conditional headers (412 or 304), else None.
-
-    Evaluated in the order of RFC 9110 §13.2.2.
-    """
-    if_match = headers.get("if-match")
-    if if_match is not None:
-        if not _tag_matches(if_match, validators.etag, strong=True):
-            return 412
-    else:
-        since = parse_http_date(headers.get("if-unmodified-since"))
-        modified = validators.last_modified
-        if since is not None and modified is not None and modified > since:
-            return 412
-    safe = method in ("GET", "HEAD")
-    if_none_match = headers.get("if-none-match")
-    if if_none_match is not None:
-        if _tag_matches(if_none_match, validators.etag, strong=False):
-            return 304 if safe else 412
-    elif safe:
-        since = parse_http_date(headers.get("if-modified-since"))
-        modified = validators.last_modified
-        if since is not None and modified is not None and modified <= since:
-            return 304
-    return None
-
-
-def if_range_allows(value: str | None, validators: Validators) -> bool:
-    """Whether ``If-Range`` (if present) lets the ``Range`` header apply."""
-    if value is None:
-        return True
-    value = value.strip()
-    if value.startswith('"') or value.startswith("W/"):
-        # Strong comparison: a weak tag never matches (RFC 9110 §13.1.5).
-        return value == validators.etag
-    when = parse_http_date(value)
-    return when is not None and when == validators.last_modified
-
-
-# --------------------------------------------------------------------------
-# Bodies
-# --------------------------------------------------------------------------
-
-
-class BodySource(Protocol):
-    """Where a response's bytes come from."""
-
-    async def read(self, offset: int, size: int) -> bytes: ...
-
-    def fileno(self) -> int | None:
-        """An OS file descriptor for zero-copy sending, if the body is a file."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class FileBody:
-    """An already-open, already-checked file descriptor."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-
-    async def read(self, offset: int, size: int) -> bytes:
-        # pread in a worker thread: a cold disk must not stall the event loop.
-        data = await anyio.to_thread.run_sync(os.pread, self._fd, size, offset)
-        if len(data) != size:
-            # Not an OSError: that would be mistaken for a client disconnect.
-            raise RuntimeError("content file shrank while being served")
-        return data
-
-    def fileno(self) -> int | None:
-        return self._fd if self._fd >= 0 else None
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-class BytesBody:
-    """A small in-memory body, e.g. a manifest."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-
-    async def read(self, offset: int, size: int) -> bytes:
-        return bytes(self._data[offset : offset + size])
-
-    def fileno(self) -> int | None:
-        return None
-
-    def close(self) -> None:
-        pass
-
-
-def open_regular_file(path: Path, expected_size: int, root: Path | None = None) -> int | None:
-    """Open ``path`` read-only without following symlinks.
-
-    With ``root`` (the store's trusted top directory) every component below
-    it is opened with ``O_NOFOLLOW`` too, so neither a planted file symlink nor
-    a planted directory symlink is followed. Returns the descriptor, or None
-    when the file is missing, is not a regular file, or does not have the size
-    the manifest promises (so an unverified or damaged file is never served).
-    """
-    try:
-        fd = _open_nofollow(path, root)
-    except (OSError, ValueError):
-        return None  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES, outside root …
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode) and info.st_size == expected_size:
-            os.set_blocking(fd, True)
-            return fd
-    except OSError:
-        pass
-    os.close(fd)
-    return None
-
-
-_NOFOLLOW_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # no FIFO hang
-_NOFOLLOW_DIR = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_DIRECTORY
-
-
-def _open_nofollow(path: Path, root: Path | None) -> int:
-    if root is None:
-        return os.open(path, _NOFOLLOW_FILE)
-    parts = path.relative_to(root).parts
-    if not parts or any(p in (".", "..") for p in parts):
-        raise ValueError("path is not inside the store")
-    dir_fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
-    try:
-        for part in parts[:-1]:
-            next_fd = os.open(part, _NOFOLLOW_DIR, dir_fd=dir_fd)
-            os.close(dir_fd)
-            dir_fd = next_fd
-        return os.open(parts[-1], _NOFOLLOW_FILE, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-
 
 # --------------------------------------------------------------------------
 # Transfer limiter
@@ -702,24 +392,11 @@ __all__ = [
     "DEFAULT_STALL_TIMEOUT_S",
     "STALL_TIMEOUT_KEY",
     "ZEROCOPY_SEND",
-    "BodySource",
-    "ByteRange",
-    "BytesBody",
     "ContentResponse",
-    "FileBody",
-    "FileEntry",
     "TransferLimiter",
     "TransferStalled",
-    "Validators",
     "bytes_response",
-    "coalesce_ranges",
     "error_response",
-    "evaluate_preconditions",
     "file_response",
-    "format_http_date",
-    "if_range_allows",
-    "open_regular_file",
-    "parse_http_date",
-    "parse_range",
     "representation_response",
 ]
