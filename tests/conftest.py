@@ -6,19 +6,27 @@ tests import live in tests/helpers/, not here.
 
 Tests that start real processes or servers are marked `slow`, so that
 `pytest -m "not slow"` is a fast inner loop: a test using one of PROCESS_FIXTURES is
-marked here, and `peerdp_cmd` refuses to run from a test that is not marked.
+marked here, and `peerdp_cmd`, a uvicorn server or a socket server refuse to start
+from a test that is not marked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socketserver
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from tests.helpers.postgres import pg_schema
-from tests.helpers.processes import SiteProcess, running_test_is_slow, start_site
+from tests.helpers.processes import (
+    SiteProcess,
+    refuse_servers_unless_slow,
+    running_test_is_slow,
+    start_site,
+)
 
 # Fixtures that start a real process or server (by name, wherever they are defined): a
 # test that uses one, directly or through another fixture, is slow.
@@ -32,8 +40,13 @@ PROCESS_FIXTURES = frozenset(
         "dp",  # `peerdp dp serve` (tests/dp/test_standard_dp.py)
         "nginx",  # tests/transfer
         "scripted",  # http.server threads that cut, stall or corrupt (tests/transfer)
+        "served",  # a uvicorn server built by dp.zerocopy.server_config (tests/dp)
     }
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    refuse_servers_unless_slow(uvicorn.Server, socketserver.BaseServer)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker

@@ -22,7 +22,6 @@ from peerdp.dp.source import FileEntry
 from peerdp.dp.store import last_modified, read_manifest
 from peerdp.dp.zerocopy import ZeroCopyHttpToolsProtocol
 from peerdp.security.signing import SiteKey, SitePublicKey
-from tests.helpers.processes import require_slow
 
 PACKAGE = "PS100001"
 VERSION = 1
@@ -140,7 +139,6 @@ class _Running:
 
 
 def start_uvicorn(app: Any, port: int, zerocopy: bool = False) -> _Running:
-    require_slow("a uvicorn server starts")
     http: Any = ZeroCopyHttpToolsProtocol if zerocopy else "httptools"
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", http=http

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,6 +36,19 @@ def require_slow(what: str) -> None:
             "module (or @pytest.mark.slow to the test), or name the fixture that starts it in "
             "PROCESS_FIXTURES in tests/conftest.py"
         )
+
+
+def refuse_servers_unless_slow(*classes: type) -> None:
+    """Make constructing any of `classes` (real servers) fail in a test not marked slow,
+    whichever fixture or helper builds one."""
+    for cls in classes:
+        init = cls.__init__
+
+        def guarded(self: Any, *args: Any, _init: Any = init, _cls: type = cls, **kw: Any) -> None:
+            require_slow(f"a {_cls.__module__}.{_cls.__qualname__} starts")
+            _init(self, *args, **kw)
+
+        cls.__init__ = guarded  # type: ignore[misc]
 
 
 def peerdp_cmd(*args: str) -> list[str]:
