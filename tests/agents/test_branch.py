@@ -15,8 +15,6 @@ from tests.helpers.processes import SiteProcess
 
 from .support import World, run_client, worlds
 
-pytestmark = pytest.mark.slow  # a real site server and branch DP processes
-
 
 @pytest.fixture
 def world(site_server: SiteProcess, tmp_path: Path) -> Iterator[Callable[..., World]]:
