@@ -1,4 +1,5 @@
-"""Settings every peerdp command honours (environment variables PEERDP_*)."""
+"""Settings every peerdp command honours (environment variables PEERDP_*), and the error
+a role raises when its configuration cannot work."""
 
 from __future__ import annotations
 
@@ -6,6 +7,13 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """The options a role was started with cannot work (the message says why, in one line).
+
+    Roles raise it instead of exiting; the command line reports it as a bad option.
+    """
 
 
 class SiteSettings(BaseSettings):

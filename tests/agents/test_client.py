@@ -16,13 +16,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from peerdp.agents.mp_client import Identity, save_identity
+from peerdp.machine.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
+from tests.dp.branch_support import World, worlds
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess, peerdp_cmd
-
-from .support import World, run_client, worlds
+from tests.machine.support import run_client
 
 pytestmark = pytest.mark.slow  # a real site server, DPs and `peerdp client run` processes
 

@@ -13,11 +13,11 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from peerdp.agents.mp_client import MPClient
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
 from peerdp.content.objects import DigestMismatch
 from peerdp.dp.standard import StartReport
 from peerdp.dp.store import DPStore, MissingObjects
+from peerdp.machine.mp_client import MPClient
 from peerdp.security.signing import SiteKey
 from tests.helpers.api import ok
 from tests.helpers.processes import SiteProcess, start_site

@@ -31,9 +31,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agents.support import AgentProcess, start_agent
 from tests.helpers.api import ok, tar_of, unique, wait_for
 from tests.helpers.processes import SiteProcess, peerdp_cmd
+from tests.machine.support import AgentProcess, start_agent
 
 pytestmark = pytest.mark.slow  # a whole site of real processes
 

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import socket
@@ -24,19 +23,15 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from rich.console import Console
 
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, ObjectStore
-from peerdp.transfer import download
+from peerdp.transfer import download, fastpath
 from peerdp.transfer.download import (
     DownloadFailed,
-    NullProgress,
-    RichProgress,
     Source,
     download_package,
     fetch_manifest,
-    terminal_progress,
 )
 from peerdp.transfer.throttle import TokenBucket
 
@@ -382,7 +377,7 @@ READ_PATHS = {"inline": (1 << 40, 1 << 20), "socket": (0, 1 << 20), "socket-smal
 def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     pipeline_min, read_bytes = READ_PATHS[request.param]
     monkeypatch.setattr(download, "PIPELINE_MIN_BYTES", pipeline_min)
-    monkeypatch.setattr(download, "SOCKET_READ_BYTES", read_bytes)
+    monkeypatch.setattr(fastpath, "SOCKET_READ_BYTES", read_bytes)
     return str(request.param)
 
 
@@ -637,18 +632,6 @@ class RecordingProgress:
 
     def done(self) -> None:
         self.finished = True
-
-
-def test_progress_sinks() -> None:
-    assert isinstance(terminal_progress(console=Console(file=io.StringIO())), NullProgress)
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100)
-    sink = terminal_progress("PS100001", console=console)
-    assert isinstance(sink, RichProgress)
-    sink.start(1000)
-    sink.advance(1000)
-    sink.done()
-    assert "PS100001" in out.getvalue()
 
 
 # -- tests: manifest fetch -----------------------------------------------------------------------

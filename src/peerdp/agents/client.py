@@ -31,30 +31,26 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from peerdp.agents.client_cache import PackageCache
-from peerdp.agents.common import (
-    ManifestRefused,
-    checked_manifest,
-    failure_summary,
-    send_status,
-    transfer_summary,
-)
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
+from peerdp.domain.timestamps import parse_rfc3339
+from peerdp.machine.manifests import ManifestRefused, checked_manifest
+from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
+from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
 from peerdp.transfer.download import (
     DownloadFailed,
     DownloadReport,
+    ProgressSink,
     Source,
     download_package,
     fetch_manifest,
-    terminal_progress,
 )
 
 log = logging.getLogger("peerdp.client")
@@ -73,7 +69,8 @@ class ClientOptions:
     retry_interval_s: float = 60.0
     poll_interval_s: float = 3600.0
     cache_bytes: int = 5 * 1024**3
-    progress: bool = True
+    # Shows a download's progress, given what is downloaded ("PS100001 v3"); None: nothing.
+    progress: Callable[[str], ProgressSink] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,8 @@ class Advertisement:
             program_name=str(program["name"]),
             command_line=str(program["command_line"]),
             timeout_s=int(program["timeout_s"]),
-            available_at=_parse_time(schedule["available_at"]),
-            mandatory_at=_parse_time(mandatory) if mandatory else None,
+            available_at=parse_rfc3339(schedule["available_at"]),
+            mandatory_at=parse_rfc3339(mandatory) if mandatory else None,
         )
 
     def due_at(self) -> datetime:
@@ -321,8 +318,8 @@ class ClientAgent:
     ) -> DownloadReport:
         tokens = {source.name: token for source, token in sources}
         progress = None
-        if self.options.progress:
-            progress = terminal_progress(f"{adv.package_id} v{adv.source_version}")
+        if self.options.progress is not None:
+            progress = self.options.progress(f"{adv.package_id} v{adv.source_version}")
         try:
             return download_package(
                 manifest,
@@ -418,11 +415,6 @@ def report_policy_error(mp: MPClient, exc: MPError) -> None:
     log.error("policy: %s", exc)
     if isinstance(exc, PolicyRefused):
         send_status(mp, "policy_refused", detail=str(exc))
-
-
-def _parse_time(text: str) -> datetime:
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @contextlib.contextmanager

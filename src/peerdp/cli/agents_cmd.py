@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
+from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
 
 if TYPE_CHECKING:
     from peerdp.agents.client import ClientAgent
@@ -86,7 +86,8 @@ def branch_serve(
     ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
-    from peerdp.agents.branch import BranchOptions, serve
+    from peerdp.cli.serving import announce
+    from peerdp.dp.branch import BranchOptions, serve
 
     _logging(logging.INFO)
     options = BranchOptions(
@@ -106,7 +107,7 @@ def branch_serve(
         max_attempts=max_attempts,
     )
     try:
-        serve(options)
+        serve(options, announce)
     except MPError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_NO_POLICY) from exc
@@ -142,13 +143,14 @@ def client_run(
     not, 2 when no verified policy could be had.
     """
     from peerdp.agents.client import ClientAgent, ClientOptions, single_instance
+    from peerdp.cli.progress import terminal_progress
 
     _logging(logging.INFO if verbose else logging.WARNING)
     options = ClientOptions(
         retry_interval_s=retry_interval,
         poll_interval_s=poll_interval,
         cache_bytes=cache_bytes,
-        progress=not json_output,
+        progress=None if json_output else terminal_progress,
     )
     facts = MachineFacts.detect(name, ip_address, ad_site)
     try:

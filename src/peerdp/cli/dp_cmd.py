@@ -46,20 +46,21 @@ def serve(
     ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
+    from peerdp.cli.serving import announce, options_checked
     from peerdp.dp.standard import DPOptions
     from peerdp.dp.standard import serve as run
 
-    run(
-        DPOptions(
-            site_url=site.rstrip("/"),
-            token=token,
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            name=name,
-            ip_addresses=tuple(ip_address),
-            ad_site=ad_site,
-            public_url=url.rstrip("/") if url else None,
-            max_transfers=max_transfers,
-        )
+    options = DPOptions(
+        site_url=site.rstrip("/"),
+        token=token,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        name=name,
+        ip_addresses=tuple(ip_address),
+        ad_site=ad_site,
+        public_url=url.rstrip("/") if url else None,
+        max_transfers=max_transfers,
     )
+    with options_checked():
+        run(options, announce)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from peerdp.cli.serving import announce, options_checked
 from peerdp.config import SiteSettings
 
 app = typer.Typer(help="The site server.", no_args_is_help=True)
@@ -36,4 +37,5 @@ def serve(
     from peerdp.site.server import run
 
     settings = SiteSettings(data_dir=data_dir, db=db, host=host, port=port, site_code=site_code)
-    run(settings, workers=workers)
+    with options_checked():
+        run(settings, announce, workers=workers)

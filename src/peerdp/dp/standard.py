@@ -28,14 +28,17 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from peerdp.agents.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.config import ConfigError
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
+from peerdp.domain.backoff import backoff_delay
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
+from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.machine.reporting import package_state
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 log = logging.getLogger(__name__)
@@ -198,16 +201,17 @@ class StartReport:
     sent: threading.Event = field(default_factory=threading.Event)
 
     def run(self, stop: threading.Event) -> None:
-        delay = self.retry_s
+        attempt = 0
         while not stop.is_set():
             try:
                 self.send()
                 self.sent.set()
                 return
             except MPError as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, self.retry_s, cap_s=60.0)
                 log.warning("start-up report not sent (retrying in %.0f s): %s", delay, exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 60.0)
+                stop.wait(delay)
 
     def send(self) -> None:
         policy = self.mp.policy()
@@ -231,35 +235,30 @@ class StartReport:
                 state, detail = dp_states.INSTALL_RETRYING, "not in this DP's store at start"
             else:
                 continue  # not held yet: the distribution manager sends it
-            out.append(_package_state(entry["id"], entry["source_version"], state, detail))
+            out.append(package_state(entry["id"], entry["source_version"], state, detail))
         for entry in policy.get("remove", []):
             for package_id, version in self.store.versions():
                 if package_id == entry["id"]:
                     self.store.remove(package_id, version)
             detail = "removed at start (to be removed from this DP)"
-            out.append(_package_state(entry["id"], entry["source_version"], "removed", detail))
+            out.append(
+                package_state(entry["id"], entry["source_version"], dp_states.REMOVED, detail)
+            )
         return out
-
-
-def _package_state(package_id: str, version: int, state: str, detail: str) -> dict[str, Any]:
-    return {
-        "type": "package_state",
-        "package_id": package_id,
-        "source_version": version,
-        "state": state,
-        "detail": detail,
-    }
 
 
 # -- the process -----------------------------------------------------------------------
 
 
-def serve(options: DPOptions) -> None:
-    """Run the standard DP until SIGTERM (or Ctrl-C)."""
-    import typer
+def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
+    """Run the standard DP until SIGTERM (or Ctrl-C).
+
+    `announce` gets the line that says where it listens (and a warning if the site could
+    not be told it moved). Raises ConfigError when it cannot register with these options.
+    """
     import uvicorn
 
-    from peerdp.agents.listen import keep_url, listen
+    from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
     options.data_dir.mkdir(parents=True, exist_ok=True)
@@ -271,11 +270,11 @@ def serve(options: DPOptions) -> None:
         if not check.intact:
             log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
     mp = MPClient(identity)
-    keep_url(options.data_dir, url, mp)
+    keep_url(options.data_dir, url, mp, announce)
     report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
     stop = threading.Event()
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
-    typer.echo(f"peerdp dp {identity.name} listening on {url}", err=True)
+    announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
     app = create_dp_app(store, identity, options.max_transfers)
     config = server_config(app)
@@ -290,17 +289,15 @@ def serve(options: DPOptions) -> None:
 
 
 def _identity(options: DPOptions, url: str) -> Identity:
-    import typer
-
     facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
     if options.token is None and not (options.data_dir / "identity.json").exists():
-        raise typer.BadParameter("--token is needed the first time (to register with the site)")
+        raise ConfigError("--token is needed the first time (to register with the site)")
     try:
         identity = enrol(options.site_url, options.token or "", facts, options.data_dir, url=url)
     except MPError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise ConfigError(str(exc)) from exc
     if identity.role != "standard_dp" or identity.dp_id is None:
-        raise typer.BadParameter(
+        raise ConfigError(
             f"this data directory holds a {identity.role} identity, not a standard DP's"
         )
     return identity

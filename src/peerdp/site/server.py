@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-import typer
 import uvicorn
 from fastapi import FastAPI
 
-from peerdp.config import SiteSettings
+from peerdp.config import ConfigError, SiteSettings
 from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
@@ -26,9 +26,13 @@ def app_from_env() -> FastAPI:
     return create_app(SiteSettings(), services=SERVICES)
 
 
-def run(settings: SiteSettings, workers: int = 1) -> None:
+def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 1) -> None:
+    """Serve until SIGTERM; `announce` gets the lines that say where (URL, admin token).
+
+    Raises ConfigError for settings that cannot work.
+    """
     if workers > 1 and is_sqlite(settings.database_url):
-        raise typer.BadParameter("several workers need PostgreSQL (--db postgresql://...)")
+        raise ConfigError("several workers need PostgreSQL (--db postgresql://...)")
     # Open once here: creates the schema, key and admin token before workers start.
     ctx = open_site(settings)
     ctx.db.dispose()
@@ -42,11 +46,11 @@ def run(settings: SiteSettings, workers: int = 1) -> None:
     }.items():
         if value:
             os.environ[name] = value
-    typer.echo(f"peerdp site {settings.site_code} listening on {url}", err=True)
+    announce(f"peerdp site {settings.site_code} listening on {url}")
     if ctx.admin_token_path is not None:
-        typer.echo(f"admin token: {ctx.admin_token_path.resolve()}", err=True)
+        announce(f"admin token: {ctx.admin_token_path.resolve()}")
     else:
-        typer.echo("admin token: from PEERDP_ADMIN_TOKEN", err=True)
+        announce("admin token: from PEERDP_ADMIN_TOKEN")
     exit_zero_after_sigterm()
     options: dict[str, Any] = {
         "log_level": "warning",

@@ -15,9 +15,6 @@ the file starts again from byte 0.
 
 from __future__ import annotations
 
-import email.utils
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,26 +24,18 @@ from typing import Protocol
 from urllib.parse import quote
 
 import httpx
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, DigestMismatch, ObjectStore, PartialWriter
+from peerdp.domain.backoff import backoff_delay
+from peerdp.domain.timestamps import parse_http_date
+from peerdp.transfer.fastpath import BodyCut, Pipeline, socket_body
 from peerdp.transfer.throttle import TokenBucket
 
 MAX_MANIFEST_BYTES = 16 << 20
 # Files at least this big are read from the socket in big pieces, and hashed and
-# written on helper threads.
+# written on helper threads (transfer/fastpath.py).
 PIPELINE_MIN_BYTES = 4 << 20
-SOCKET_READ_BYTES = 1 << 20
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 BUSY_DEFAULT_WAIT_S = 1.0
 
@@ -55,14 +44,12 @@ __all__ = [
     "DownloadReport",
     "NullProgress",
     "ProgressSink",
-    "RichProgress",
     "Source",
     "SourceFailure",
     "download_package",
     "fetch_manifest",
     "file_url",
     "manifest_url",
-    "terminal_progress",
 ]
 
 
@@ -129,7 +116,10 @@ class DownloadReport:
 
 
 class ProgressSink(Protocol):
-    """Receives byte progress; `advance` may be negative when a partial is discarded."""
+    """Receives byte progress; `advance` may be negative when a partial is discarded.
+
+    The caller chooses how it is shown (the CLI draws a bar on a terminal).
+    """
 
     def start(self, total_bytes: int) -> None: ...
 
@@ -149,44 +139,6 @@ class NullProgress:
 
     def done(self) -> None:
         pass
-
-
-class RichProgress:
-    """A Rich progress bar with bytes, speed and time remaining."""
-
-    def __init__(self, description: str = "Downloading", console: Console | None = None) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self._description = description
-        self._task: TaskID | None = None
-
-    def start(self, total_bytes: int) -> None:
-        self._progress.start()
-        self._task = self._progress.add_task(self._description, total=total_bytes)
-
-    def advance(self, n: int) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, n)
-
-    def done(self) -> None:
-        self._progress.stop()
-
-
-def terminal_progress(
-    description: str = "Downloading", console: Console | None = None
-) -> ProgressSink:
-    """A RichProgress when attached to a terminal, else a NullProgress."""
-    console = console or Console(stderr=True)
-    if console.is_terminal:
-        return RichProgress(description, console)
-    return NullProgress()
 
 
 # -- URLs ----------------------------------------------------------------------
@@ -388,7 +340,7 @@ class _PackageDownload:
             raise DownloadFailed(f"no sources to download {entry.path} from", [])
         for round_no in range(self.retry.max_rounds):
             if round_no:
-                time.sleep(min(self.retry.round_backoff_s * 2 ** (round_no - 1), 10.0))
+                time.sleep(backoff_delay(round_no, self.retry.round_backoff_s, cap_s=10.0))
             for index in self._source_order():
                 if self._try_source(index, entry):
                     return
@@ -505,8 +457,13 @@ class _PackageDownload:
             # No chunk_size: httpx would buffer up to it and lose that much on a cut.
             self._take(resp.iter_raw(), source, entry, writer, start)
         else:
-            with _Pipeline(writer) as pipeline:
-                self._take(_socket_body(resp, expected), source, entry, pipeline, start)
+            try:
+                with Pipeline(writer) as pipeline:
+                    self._take(socket_body(resp, expected), source, entry, pipeline, start)
+            except BodyCut as exc:
+                cause = exc.__cause__
+                reason = _describe(cause) if isinstance(cause, OSError) else str(exc)
+                raise _SourceError(f"connection error: {reason}") from exc
         if writer.size != entry.size:
             raise _SourceError(f"body ended at byte {writer.size} of {entry.size}")
 
@@ -552,99 +509,6 @@ class _Sink(Protocol):
     def write(self, data: bytes | memoryview) -> None: ...
 
 
-def _socket_body(resp: httpx.Response, length: int) -> Iterator[bytes | memoryview]:
-    """The body of a big response in 1 MiB pieces read straight from the socket.
-
-    httpx hands a body over in 64 KiB pieces through h11, which costs more CPU than
-    hashing it; a verified 1 GiB pull then ran at half of curl's speed. The first
-    piece still comes through httpx (it drains what h11 has buffered); after it the
-    connection is read directly and is closed, not reused, when the response closes.
-    """
-    pieces = resp.iter_raw()
-    first = next(pieces, b"")
-    yield first
-    left = length - len(first)
-    stream = resp.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is None:  # not a plain HTTP/1.1 connection: stay with httpx
-        yield from pieces
-        return
-    timeout = resp.request.extensions.get("timeout", {}).get("read")
-    sock.settimeout(timeout)
-    while left > 0:
-        buffer = memoryview(bytearray(min(SOCKET_READ_BYTES, left)))
-        filled = 0
-        try:
-            while filled < len(buffer):
-                got = sock.recv_into(buffer[filled:])
-                if not got:
-                    break
-                filled += got
-        except OSError as exc:  # a timeout is an OSError too
-            if filled:
-                yield buffer[:filled]
-            raise _SourceError(f"connection error: {_describe(exc)}") from exc
-        if filled:
-            yield buffer[:filled]
-        left -= filled
-        if filled < len(buffer):
-            raise _SourceError(
-                f"connection error: the server closed the connection {left} bytes "
-                "before the end of the body"
-            )
-
-
-class _Pipeline:
-    """Writes and hashes a body on two helper threads while the caller receives.
-
-    os.write and hashlib release the GIL, so receiving, writing and verifying each
-    get a core instead of adding up on one.
-    """
-
-    def __init__(self, writer: PartialWriter, depth: int = 16) -> None:
-        self._error: BaseException | None = None
-        self._queues: list[queue.Queue[bytes | memoryview | None]] = []
-        self._threads: list[threading.Thread] = []
-        for name, step in (("write", writer.append), ("hash", writer.hash)):
-            work: queue.Queue[bytes | memoryview | None] = queue.Queue(depth)
-            thread = threading.Thread(
-                target=self._run, args=(work, step), name=f"peerdp-partial-{name}"
-            )
-            self._queues.append(work)
-            self._threads.append(thread)
-            thread.start()
-
-    def _run(
-        self,
-        work: queue.Queue[bytes | memoryview | None],
-        step: Callable[[bytes | memoryview], None],
-    ) -> None:
-        while (chunk := work.get()) is not None:
-            if self._error is None:  # after a failure keep draining so put() never blocks
-                try:
-                    step(chunk)
-                except BaseException as exc:
-                    self._error = exc
-
-    def write(self, data: bytes | memoryview) -> None:
-        if self._error is not None:
-            raise self._error
-        for work in self._queues:
-            work.put(data)
-
-    def __enter__(self) -> _Pipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Wait until every queued piece is written and hashed; re-raise a write error."""
-        for work in self._queues:
-            work.put(None)
-        for thread in self._threads:
-            thread.join()
-        if self._error is not None and exc[0] is None:
-            raise self._error
-
-
 # -- small helpers -------------------------------------------------------------
 
 
@@ -687,12 +551,9 @@ def _parse_retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = parse_http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 

@@ -1,4 +1,5 @@
-"""The branch DP as a real process: on-demand pull, resume after SIGKILL, refusal, removal."""
+"""The branch DP: its policy worker in-process (refusals, retries), then as a real process
+(on-demand pull, resume after SIGKILL, refusal, removal)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,55 @@ from pathlib import Path
 import httpx
 import pytest
 
+from peerdp.dp.branch import BranchWorker
+from peerdp.dp.store import DPStore
+from tests.dp.branch_support import World, worlds
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess
+from tests.machine.support import RecordingMP, manifest_of, run_client
 
-from .support import World, run_client, worlds
+# -- the policy worker, in-process ---------------------------------------------------------
+
+
+def test_branch_refuses_a_manifest_the_digest_does_not_name(tmp_path: Path) -> None:
+    mp = RecordingMP()
+    worker = BranchWorker(mp, DPStore(tmp_path))  # type: ignore[arg-type]
+    manifest = manifest_of("PS100001", {"a": b"a"})
+    entry = {
+        "id": "PS100001",
+        "source_version": 1,
+        "manifest_digest": "2" * 64,
+        "manifest": manifest.to_json(),
+        "auto_download": True,
+        "state": "install_pending",
+        "sources": [{"dp_id": 1, "name": "std", "url": "http://127.0.0.1:9"}],
+        "access_token": "t",
+    }
+    worker.apply({"packages": [entry], "remove": []})
+    assert [(m["type"], m["state"]) for m in mp.messages] == [("package_state", "install_failed")]
+    assert "signed policy says" in mp.messages[0]["detail"]
+
+
+def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
+    mp = RecordingMP()
+    worker = BranchWorker(mp, DPStore(tmp_path), retry_base_s=60)  # type: ignore[arg-type]
+    manifest = manifest_of("PS100001", {"a": b"a"})
+    entry = {
+        "id": "PS100001",
+        "source_version": 1,
+        "manifest_digest": manifest.digest(),
+        "manifest": manifest.to_json(),
+        "state": "install_pending",
+        "sources": [],
+    }
+    worker.apply({"packages": [entry]})
+    worker.apply({"packages": [entry]})  # not due again yet: no second report
+    assert [m["state"] for m in mp.messages] == ["install_retrying"]
+    assert "no BITS-enabled standard DP" in mp.messages[0]["detail"]
+    assert 0 < worker._wait_s() <= 60
+
+
+# -- the branch DP as a process -------------------------------------------------------------
 
 
 @pytest.fixture

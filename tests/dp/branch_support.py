@@ -1,4 +1,5 @@
-"""A small site for agent tests, built through the real admin API, with real agent processes.
+"""A small site for branch DP and client tests, built through the real admin API, with
+real agent processes (tests.machine.support starts them).
 
 The standard DP here is a content server over a prepared store (create_content_app in a
 uvicorn thread) registered as a DP row with its URL and reported `installed` by a
@@ -8,13 +9,8 @@ standard_dp credential: enough for the branch DP to pull from and clients to dow
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import re
 import signal
-import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +18,15 @@ from typing import Any
 
 import httpx
 
-from peerdp.agents.mp_client import MachineFacts, MPClient, enrol
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ObjectStore
 from peerdp.dp.routes import create_content_app
+from peerdp.machine.mp_client import MachineFacts, MPClient, enrol
 from peerdp.security.signing import SitePublicKey
 from tests.dp.support import DirectoryContentSource, free_port, start_uvicorn, stop_uvicorn
 from tests.helpers.api import ok, tar_of, unique, wait_for
-from tests.helpers.processes import SiteProcess, peerdp_cmd, stop_process
+from tests.helpers.processes import SiteProcess
+from tests.machine.support import AgentProcess, start_agent
 
 _NETS = itertools.count(random.randint(0, 40_000))
 HQ_NET = "192.168.251"
@@ -71,58 +68,6 @@ class StandardDP:
 
     def stop(self) -> None:
         stop_uvicorn(self.running)
-
-
-# -- agent processes ------------------------------------------------------------------
-
-
-@dataclass
-class AgentProcess:
-    """A serving agent (branch or standard DP) and the lines it wrote to stderr."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    lines: list[str]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        return stop_process(self.process, sig, timeout=20)
-
-
-def start_agent(kind: str, args: list[str], timeout: float = 60) -> AgentProcess:
-    """Start `peerdp <kind> serve ARGS` and wait for its "listening on" line."""
-    process = subprocess.Popen(
-        peerdp_cmd(kind, "serve", *args), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stderr.readline().decode(errors="replace")
-        if not line and process.poll() is not None:
-            raise RuntimeError(f"{kind} exited with {process.returncode}: {''.join(lines)}")
-        lines.append(line)
-        if found := re.search(rf"peerdp {kind} \S+ listening on (http://\S+)", line):
-            _pump(process, lines)
-            return AgentProcess(process, found[1], lines)
-    process.kill()
-    raise RuntimeError(f"{kind} did not report its URL: " + "".join(lines))
-
-
-def _pump(process: subprocess.Popen[bytes], lines: list[str]) -> None:
-    def run() -> None:
-        assert process.stderr is not None
-        for raw in process.stderr:
-            lines.append(raw.decode(errors="replace"))
-            if os.environ.get("PEERDP_TEST_VERBOSE"):
-                print(lines[-1], end="")
-
-    threading.Thread(target=run, daemon=True).start()
-
-
-def run_client(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        peerdp_cmd("client", "run", *args), capture_output=True, text=True, timeout=timeout
-    )
 
 
 # -- the world ----------------------------------------------------------------------------

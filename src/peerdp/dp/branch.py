@@ -22,25 +22,26 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typer
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from peerdp.agents.common import (
-    ManifestRefused,
-    backoff_delay,
-    checked_manifest,
-    failure_summary,
-    send_status,
-    transfer_summary,
-)
-from peerdp.agents.listen import keep_url, listen
-from peerdp.agents.mp_client import (
+from peerdp.content.ids import is_sha256
+from peerdp.content.manifest import Manifest
+from peerdp.content.objects import ContentError
+from peerdp.domain import dp_states
+from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.routes import ContentOptions, create_content_app
+from peerdp.dp.store import DPStore
+from peerdp.dp.zerocopy import server_config
+from peerdp.machine.listen import keep_url, listen
+from peerdp.machine.manifests import ManifestRefused, checked_manifest
+from peerdp.machine.mp_client import (
     Identity,
     MachineFacts,
     MPClient,
@@ -49,19 +50,18 @@ from peerdp.agents.mp_client import (
     enrol,
     load_identity,
 )
-from peerdp.content.ids import is_sha256
-from peerdp.content.manifest import Manifest
-from peerdp.content.objects import ContentError
-from peerdp.domain import dp_states
-from peerdp.dp.routes import ContentOptions, create_content_app
-from peerdp.dp.store import DPStore
-from peerdp.dp.zerocopy import server_config
+from peerdp.machine.reporting import (
+    failure_summary,
+    package_state,
+    send_message,
+    send_status,
+    transfer_summary,
+)
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 
 log = logging.getLogger("peerdp.branch")
 
-PACKAGE_STATE = "package_state"
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
 PULLED_BYTES = Counter("peerdp_branch_pulled_bytes", "Bytes this branch DP pulled over the WAN")
 
@@ -323,14 +323,7 @@ class BranchWorker:
             log.info(message, *a.key)
 
     def _report(self, package_id: str, version: int, state: str, detail: str) -> None:
-        send_status(
-            self.mp,
-            PACKAGE_STATE,
-            package_id=package_id,
-            source_version=version,
-            state=state,
-            detail=detail[:4000],
-        )
+        send_message(self.mp, package_state(package_id, version, state, detail[:4000]))
 
 
 def collect_leftovers(store: DPStore, keep: list[Manifest]) -> None:
@@ -352,8 +345,12 @@ def collect_leftovers(store: DPStore, keep: list[Manifest]) -> None:
 # -- the process -------------------------------------------------------------------
 
 
-def serve(options: BranchOptions) -> None:
-    """Run the branch DP until SIGTERM (or Ctrl-C)."""
+def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
+    """Run the branch DP until SIGTERM (or Ctrl-C).
+
+    `announce` gets the line that says where it listens (and a warning if the site could
+    not be told it moved).
+    """
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
@@ -362,7 +359,7 @@ def serve(options: BranchOptions) -> None:
         if not found.intact:
             log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
     mp = MPClient(identity)
-    keep_url(options.data_dir, url, mp)
+    keep_url(options.data_dir, url, mp, announce)
     worker = BranchWorker(
         mp,
         store,
@@ -373,7 +370,7 @@ def serve(options: BranchOptions) -> None:
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)
-    typer.echo(f"peerdp branch {identity.name} listening on {url}", err=True)
+    announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
     try:
         _serve_http(content_app(store, identity, options.max_transfers), sock)

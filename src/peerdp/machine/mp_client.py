@@ -1,4 +1,4 @@
-"""An agent's connection to the management point: enrolment, identity, policy, status.
+"""A managed machine's connection to the management point: enrolment, identity, policy, status.
 
 Every agent (client, branch DP, standard DP) keeps its identity in its data
 directory (`identity.json`, mode 0600): a second run does not register again.

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import typer
-
-from peerdp.agents.mp_client import MPClient, MPError
+from peerdp.machine.mp_client import MPClient, MPError
 from peerdp.net import bind, url_of
 
 log = logging.getLogger(__name__)
@@ -49,17 +48,19 @@ def registered_url(data_dir: Path) -> str | None:
         return None
 
 
-def keep_url(data_dir: Path, url: str, mp: MPClient) -> None:
-    """Remember the URL this DP serves at; if it moved since it registered, tell the site."""
+def keep_url(data_dir: Path, url: str, mp: MPClient, announce: Callable[[str], None]) -> None:
+    """Remember the URL this DP serves at; if it moved since it registered, tell the site.
+
+    If the site cannot be told, `announce` gets a warning for the operator.
+    """
     previous = registered_url(data_dir)
     if previous is not None and previous != url:
         try:
             mp.announce(url)
         except MPError as exc:
-            typer.echo(
+            announce(
                 f"warning: this DP registered {previous} but now listens on {url}, and the "
-                f"site could not be told ({exc}); it sends clients to the old URL",
-                err=True,
+                f"site could not be told ({exc}); it sends clients to the old URL"
             )
             return
         log.info("told the site this DP moved from %s to %s", previous, url)

@@ -1,4 +1,4 @@
-"""In-process tests of the agents' parts: cache, schedule, program runner, refusals."""
+"""In-process tests of the client agent's parts: cache, schedule, program runner, refusals."""
 
 from __future__ import annotations
 
@@ -11,21 +11,11 @@ from typing import Any
 
 import pytest
 
-from peerdp.agents.branch import BranchWorker
 from peerdp.agents.client import Advertisement, run_program
 from peerdp.agents.client_cache import PackageCache
-from peerdp.agents.common import ManifestRefused, checked_manifest
-from peerdp.content.manifest import Manifest, ManifestFile
+from peerdp.content.manifest import Manifest
 from peerdp.content.objects import DigestMismatch
-from peerdp.dp.store import DPStore
-
-
-def manifest_of(package_id: str, files: dict[str, bytes], version: int = 1) -> Manifest:
-    entries = tuple(
-        ManifestFile(path, len(data), hashlib.sha256(data).hexdigest())
-        for path, data in sorted(files.items())
-    )
-    return Manifest(package_id, version, "2024-05-01T12:00:00Z", entries)
+from tests.machine.support import RecordingMP, manifest_of
 
 
 def cache_with(cache: PackageCache, manifest: Manifest, files: dict[str, bytes]) -> None:
@@ -120,70 +110,12 @@ def test_program_runs_in_its_folder_with_package_facts(tmp_path: Path) -> None:
     assert exit_code == 4 and output == f"PS100001 {tmp_path}"
 
 
-# -- manifests against the signed policy ------------------------------------------------------
-
-
-def test_checked_manifest_refuses_another_digest_or_package() -> None:
-    manifest = manifest_of("PS100001", {"a": b"a"})
-    assert checked_manifest(manifest.to_json(), manifest.digest(), "PS100001", 1) == manifest
-    with pytest.raises(ManifestRefused, match="signed policy says"):
-        checked_manifest(manifest.to_json(), "1" * 64, "PS100001", 1)
-    with pytest.raises(ManifestRefused, match="not PS100002"):
-        checked_manifest(manifest.to_json(), manifest.digest(), "PS100002", 1)
-    with pytest.raises(ManifestRefused, match="not valid"):
-        checked_manifest({"files": []}, manifest.digest(), "PS100001", 1)
-
-
-class RecordingMP:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def status(self, *messages: dict[str, Any]) -> dict[str, Any]:
-        self.messages.extend(messages)
-        return {"accepted": len(messages), "rejected": []}
-
-
-def test_branch_refuses_a_manifest_the_digest_does_not_name(tmp_path: Path) -> None:
-    mp = RecordingMP()
-    worker = BranchWorker(mp, DPStore(tmp_path))  # type: ignore[arg-type]
-    manifest = manifest_of("PS100001", {"a": b"a"})
-    entry = {
-        "id": "PS100001",
-        "source_version": 1,
-        "manifest_digest": "2" * 64,
-        "manifest": manifest.to_json(),
-        "auto_download": True,
-        "state": "install_pending",
-        "sources": [{"dp_id": 1, "name": "std", "url": "http://127.0.0.1:9"}],
-        "access_token": "t",
-    }
-    worker.apply({"packages": [entry], "remove": []})
-    assert [(m["type"], m["state"]) for m in mp.messages] == [("package_state", "install_failed")]
-    assert "signed policy says" in mp.messages[0]["detail"]
-
-
-def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
-    mp = RecordingMP()
-    worker = BranchWorker(mp, DPStore(tmp_path), retry_base_s=60)  # type: ignore[arg-type]
-    manifest = manifest_of("PS100001", {"a": b"a"})
-    entry = {
-        "id": "PS100001",
-        "source_version": 1,
-        "manifest_digest": manifest.digest(),
-        "manifest": manifest.to_json(),
-        "state": "install_pending",
-        "sources": [],
-    }
-    worker.apply({"packages": [entry]})
-    worker.apply({"packages": [entry]})  # not due again yet: no second report
-    assert [m["state"] for m in mp.messages] == ["install_retrying"]
-    assert "no BITS-enabled standard DP" in mp.messages[0]["detail"]
-    assert 0 < worker._wait_s() <= 60
+# -- the client against damaged content ------------------------------------------------
 
 
 def test_client_never_runs_a_damaged_cached_file(tmp_path: Path) -> None:
     from peerdp.agents.client import FAILED, ClientAgent, ClientOptions
-    from peerdp.agents.mp_client import Identity, MachineFacts
+    from peerdp.machine.mp_client import Identity, MachineFacts
 
     files = {"setup.sh": b"echo hi\n"}
     manifest = manifest_of("PS100001", files)

@@ -1,0 +1,29 @@
+"""What the `serve` commands share: the lines a server announces, and its bad options.
+
+The roles print nothing themselves: they hand their "listening on ..." lines to the
+`announce` callback and raise ConfigError for settings that cannot work; the commands
+print the one and report the other as a bad option (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from peerdp.config import ConfigError
+
+
+def announce(line: str) -> None:
+    """A line a starting server prints on stderr (tests and the demo read its URL there)."""
+    typer.echo(line, err=True)
+
+
+@contextmanager
+def options_checked() -> Iterator[None]:
+    """Report a ConfigError raised inside as a bad option of the command."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
