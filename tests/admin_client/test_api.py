@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from peerdp.admin_client import TOKEN_ENV, AdminClient, AdminError, describe_error, site_url
-from tests.conftest import SiteProcess, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from peerdp.admin_client import (
 )
 from peerdp.admin_client.upload import CHUNK
 from tests.cli.support import write_files
-from tests.conftest import SiteProcess, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess
 
 FILES = {
     "setup.exe": bytes(range(256)) * 5000,

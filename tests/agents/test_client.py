@@ -18,10 +18,13 @@ from fastapi import FastAPI
 
 from peerdp.machine.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
-from tests.conftest import SiteProcess, peerdp_cmd, wait_for
 from tests.dp.branch_support import World, worlds
 from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
+from tests.helpers.api import wait_for
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 from tests.machine.support import run_client
+
+pytestmark = pytest.mark.slow  # a real site server, DPs and `peerdp client run` processes
 
 # Content reachable straight from the standard DP (no on-demand needed).
 DIRECT = {"protected_only": False, "allow_remote": True, "on_slow": "download"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SiteProcess, peerdp_cmd
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 
 
 @dataclass

@@ -22,7 +22,10 @@ import httpx
 import pytest
 
 from tests.cli.support import Cli, write_files
-from tests.conftest import SiteProcess, peerdp_cmd, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess, peerdp_cmd
+
+pytestmark = pytest.mark.slow  # the admin CLI runs as a process against a real site server
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import peerdp_cmd
+import pytest
+
+from tests.helpers.processes import peerdp_cmd
+
+pytestmark = pytest.mark.slow  # each test runs `peerdp ... serve` as a real process
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:

@@ -23,8 +23,9 @@ from peerdp.content.objects import ObjectStore
 from peerdp.dp.routes import create_content_app
 from peerdp.machine.mp_client import MachineFacts, MPClient, enrol
 from peerdp.security.signing import SitePublicKey
-from tests.conftest import SiteProcess, ok, tar_of, unique, wait_for
 from tests.dp.support import DirectoryContentSource, free_port, start_uvicorn, stop_uvicorn
+from tests.helpers.api import ok, tar_of, unique, wait_for
+from tests.helpers.processes import SiteProcess
 from tests.machine.support import AgentProcess, start_agent
 
 _NETS = itertools.count(random.randint(0, 40_000))

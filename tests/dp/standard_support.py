@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -16,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
+from tests.helpers.api import ok, tar_of, unique, wait_for
+from tests.helpers.processes import SiteProcess, peerdp_cmd, stop_process
 
 
 @dataclass
@@ -27,14 +27,7 @@ class DPProcess:
     log: list[str] = field(default_factory=list)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process)
 
     @property
     def dp_id(self) -> int:

@@ -13,8 +13,9 @@ import pytest
 
 from peerdp.dp.branch import BranchWorker
 from peerdp.dp.store import DPStore
-from tests.conftest import SiteProcess, wait_for
 from tests.dp.branch_support import World, worlds
+from tests.helpers.api import wait_for
+from tests.helpers.processes import SiteProcess
 from tests.machine.support import RecordingMP, manifest_of, run_client
 
 # -- the policy worker, in-process ---------------------------------------------------------

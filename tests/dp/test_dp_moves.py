@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import SiteProcess, ok, wait_for
+import pytest
+
 from tests.dp.standard_support import Site, start_dp
+from tests.helpers.api import ok, wait_for
+from tests.helpers.processes import SiteProcess
+
+pytestmark = pytest.mark.slow  # real site server and DP processes
 
 
 def test_a_dp_restarted_on_another_port_announces_its_new_url(

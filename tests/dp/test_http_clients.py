@@ -16,6 +16,8 @@ import pytest
 
 from .support import PACKAGE, VERSION, Server, sha256
 
+pytestmark = pytest.mark.slow  # curl, wget and aria2c against a real uvicorn server
+
 
 def need(tool: str) -> str:
     path = shutil.which(tool)

@@ -19,7 +19,8 @@ from peerdp.dp.standard import StartReport
 from peerdp.dp.store import DPStore, MissingObjects
 from peerdp.machine.mp_client import MPClient
 from peerdp.security.signing import SiteKey
-from tests.conftest import SiteProcess, ok, start_site
+from tests.helpers.api import ok
+from tests.helpers.processes import SiteProcess, start_site
 
 from .standard_support import DPProcess, Site, start_dp
 

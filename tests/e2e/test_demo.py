@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import peerdp_cmd
+from tests.helpers.processes import peerdp_cmd
+
+pytestmark = pytest.mark.slow  # `peerdp demo` starts every role as a real process
 
 # Rich wraps at 80 columns when not on a terminal; a wide console keeps one line per line.
 DEMO_ENV = {
@@ -138,7 +140,6 @@ def message_types(db: sqlite3.Connection) -> list[str]:
     return [t for (t,) in db.execute("SELECT type FROM status_messages ORDER BY id")]
 
 
-@pytest.mark.slow
 def test_demo(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     done = run_demo(data_dir)
@@ -161,7 +162,6 @@ def test_demo(tmp_path: Path) -> None:
     assert "bytes over the WAN" in done.stdout
 
 
-@pytest.mark.slow
 def test_demo_delayed(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     # The demo's site is on its embedded SQLite database, whatever PEERDP_DB says.
@@ -196,7 +196,6 @@ def test_demo_refuses_a_used_data_dir(tmp_path: Path) -> None:
     assert sorted(p.name for p in data_dir.rglob("*")) == ["site", "site.db"]
 
 
-@pytest.mark.slow
 def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     """Ctrl-C mid-way (while the clients make their first attempt): the demo stops every
     process it started, promptly, and exits 130."""

@@ -31,8 +31,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess, ok, peerdp_cmd, tar_of, unique, wait_for
+from tests.helpers.api import ok, tar_of, unique, wait_for
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 from tests.machine.support import AgentProcess, start_agent
+
+pytestmark = pytest.mark.slow  # a whole site of real processes
 
 HQ_NET = "192.168.70"
 BRANCH_NET = "10.70.1"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peerdp.content.manifest import Manifest, ManifestFile
-from tests.conftest import peerdp_cmd
+from tests.helpers.processes import peerdp_cmd, stop_process
 
 
 def manifest_of(package_id: str, files: dict[str, bytes], version: int = 1) -> Manifest:
@@ -48,14 +48,7 @@ class AgentProcess:
     lines: list[str]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout=20)
 
 
 def start_agent(kind: str, args: list[str], timeout: float = 60) -> AgentProcess:

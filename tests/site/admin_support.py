@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ok, peerdp_cmd
+from tests.helpers.api import ok
+from tests.helpers.processes import peerdp_cmd
 
 TAR = {"Content-Type": "application/x-tar"}
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import SiteProcess, ok, pg_schema, start_site, tar_of, unique
+from tests.helpers.api import ok, tar_of, unique
+from tests.helpers.postgres import pg_schema
+from tests.helpers.processes import SiteProcess, start_site
 
 # Each world gets its own branch subnet, so worlds sharing a site never overlap.
 _NETS = itertools.count(random.randint(0, 40_000))

@@ -19,7 +19,8 @@ from sqlalchemy import text
 
 from peerdp.domain.timestamps import rfc3339
 from peerdp.store.db import make_engine
-from tests.conftest import SiteProcess, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess
 
 from .admin_support import (
     env_without_token,
@@ -32,6 +33,8 @@ from .admin_support import (
     unique_files,
     upload,
 )
+
+pytestmark = pytest.mark.slow  # real site-server processes
 
 PACKAGE_ID = re.compile(r"^PS1[0-9A-F]{5}$")
 

@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import SiteProcess, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess
+
+pytestmark = pytest.mark.slow  # fuzzes the API of a real site server
 
 # The same inputs every run, so the suite is repeatable; PEERDP_FUZZ_RANDOM=1 and a larger
 # PEERDP_FUZZ_EXAMPLES explore further (60 a run found nothing on 2026-11-25).

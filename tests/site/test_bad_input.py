@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess, start_site, unique
+from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess, start_site
 
 from .admin_support import (
     TAR,
@@ -28,6 +29,8 @@ from .admin_support import (
     unique_files,
     upload,
 )
+
+pytestmark = pytest.mark.slow  # real site-server processes
 
 
 @pytest.fixture

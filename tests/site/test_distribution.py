@@ -15,9 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess, ok, pg_schema, start_site, unique, wait_for
 from tests.dp.standard_support import DPProcess, Site, start_dp
+from tests.helpers.api import ok, unique, wait_for
+from tests.helpers.postgres import pg_schema
+from tests.helpers.processes import SiteProcess, start_site
 from tests.site.mp_world import build, two_site_processes
+
+pytestmark = pytest.mark.slow  # real site server and DP processes
 
 ATTEMPTS = 3
 PENDING_DEADLINE_S = 1.0

@@ -13,9 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import SiteProcess, ok
+from tests.helpers.api import ok
+from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import World, build, two_site_processes
+
+pytestmark = pytest.mark.slow  # real site-server processes
 
 
 def _forget_member(world: World, name: str) -> None:

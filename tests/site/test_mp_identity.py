@@ -11,8 +11,11 @@ import httpx
 import pytest
 
 from peerdp.security.signing import SignatureError, SiteKey, SitePublicKey
-from tests.conftest import SiteProcess, ok, unique
+from tests.helpers.api import ok, unique
+from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import build
+
+pytestmark = pytest.mark.slow  # real site-server processes
 
 
 def _token(admin: httpx.Client, **body: Any) -> str:
@@ -228,7 +231,7 @@ def test_explain_reports_the_trace_and_changes_nothing(site_server: SiteProcess)
 
 
 def test_sigterm_answers_open_long_polls_and_stops_promptly(tmp_path: Any) -> None:
-    from tests.conftest import start_site
+    from tests.helpers.processes import start_site
 
     site = start_site(tmp_path / "site", f"sqlite:///{tmp_path / 'site.db'}")
     try:

@@ -9,8 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SiteProcess, ok
+from tests.helpers.api import ok
+from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import World, build, two_site_processes
+
+pytestmark = pytest.mark.slow  # real site-server processes
 
 
 def test_seed_flow_first_attempt_empty_then_branch_dp_returned(site_server: SiteProcess) -> None:

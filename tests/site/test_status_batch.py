@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from peerdp.site.status_batch import Batcher, ClientSightings, StatusBatcher
 from peerdp.store.db import Database, upgrade
 from peerdp.store.models import Client, StatusMessage
-from tests.conftest import SiteProcess, ok
+from tests.helpers.api import ok
+from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import build
 
 

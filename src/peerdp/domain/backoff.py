@@ -13,4 +13,7 @@ def backoff_delay(attempt: int, base_s: float, cap_s: float = 600.0) -> float:
     ``base_s`` after the first failure, then twice as long each time, never more than
     ``cap_s``. Attempt numbers below 1 count as 1.
     """
-    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
+    # A loop may count failures without bound; 2**1024 does not fit a float, and long
+    # before 2**1023 every cap is reached.
+    doublings = min(max(0, attempt - 1), 1023)
+    return float(min(cap_s, base_s * 2**doublings))

@@ -1,0 +1,136 @@
+"""Real peerdp processes for tests: the command line, a site server, stopping cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# Whether the test being run is marked slow; None outside a test (collection, scripts).
+# tests/conftest.py sets it before each test's fixtures are set up.
+_running_slow_test: bool | None = None
+
+
+def running_test_is_slow(slow: bool | None) -> None:
+    """Tell the helpers whether the test about to run is marked slow (None: no test)."""
+    global _running_slow_test
+    _running_slow_test = slow
+
+
+def require_slow(what: str) -> None:
+    """Refuse to start a real process or server from a test not marked slow, so that
+    `pytest -m "not slow"` stays a fast inner loop."""
+    if _running_slow_test is False:
+        raise RuntimeError(
+            f"{what} from a test not marked slow: add `pytestmark = pytest.mark.slow` to the "
+            "module (or @pytest.mark.slow to the test), or name the fixture that starts it in "
+            "PROCESS_FIXTURES in tests/conftest.py"
+        )
+
+
+def refuse_servers_unless_slow(*classes: type) -> None:
+    """Make constructing any of `classes` (real servers) fail in a test not marked slow,
+    whichever fixture or helper builds one."""
+    for cls in classes:
+        init = cls.__init__
+
+        def guarded(self: Any, *args: Any, _init: Any = init, _cls: type = cls, **kw: Any) -> None:
+            require_slow(f"a {_cls.__module__}.{_cls.__qualname__} starts")
+            _init(self, *args, **kw)
+
+        cls.__init__ = guarded  # type: ignore[misc]
+
+
+def peerdp_cmd(*args: str) -> list[str]:
+    """The command line of `peerdp ARGS` run by this interpreter (slow tests only)."""
+    require_slow(f"`peerdp {' '.join(args[:2])}` runs as a real process")
+    return [sys.executable, "-m", "peerdp.cli.main", *args]
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15
+) -> int:
+    """Send `sig` (SIGTERM), then SIGKILL if it is still running after `timeout` seconds;
+    the exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@dataclass
+class SiteProcess:
+    url: str
+    admin_token: str
+    data_dir: Path
+    db_url: str
+    process: subprocess.Popen[bytes]
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+
+    def stop(self) -> int:
+        return stop_process(self.process)
+
+
+def start_site(
+    data_dir: Path, db_url: str, *, extra_env: dict[str, str] | None = None
+) -> SiteProcess:
+    """Start `peerdp site serve` on a free loopback port and wait until it answers."""
+    token = secrets.token_urlsafe(16)
+    env = {**os.environ, "PEERDP_ADMIN_TOKEN": token, **(extra_env or {})}
+    process = subprocess.Popen(
+        peerdp_cmd("site", "serve", "--data-dir", str(data_dir), "--db", db_url, "--port", "0"),
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    assert process.stderr is not None
+    url = None
+    deadline = time.monotonic() + 60
+    while url is None and time.monotonic() < deadline:
+        line = process.stderr.readline().decode()
+        if not line and process.poll() is not None:
+            raise RuntimeError(f"site server exited with {process.returncode}")
+        if found := re.search(r"listening on (http://\S+)", line):
+            url = found[1]
+    assert url, "site server did not report its URL"
+    _drain(process)
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return SiteProcess(url, token, data_dir, db_url, process)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("site server did not become healthy")
+
+
+def _drain(process: subprocess.Popen[bytes]) -> None:
+    """Keep reading the server's stderr so it never blocks on a full pipe."""
+
+    def pump() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if os.environ.get("PEERDP_TEST_VERBOSE"):
+                sys.stderr.write(line.decode(errors="replace"))
+
+    threading.Thread(target=pump, daemon=True).start()
