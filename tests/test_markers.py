@@ -26,5 +26,5 @@ def test_an_unmarked_test_cannot_start_a_server() -> None:
 
 @pytest.mark.slow
 def test_a_slow_test_can() -> None:
-    assert peerdp_cmd("site", "serve") == [sys.executable, "-m", "peerdp.cli.main", "site", "serve"]
+    assert peerdp_cmd("site", "serve") == [sys.executable, "-m", "peerdp", "site", "serve"]
     ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler).server_close()

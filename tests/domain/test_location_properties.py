@@ -206,7 +206,8 @@ class Expected:
 
 
 def _reference(site: Site, client: Client, adv: Advertisement, package: Package) -> Expected:
-    """DESIGN §3 read literally: scan everything, compute nothing ahead."""
+    """The rule as its docstring states it, read literally: scan everything, compute
+    nothing ahead."""
     by_id = {b.id: b for b in site.boundaries}
     client_ids = {
         b.id for b in site.boundaries if _contains(b, client.ip_addresses, client.ad_site)

@@ -55,6 +55,12 @@ def test_fractional_seconds_only_when_asked() -> None:
     assert rfc3339(moment.astimezone(PLUS_ONE), fraction=True) == "2026-11-28T13:35:51.123456Z"
 
 
+def test_a_whole_second_keeps_its_fraction_so_text_order_is_time_order() -> None:
+    whole, after = MOMENT, MOMENT.replace(microsecond=1)
+    assert rfc3339(whole, fraction=True) == "2026-11-28T13:35:51.000000Z"
+    assert rfc3339(whole, fraction=True) < rfc3339(after, fraction=True)
+
+
 @pytest.mark.parametrize("microsecond", [0, 1, 500_000, 999_999])
 def test_rfc3339_round_trips(microsecond: int) -> None:
     moment = MOMENT.replace(microsecond=microsecond)

@@ -54,7 +54,7 @@ def refuse_servers_unless_slow(*classes: type) -> None:
 def peerdp_cmd(*args: str) -> list[str]:
     """The command line of `peerdp ARGS` run by this interpreter (slow tests only)."""
     require_slow(f"`peerdp {' '.join(args[:2])}` runs as a real process")
-    return [sys.executable, "-m", "peerdp.cli.main", *args]
+    return [sys.executable, "-m", "peerdp", *args]
 
 
 def stop_process(

@@ -1,6 +1,6 @@
 """The admin REST API against a real `peerdp site serve`, on SQLite and PostgreSQL.
 
-Every resource of API.md is created, read, changed and deleted; package content is
+Every resource of the admin API is created, read, changed and deleted; package content is
 uploaded as a tar body and stored once per distinct file in the content library.
 """
 
@@ -538,7 +538,7 @@ def test_read_only_lists_answer(admin: httpx.Client) -> None:
 
 # -- the OpenAPI document -----------------------------------------------------------
 
-# API.md's admin table (each row, its `/{id}` form, and the sub-resources it names).
+# The admin API's resources (each collection, its `/{id}` form, and its sub-resources).
 ADMIN_PATHS = {
     "/api/v1/boundaries": {"get", "post"},
     "/api/v1/boundaries/{}": {"get", "patch", "delete"},

@@ -18,7 +18,3 @@ dp_cmd.register()
 agents_cmd.register(app)
 app.command(name="explain")(explain_cmd.explain)
 app.command(name="demo")(demo_cmd.demo)
-
-
-if __name__ == "__main__":
-    app()

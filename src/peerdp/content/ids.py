@@ -12,6 +12,9 @@ import re
 from typing import Final
 
 PACKAGE_ID_PATTERN: Final = r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}"
+# The site writes package IDs in upper case; its APIs accept only that spelling, while
+# the content roles check only the safe shape above (a file or path name).
+API_PACKAGE_ID: Final = r"^[A-Z0-9]{3}[0-9A-F]{5}$"
 SHA256_PATTERN: Final = r"[0-9a-f]{64}"
 
 _PACKAGE_ID = re.compile(PACKAGE_ID_PATTERN)

@@ -20,7 +20,9 @@ def rfc3339(moment: datetime, *, fraction: bool = False) -> str:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
     if fraction:
-        return moment.isoformat().replace("+00:00", "Z")
+        # Always six digits: a whole second written without them would sort after its
+        # own microseconds as text.
+        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

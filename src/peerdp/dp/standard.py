@@ -39,6 +39,7 @@ from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
 from peerdp.machine.reporting import package_state
+from peerdp.security.bearer import bearer_token
 from peerdp.security.signing import SignatureError, SitePublicKey
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,13 @@ def distribution_auth(public_key: SitePublicKey, dp_id: int) -> Callable[[Reques
     """A dependency: the request carries a distribution token for this DP."""
 
     def check(request: Request) -> None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
             raise HTTPException(
                 401, "a distribution token is required", {"WWW-Authenticate": "Bearer"}
             )
         try:
-            public_key.check_distribution(token.strip(), dp_id)
+            public_key.check_distribution(token, dp_id)
         except SignatureError as exc:
             raise HTTPException(403, f"distribution token refused: {exc}") from exc
 

@@ -23,13 +23,14 @@ import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from peerdp.content.ids import is_package_id, is_sha256
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
 from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject
+from peerdp.domain.timestamps import parse_rfc3339
 from peerdp.dp.source import FileEntry
 
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
@@ -82,7 +83,7 @@ def read_manifest(manifests_dir: Path, package_id: str, source_version: int) -> 
 def last_modified(manifest: Manifest) -> datetime:
     """Every file's Last-Modified: the manifest's ``created_at``, so the validators do not
     change when an object is copied again."""
-    return datetime.fromisoformat(manifest.created_at[:19]).replace(tzinfo=UTC)
+    return parse_rfc3339(manifest.created_at)
 
 
 def _fingerprint(st: os.stat_result) -> list[int]:

@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 from peerdp.domain import dp_states
 from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS
+from peerdp.domain.location.model import DP_KINDS
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -39,7 +40,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-DP_KINDS = ("standard", "branch")
 ORIGINS = ("admin", "on_demand")
 ROLES = ("client", "branch_dp", "standard_dp")
 ON_DEMAND_STATES = ("delayed", "provisioned")

@@ -6,12 +6,13 @@ The rule itself (and the site view it reads) is in :mod:`peerdp.domain.location.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from peerdp.domain import dp_states
 from peerdp.domain.boundaries import BoundaryMatch
 
 DPKind = Literal["standard", "branch"]
+DP_KINDS: tuple[DPKind, ...] = get_args(DPKind)
 Locality = Literal["local", "remote"]
 ConnectionUsed = Literal["fast", "slow"]
 SlowBoundaryOption = Literal["do_not_run", "download"]

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.boundaries import BoundaryType, Connection
+from peerdp.domain.location import DPKind, SlowBoundaryOption
 
 _NAME_PATTERN = r"^[^\x00-\x1f]+$"
 Name = Field(min_length=1, max_length=200, pattern=_NAME_PATTERN)
@@ -52,7 +54,7 @@ class BoundaryOut(Out):
 
 class DistributionPointIn(Strict):
     name: str = Name
-    kind: Literal["standard", "branch"]
+    kind: DPKind
     bits_enabled: bool = True
     protected_boundary_ids: list[Id] = Field(default_factory=list)
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
@@ -169,14 +171,14 @@ class CollectionOut(Out):
 
 class AdvertisementIn(Strict):
     name: str = Name
-    package_id: str = Field(pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
+    package_id: str = Field(pattern=API_PACKAGE_ID)
     program_name: str = Name
     collection_id: Id
     available_at: AwareDatetime | None = None
     mandatory_at: AwareDatetime | None = None
     protected_only: bool = False
     on_fast: Literal["download"] = "download"
-    on_slow: Literal["do_not_run", "download"] = "do_not_run"
+    on_slow: SlowBoundaryOption = "do_not_run"
     allow_remote: bool = False
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.location import ConnectionUsed, Locality
 
 MachineName = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
@@ -40,7 +41,7 @@ class AnnounceIn(Strict):
 
 class LocationIn(Strict):
     advertisement_id: int
-    package_id: str = Field(pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
+    package_id: str = Field(pattern=API_PACKAGE_ID)
     source_version: int = Field(ge=1)
     ip_addresses: list[str] = Field(default_factory=list, max_length=64)
     ad_site: str | None = Field(default=None, max_length=200)
@@ -70,7 +71,7 @@ class LocationOut(BaseModel):
 
 class StatusIn(Strict):
     type: str = Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")
-    package_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{3}[0-9A-F]{5}$")
+    package_id: str | None = Field(default=None, pattern=API_PACKAGE_ID)
     source_version: int | None = Field(default=None, ge=0)
     advertisement_id: int | None = None
     state: str | None = Field(default=None, max_length=32)
