@@ -1,1 +1,12 @@
-"""peerdp.cli"""
+"""The `peerdp` command: the only module tree that talks to a terminal.
+
+`main.py` assembles the command groups. Role commands (`site_cmd`, `dp_cmd`,
+`agents_cmd`: `site serve`, `dp serve`, `branch serve`, `client run`) read options, build
+the role's settings and start it, passing in how to announce lines (`serving.py`) and draw
+progress (`progress.py`); a role's `ConfigError` becomes a one-line usage error here. Admin
+commands (`commands/`, one module per API resource) call the site through
+`peerdp.admin_client` (`connection.py` turns its `AdminError` into the one-line failure)
+and print tables or JSON (`output.py`).
+
+May import everything below it; typer and Rich are used here and in `peerdp.demo` only.
+"""

@@ -1,1 +1,6 @@
-"""peerdp.security"""
+"""The trust root: the site's Ed25519 key and what it signs.
+
+`signing.py` signs and checks policies, manifests and the access tokens that let a
+machine download content (each token names its purpose and its expiry); `bearer.py`
+reads an `Authorization: Bearer` header. May import the domain only.
+"""
