@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.admin.schemas import (
     PackageDPIn,
@@ -144,8 +145,6 @@ async def upload_version(
         async for chunk in request.stream():
             body.write(chunk)
         body.seek(0)
-        from starlette.concurrency import run_in_threadpool
-
         return await run_in_threadpool(import_version, ctx, package_id, body)
 
 
