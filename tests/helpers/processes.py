@@ -97,12 +97,7 @@ def start_site(
     """Start `peerdp site serve` on a free loopback port and wait until it answers."""
     token = secrets.token_urlsafe(16)
     env = {**os.environ, "PEERDP_ADMIN_TOKEN": token, **(extra_env or {})}
-    process = subprocess.Popen(
-        peerdp_cmd("site", "serve", "--data-dir", str(data_dir), "--db", db_url, "--port", "0"),
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    )
+    process = popen_site(data_dir, db_url, env)
     assert process.stderr is not None
     url = None
     deadline = time.monotonic() + 60
@@ -122,6 +117,16 @@ def start_site(
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("site server did not become healthy")
+
+
+def popen_site(data_dir: Path, db_url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`peerdp site serve` on a free loopback port, its stderr (where it says its URL) piped."""
+    return subprocess.Popen(
+        peerdp_cmd("site", "serve", "--data-dir", str(data_dir), "--db", db_url, "--port", "0"),
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _drain(process: subprocess.Popen[bytes]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from tests.helpers.api import ok
-from tests.helpers.processes import peerdp_cmd
+from tests.helpers.processes import popen_site
 
 TAR = {"Content-Type": "application/x-tar"}
 
@@ -120,12 +120,7 @@ class RawSite:
 
 def launch(data_dir: Path, db_url: str, env: dict[str, str]) -> RawSite:
     """Start a site server on a free port; wait for its URL, token line and health."""
-    process = subprocess.Popen(
-        peerdp_cmd("site", "serve", "--data-dir", str(data_dir), "--db", db_url, "--port", "0"),
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    )
+    process = popen_site(data_dir, db_url, env)
     assert process.stderr is not None
     lines: list[str] = []
     url = token_line = None

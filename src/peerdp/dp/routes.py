@@ -152,17 +152,27 @@ class ContentService:
             )
         return None
 
-    # -- handlers ----------------------------------------------------------
-
-    async def get_manifest(
+    def _version_asked(
         self, request: Request, package_id: str, source_version: str
-    ) -> Response:
+    ) -> int | Response:
+        """The source version a request may read, or the answer refusing it: the token is
+        checked before the path, so a caller without one learns nothing of what exists."""
         version = _parse_version(source_version)
         refused = self._authorise(request, package_id, -1 if version is None else version)
         if refused is not None:
             return refused
         if version is None or not is_package_id(package_id):
             return error_response(404, _NOT_FOUND)
+        return version
+
+    # -- handlers ----------------------------------------------------------
+
+    async def get_manifest(
+        self, request: Request, package_id: str, source_version: str
+    ) -> Response:
+        version = self._version_asked(request, package_id, source_version)
+        if isinstance(version, Response):
+            return version
         data = await anyio.to_thread.run_sync(self.source.manifest_bytes, package_id, version)
         if data is None:
             return error_response(404, _NOT_FOUND)
@@ -176,12 +186,9 @@ class ContentService:
     async def get_file(
         self, request: Request, package_id: str, source_version: str, file_path: str
     ) -> Response:
-        version = _parse_version(source_version)
-        refused = self._authorise(request, package_id, -1 if version is None else version)
-        if refused is not None:
-            return refused
-        if version is None or not is_package_id(package_id):
-            return error_response(404, _NOT_FOUND)
+        version = self._version_asked(request, package_id, source_version)
+        if isinstance(version, Response):
+            return version
         if _ENCODED_SEPARATOR.search(request.scope.get("raw_path") or b"") or not (
             safe_manifest_path(file_path)
         ):
