@@ -150,7 +150,7 @@ def serve(root: str, port: str, public_key: str, chunk_kib: str, mode: str) -> N
 
     # The test-only directory source lives with the tests, at the repository root.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.dp.support import DirectoryContentSource
+    from tests.dp.directory_source import DirectoryContentSource
 
     options = ContentOptions(
         max_transfers=None,  # the benchmark measures throughput, not the limiter

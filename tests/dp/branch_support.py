@@ -23,7 +23,8 @@ from peerdp.content.objects import ObjectStore
 from peerdp.dp.routes import create_content_app
 from peerdp.machine.mp_client import MachineFacts, MPClient, enrol
 from peerdp.security.signing import SitePublicKey
-from tests.dp.support import DirectoryContentSource, free_port, start_uvicorn, stop_uvicorn
+from tests.dp.directory_source import DirectoryContentSource
+from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
 from tests.helpers.api import ok, tar_of, unique, wait_for
 from tests.helpers.processes import SiteProcess
 from tests.machine.support import AgentProcess, start_agent

@@ -16,12 +16,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from peerdp.content.manifest import Manifest, ManifestError
 from peerdp.dp.routes import ContentOptions, ExtraAuth, create_content_app
-from peerdp.dp.source import FileEntry
-from peerdp.dp.store import last_modified, read_manifest
 from peerdp.dp.zerocopy import ZeroCopyHttpToolsProtocol
 from peerdp.security.signing import SiteKey, SitePublicKey
+from tests.dp.directory_source import DirectoryContentSource
 
 PACKAGE = "PS100001"
 VERSION = 1
@@ -29,44 +27,6 @@ OTHER_PACKAGE = "PS100002"
 CREATED_AT = "2024-05-01T12:00:00Z"
 LAST_MODIFIED = "Wed, 01 May 2024 12:00:00 GMT"
 DP_SECRET = "dp-own-credential-123"
-
-
-class DirectoryContentSource:
-    """A directory-backed ``ContentSource`` that trusts what it finds (no hashing).
-
-    Layout (that of a DP's store)::
-
-        <root>/manifests/<package_id>/<source_version>.json
-        <root>/objects/<sha256[:2]>/<sha256>
-
-    Unlike ``DPStore`` it serves an object that exists without checking its digest, so
-    tests can plant wrong, short or linked files and watch the HTTP layer refuse them.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def manifest_bytes(self, package_id: str, source_version: int) -> bytes | None:
-        return read_manifest(self.root / "manifests", package_id, source_version)
-
-    def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
-        data = self.manifest_bytes(package_id, source_version)
-        if data is None:
-            return None
-        try:
-            manifest = Manifest.from_bytes(data)
-        except ManifestError:
-            return None
-        item = next((f for f in manifest.files if f.path == path), None)
-        if item is None:
-            return None
-        objects = self.root / "objects"
-        object_path = objects / item.sha256[:2] / item.sha256
-        if not object_path.exists():
-            return None  # not yet downloaded and verified
-        return FileEntry(
-            object_path, item.size, item.sha256, last_modified(manifest), store_root=objects
-        )
 
 
 def sha256(data: bytes) -> str:

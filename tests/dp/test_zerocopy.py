@@ -31,7 +31,8 @@ from peerdp.dp.routes import create_content_app
 from peerdp.dp.zerocopy import ZeroCopyHttpToolsProtocol, _zerocopy_send, server_config
 from peerdp.security.signing import SiteKey
 
-from .support import PACKAGE, VERSION, DirectoryContentSource, add_version, key_public
+from .directory_source import DirectoryContentSource
+from .support import PACKAGE, VERSION, add_version, key_public
 
 # -- what the patch relies on in uvicorn -------------------------------------------------
 
