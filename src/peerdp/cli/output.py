@@ -7,13 +7,14 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from peerdp.domain.timestamps import parse_rfc3339
 
 Row = Mapping[str, Any]
 Formatter = Callable[[Any], Text]
@@ -89,11 +90,9 @@ def local_time(value: Any) -> str:
     if not isinstance(value, str) or not value:
         return ""
     try:
-        moment = datetime.fromisoformat(value)
+        moment = parse_rfc3339(value)
     except ValueError:
         return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
