@@ -198,6 +198,39 @@ def test_dp_states_move_only_along_sccm_transitions(site_server: SiteProcess) ->
     assert mixed["accepted"] == 1 and mixed["rejected"][0]["index"] == 1
 
 
+def test_a_damage_report_sends_an_installed_row_back_to_install_pending(
+    site_server: SiteProcess,
+) -> None:
+    # A branch DP's row: the distribution manager leaves it alone (the DP pulls by itself).
+    world = build(site_server)
+    branch_id = world.branch_dp["id"]
+    packages = f"/packages/{world.package['id']}/distribution-points"
+    ok(world.admin.post(packages, json={"dp_id": branch_id}), 201)
+    branch = world.register("branch_dp", world.branch_dp["name"], branch_id)
+    assert world.report(branch, "installed")["accepted"] == 1
+    damaged = {
+        "type": "package_state",
+        "package_id": world.package["id"],
+        "source_version": world.package["source_version"],
+        "state": "content_damaged",
+        "detail": "content damaged: setup.exe (found on read)",
+    }
+    assert ok(branch.post("/status", json={"messages": [damaged]}))["accepted"] == 1
+    row = world.dp_list()[branch_id]
+    assert row["state"] == "install_pending"
+    assert row["detail"] == "content damaged: setup.exe (found on read)"
+    [logged] = ok(
+        world.admin.get(
+            "/status-messages",
+            params={"package_id": world.package["id"], "state": "content_damaged"},
+        )
+    )
+    assert logged["dp_id"] == branch_id and logged["severity"] == "warning"
+    # Reported again while the content is on its way: logged, and the row stays.
+    assert ok(branch.post("/status", json={"messages": [damaged]}))["accepted"] == 1
+    assert world.dp_list()[branch_id]["state"] == "install_pending"
+
+
 def world_branch_boundary(world: Any) -> str:
     [boundary] = [
         b["name"]
