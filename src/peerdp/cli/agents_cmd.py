@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from peerdp.cli.serving import VALIDATE_INTERVAL_HELP
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
 
 if TYPE_CHECKING:
@@ -84,9 +85,12 @@ def branch_serve(
     max_attempts: int = typer.Option(
         10, "--max-attempts", min=1, help="Failed pulls before a package is install_failed."
     ),
+    validate_interval: str = typer.Option(
+        "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP
+    ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
-    from peerdp.cli.serving import announce
+    from peerdp.cli.serving import announce, validate_interval_s
     from peerdp.dp.branch import BranchOptions, serve
 
     _logging(logging.INFO)
@@ -105,6 +109,7 @@ def branch_serve(
         poll_interval_s=poll_interval,
         retry_base_s=retry_base,
         max_attempts=max_attempts,
+        validate_interval_s=validate_interval_s(validate_interval),
     )
     try:
         serve(options, announce)

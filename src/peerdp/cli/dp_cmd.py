@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from peerdp.cli.serving import VALIDATE_INTERVAL_HELP
+
 
 def register() -> None:
     """Add `serve` to the `peerdp dp` command group."""
@@ -44,9 +46,12 @@ def serve(
     max_transfers: int | None = typer.Option(
         None, "--max-transfers", min=1, help="Transfers served at once (default: no limit)."
     ),
+    validate_interval: str = typer.Option(
+        "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP
+    ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
-    from peerdp.cli.serving import announce, options_checked
+    from peerdp.cli.serving import announce, options_checked, validate_interval_s
     from peerdp.dp.standard import DPOptions
     from peerdp.dp.standard import serve as run
 
@@ -61,6 +66,7 @@ def serve(
         ad_site=ad_site,
         public_url=url.rstrip("/") if url else None,
         max_transfers=max_transfers,
+        validate_interval_s=validate_interval_s(validate_interval),
     )
     with options_checked():
         run(options, announce)

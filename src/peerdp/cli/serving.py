@@ -27,3 +27,18 @@ def options_checked() -> Iterator[None]:
         yield
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+VALIDATE_INTERVAL_HELP = (
+    "How often to hash all held content again (content validation): 10s at least; "
+    "damaged content is withdrawn, reported and sent again."
+)
+
+
+def validate_interval_s(text: str) -> float:
+    """`--validate-interval` (`24h`, `30m`, `10s`) in seconds; a bad option below the minimum."""
+    from peerdp.cli.timespec import parse_duration
+    from peerdp.dp.damage import checked_validate_interval
+
+    with options_checked():
+        return checked_validate_interval(parse_duration(text).total_seconds())

@@ -13,7 +13,10 @@ thread that long-polls the policy and makes the store match it:
 - failures are reported `install_retrying` (with the reason) and retried with a
   doubling delay, then `install_failed`;
 - packages in `remove` (and any held version no longer assigned) are deleted,
-  then reported `removed`.
+  then reported `removed`;
+- a held version found damaged (on a read, by content validation every
+  `--validate-interval`, or when the policy is applied) is withdrawn, reported
+  `content_damaged` (dp/damage.py) and pulled again.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.damage import (
+    DEFAULT_VALIDATE_INTERVAL_S,
+    checked_validate_interval,
+    start_damage_threads,
+)
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.zerocopy import server_config
@@ -82,6 +90,7 @@ class BranchOptions:
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
     max_attempts: int = 10
+    validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -224,17 +233,8 @@ class BranchWorker:
             return False
         if all(self.store.is_verified(f.sha256) for f in manifest.files):
             return True
-        for damaged in self.store.check():  # deletes damaged versions: they are pulled again
-            if not damaged.intact:
-                detail = f"held content damaged, pulling it again: {damaged.reason}"
-                log.warning("%s v%d: %s", damaged.package_id, damaged.source_version, detail)
-                send_status(
-                    self.mp,
-                    "content_damaged",
-                    package_id=damaged.package_id,
-                    source_version=damaged.source_version,
-                    detail=detail,
-                )
+        # Withdrawn and reported through the store's on_damage; then pulled again.
+        self.store.drop_damaged({f.sha256 for f in manifest.files}, "found applying the policy")
         return False
 
     def _drop_superseded(self, a: Assignment) -> None:
@@ -351,13 +351,12 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     `announce` gets the line that says where it listens (and a warning if the site could
     not be told it moved).
     """
+    checked_validate_interval(options.validate_interval_s)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "store")
-    for found in store.check():
-        if not found.intact:
-            log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
+    damaged = [found for found in store.check() if not found.intact]
     mp = MPClient(identity)
     keep_url(options.data_dir, url, mp, announce)
     worker = BranchWorker(
@@ -372,11 +371,15 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)
     announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
+    damage_threads = start_damage_threads(
+        store, mp, options.validate_interval_s, stop, found_at_start=damaged
+    )
     try:
         _serve_http(content_app(store, identity, options.max_transfers), sock)
     finally:
         stop.set()
-        thread.join(timeout=2)
+        for running in (thread, *damage_threads):
+            running.join(timeout=2)
         mp.close()
     log.info("branch DP %s stopped", identity.name)
 

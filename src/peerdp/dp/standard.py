@@ -11,7 +11,9 @@ the pinned site key) and takes what the site's distribution manager pushes to it
 Those need a site-signed distribution token for this DP (``Authorization: Bearer``); a
 client's access token is refused there, as a distribution token is refused for content.
 At start it checks its store, deletes damaged versions, and reports to the management
-point what it holds (``installed``) and what it lost (``install_retrying``, with why).
+point what it holds (``installed``), what it found damaged (``content_damaged``) and what
+it lost (``install_retrying``, with why). While it serves, a version found damaged on a
+read or by content validation (dp/damage.py) is withdrawn and reported the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.damage import (
+    DEFAULT_VALIDATE_INTERVAL_S,
+    checked_validate_interval,
+    damage_message,
+    start_damage_threads,
+)
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
@@ -71,6 +79,7 @@ class DPOptions:
     public_url: str | None = None
     max_transfers: int | None = None
     report_retry_s: float = 2.0
+    validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
 
 
 # -- the receive endpoints -------------------------------------------------------
@@ -224,14 +233,17 @@ class StartReport:
             log.info("start-up report refused by the MP: %s", rejected.get("detail"))
 
     def messages(self, policy: dict[str, Any]) -> list[dict[str, Any]]:
-        """`installed` for intact versions on this DP's list, `install_retrying` for damaged."""
+        """`installed` for intact versions on this DP's list, `content_damaged` for damaged
+        ones (the site sends them again), `install_retrying` for lost ones."""
         found = {(c.package_id, c.source_version): c for c in self.checks}
         out = []
         for entry in policy.get("packages", []):
             check = found.get((entry["id"], entry["source_version"]))
+            if check is not None and not check.intact:
+                out.append(damage_message(check, "found at start"))
+                continue
             if check is not None:
-                state = dp_states.INSTALLED if check.intact else dp_states.INSTALL_RETRYING
-                detail = "held and verified at start" if check.intact else check.reason
+                state, detail = dp_states.INSTALLED, "held and verified at start"
             elif entry.get("state") == dp_states.INSTALLED:
                 state, detail = dp_states.INSTALL_RETRYING, "not in this DP's store at start"
             else:
@@ -262,6 +274,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
+    checked_validate_interval(options.validate_interval_s)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
@@ -277,6 +290,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
+    damage_threads = start_damage_threads(store, mp, options.validate_interval_s, stop)
     app = create_dp_app(store, identity, options.max_transfers)
     config = server_config(app)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
@@ -284,7 +298,8 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
-        thread.join(timeout=2)
+        for running in (thread, *damage_threads):
+            running.join(timeout=2)
         store.flush()
         mp.close()
 
