@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CA_FILE_ENV = "PEERDP_CA_FILE"
 CA_HINT = f"use --ca-file or {CA_FILE_ENV}"
@@ -66,7 +67,7 @@ class ServerCertificate:
             ) from exc
         return cls(cert_file, key_file)
 
-    def uvicorn_options(self) -> dict[str, str]:
+    def uvicorn_options(self) -> dict[str, Any]:
         return {"ssl_certfile": str(self.cert_file), "ssl_keyfile": str(self.key_file)}
 
 

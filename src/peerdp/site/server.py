@@ -14,7 +14,7 @@ from peerdp.config import ConfigError, SiteSettings
 from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
-from peerdp.security.tls import ServerCertificate, TLSSetupError
+from peerdp.security.tls import ServerCertificate, TLSSetupError, client_context
 from peerdp.site.app import create_app, open_site
 from peerdp.site.notify import release_waiters
 from peerdp.store.db import is_sqlite
@@ -36,6 +36,8 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
         raise ConfigError("several workers need PostgreSQL (--db postgresql://...)")
     try:
         certificate = ServerCertificate.of(settings.tls_cert, settings.tls_key)
+        if settings.ca_file is not None:
+            client_context(settings.ca_file)  # the DPs' CA: refused now, not at each push
     except TLSSetupError as exc:
         raise ConfigError(str(exc)) from exc
     # Open once here: creates the schema, key and admin token before workers start.
