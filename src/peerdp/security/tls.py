@@ -28,7 +28,7 @@ def client_context(ca_file: Path | None = None, ca_pem: str | None = None) -> ss
             return ssl.create_default_context(cadata=ca_pem)
         if ca_file is not None:
             return ssl.create_default_context(cafile=str(ca_file))
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, ValueError) as exc:
         where = f"the CA file {ca_file}" if ca_pem is None else "the pinned CA"
         raise TLSSetupError(f"{where} cannot be used: {_reason(exc)}") from exc
     return ssl.create_default_context()
@@ -40,7 +40,10 @@ def read_ca(ca_file: Path) -> str:
         text = ca_file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise TLSSetupError(f"the CA file {ca_file} cannot be read: {_reason(exc)}") from exc
-    client_context(ca_pem=text)  # refuses a file with no certificate in it
+    try:
+        ssl.create_default_context(cadata=text)  # refuses a file with no certificate in it
+    except (ssl.SSLError, ValueError) as exc:
+        raise TLSSetupError(f"the CA file {ca_file} cannot be used: {_reason(exc)}") from exc
     return text
 
 
