@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from peerdp.transfer.download import PIPELINE_MIN_BYTES
+from peerdp.security.tls import client_context
+from peerdp.transfer.download import PIPELINE_MIN_BYTES, DownloadFailed, Source, fetch_manifest
 from tests.helpers.api import ok, tar_of, unique, wait_for
 from tests.helpers.processes import SiteProcess, peerdp_cmd, start_site
 from tests.helpers.tls import TestCA
@@ -187,3 +188,10 @@ def test_a_certificate_from_another_ca_is_refused(
     )  # fmt: skip
     assert admin.returncode == 1
     assert admin.stderr.startswith("Error: the site's certificate is not trusted: "), admin.stderr
+
+    # A DP's certificate is checked the same way by whatever downloads from it.
+    row = ok(secure_office.admin.get(f"/distribution-points/{secure_office.standard_dp['id']}"))
+    source = Source("hq", row["url"])
+    with pytest.raises(DownloadFailed) as failed:
+        fetch_manifest(source, "PS100001", 1, "token", verify=client_context(other.ca_file))
+    assert "the DP's certificate is not trusted" in failed.value.failures[0].reason
