@@ -41,6 +41,7 @@ PROCESS_FIXTURES = frozenset(
         "nginx",  # tests/transfer
         "scripted",  # http.server threads that cut, stall or corrupt (tests/transfer)
         "served",  # a uvicorn server built by dp.zerocopy.server_config (tests/dp)
+        "secure_office",  # a site, DPs and clients over HTTPS (tests/e2e/test_tls.py)
     }
 )
 

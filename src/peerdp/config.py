@@ -47,6 +47,11 @@ class SiteSettings(BaseSettings):
     # Timeout of each HTTP request to a standard DP.
     distribution_timeout_s: float = Field(default=60.0, gt=0)
     access_token_ttl_s: int = 3600
+    # TLS: the certificate chain and key the site serves with (both, or neither for plain
+    # HTTP), and the CA file it trusts for the standard DPs it pushes to (else the system's).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    ca_file: Path | None = None
 
     @property
     def database_url(self) -> str:

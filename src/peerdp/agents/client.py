@@ -304,7 +304,9 @@ class ClientAgent:
         problems = []
         for source, token in sources:
             try:
-                raw = fetch_manifest(source, adv.package_id, adv.source_version, token)
+                raw = fetch_manifest(
+                    source, adv.package_id, adv.source_version, token, verify=self.mp.tls
+                )
                 data = json.loads(raw)
                 digest, pkg, version = adv.manifest_digest, adv.package_id, adv.source_version
                 return checked_manifest(data, digest, pkg, version), sources
@@ -327,6 +329,7 @@ class ClientAgent:
                 self.cache.store,
                 token_for=lambda source: tokens[source.name],
                 progress=progress,
+                verify=self.mp.tls,
             )
         except DownloadFailed as exc:
             self._fail(adv, "content_download_failed", failure_summary(exc))

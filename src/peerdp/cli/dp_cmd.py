@@ -44,12 +44,30 @@ def serve(
     max_transfers: int | None = typer.Option(
         None, "--max-transfers", min=1, help="Transfers served at once (default: no limit)."
     ),
+    ca_file: Path | None = typer.Option(
+        None,
+        "--ca-file",
+        envvar="PEERDP_CA_FILE",
+        help="CA certificates (PEM) the site's HTTPS certificate is checked with; pinned at "
+        "registration (default: the pinned CA, else the system's).",
+    ),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        envvar="PEERDP_TLS_CERT",
+        help="Serve HTTPS with this certificate chain (PEM; with --tls-key).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", envvar="PEERDP_TLS_KEY", help="The private key of --tls-cert (PEM)."
+    ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
-    from peerdp.cli.serving import announce, options_checked
+    from peerdp.cli.serving import announce, options_checked, server_certificate
     from peerdp.dp.standard import DPOptions
     from peerdp.dp.standard import serve as run
 
+    with options_checked():
+        certificate = server_certificate(tls_cert, tls_key)
     options = DPOptions(
         site_url=site.rstrip("/"),
         token=token,
@@ -61,6 +79,8 @@ def serve(
         ad_site=ad_site,
         public_url=url.rstrip("/") if url else None,
         max_transfers=max_transfers,
+        certificate=certificate,
+        ca_file=ca_file,
     )
     with options_checked():
         run(options, announce)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
 from peerdp.config import ConfigError
+from peerdp.security.tls import ServerCertificate, TLSSetupError
 
 
 def announce(line: str) -> None:
@@ -27,3 +29,11 @@ def options_checked() -> Iterator[None]:
         yield
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def server_certificate(cert: Path | None, key: Path | None) -> ServerCertificate | None:
+    """`--tls-cert`/`--tls-key` checked to load together (None for plain HTTP)."""
+    try:
+        return ServerCertificate.of(cert, key)
+    except TLSSetupError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -58,6 +58,7 @@ from peerdp.machine.reporting import (
     transfer_summary,
 )
 from peerdp.net import exit_zero_after_sigterm
+from peerdp.security.tls import ServerCertificate
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 
 log = logging.getLogger("peerdp.branch")
@@ -82,6 +83,11 @@ class BranchOptions:
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
     max_attempts: int = 10
+    # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
+    # and the standard DPs' certificates are checked with (None: the CA pinned at
+    # registration, else the system's).
+    certificate: ServerCertificate | None = None
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,7 @@ class BranchWorker:
                 self.store.objects,
                 token_for=lambda _source: a.access_token,
                 bandwidth_limit=self.bandwidth_limit,
+                verify=self.mp.tls,
             )
             self.store.install(a.package_id, a.source_version, manifest.to_bytes())
         except DownloadFailed as exc:
@@ -352,13 +359,14 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     not be told it moved).
     """
     options.data_dir.mkdir(parents=True, exist_ok=True)
-    sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
+    tls = options.certificate is not None
+    sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "store")
     for found in store.check():
         if not found.intact:
             log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
-    mp = MPClient(identity)
+    mp = MPClient(identity, ca_file=options.ca_file)
     keep_url(options.data_dir, url, mp, announce)
     worker = BranchWorker(
         mp,
@@ -373,7 +381,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
     try:
-        _serve_http(content_app(store, identity, options.max_transfers), sock)
+        _serve_http(content_app(store, identity, options.max_transfers), sock, options.certificate)
     finally:
         stop.set()
         thread.join(timeout=2)
@@ -385,16 +393,18 @@ def _identity(options: BranchOptions, url: str) -> Identity:
     if not options.token and load_identity(options.data_dir) is None:
         raise MPError("no identity in the data directory yet: pass --token to register")
     facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
-    identity = enrol(options.site_url, options.token, facts, options.data_dir, url=url)
+    identity = enrol(
+        options.site_url, options.token, facts, options.data_dir, url=url, ca_file=options.ca_file
+    )
     if identity.role != "branch_dp":
         raise MPError(f"{options.data_dir} holds a {identity.role} identity, not a branch DP's")
     return identity
 
 
-def _serve_http(app: FastAPI, sock: socket.socket) -> None:
+def _serve_http(app: FastAPI, sock: socket.socket, certificate: ServerCertificate | None) -> None:
     import uvicorn
 
-    config = server_config(app)
+    config = server_config(app, certificate)
     exit_zero_after_sigterm()  # the caller's cleanup runs, and the exit code is 0
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -41,6 +41,7 @@ from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, 
 from peerdp.machine.reporting import package_state
 from peerdp.security.bearer import bearer_token
 from peerdp.security.signing import SignatureError, SitePublicKey
+from peerdp.security.tls import ServerCertificate
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class DPOptions:
     public_url: str | None = None
     max_transfers: int | None = None
     report_retry_s: float = 2.0
+    # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
+    # certificate is checked with (None: the CA pinned at registration, else the system's).
+    certificate: ServerCertificate | None = None
+    ca_file: Path | None = None
 
 
 # -- the receive endpoints -------------------------------------------------------
@@ -263,14 +268,18 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.net import exit_zero_after_sigterm
 
     options.data_dir.mkdir(parents=True, exist_ok=True)
-    sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
+    tls = options.certificate is not None
+    sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "content")
     checks = store.check()
     for check in checks:
         if not check.intact:
             log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
-    mp = MPClient(identity)
+    try:
+        mp = MPClient(identity, ca_file=options.ca_file)
+    except MPError as exc:
+        raise ConfigError(str(exc)) from exc
     keep_url(options.data_dir, url, mp, announce)
     report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
     stop = threading.Event()
@@ -278,7 +287,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
     app = create_dp_app(store, identity, options.max_transfers)
-    config = server_config(app)
+    config = server_config(app, options.certificate)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -294,7 +303,14 @@ def _identity(options: DPOptions, url: str) -> Identity:
     if options.token is None and not (options.data_dir / "identity.json").exists():
         raise ConfigError("--token is needed the first time (to register with the site)")
     try:
-        identity = enrol(options.site_url, options.token or "", facts, options.data_dir, url=url)
+        identity = enrol(
+            options.site_url,
+            options.token or "",
+            facts,
+            options.data_dir,
+            url=url,
+            ca_file=options.ca_file,
+        )
     except MPError as exc:
         raise ConfigError(str(exc)) from exc
     if identity.role != "standard_dp" or identity.dp_id is None:
