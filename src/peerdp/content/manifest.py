@@ -30,6 +30,7 @@ from peerdp.content.objects import (
     ObjectStore,
     StagedObject,
 )
+from peerdp.domain.visible_names import invisible_character
 from peerdp.security.signing import canonical_json, json_digest
 
 MAX_PATH_BYTES = 4096
@@ -93,6 +94,16 @@ def _relpath_problem(path: str) -> str | None:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             return f"path segment longer than {MAX_SEGMENT_BYTES} bytes"
     return None
+
+
+def _import_path_problem(path: str) -> str | None:
+    """What is wrong with a new package file's path: what a manifest refuses, and
+    characters that would hide what the path is (a manifest already signed is not
+    re-judged by this rule, only content coming in)."""
+    problem = _relpath_problem(path)
+    if problem is None and (found := invisible_character(path)) is not None:
+        problem = f"invisible character {found} not allowed in path"
+    return problem
 
 
 def _check_header(package_id: object, source_version: object, created_at: object) -> None:
@@ -303,7 +314,7 @@ def _scan_entry(
     if not entry.is_file(follow_symlinks=False):
         kind = _kind_of(entry.stat(follow_symlinks=False).st_mode)
         raise UnsafeFolder(f"{kind} not allowed in a package folder: {path}")
-    problem = _relpath_problem(relpath)
+    problem = _import_path_problem(relpath)
     if problem:
         raise UnsafeFolder(f"{problem}: {path}")
     yield FolderFile(relpath, path)
@@ -476,7 +487,7 @@ def _member_path(member: tarfile.TarInfo) -> str | None:
         return None
     if not (member.isreg() or member.isdir()):
         raise UnsafeArchive(f"{_member_kind(member)} member not allowed: {raw!r:.200}")
-    problem = _relpath_problem(name)
+    problem = _import_path_problem(name)
     if problem:
         raise UnsafeArchive(f"{problem}: {raw!r:.200}")
     return name

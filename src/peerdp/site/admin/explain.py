@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
+from peerdp.domain.boundaries import check_machine_address
 from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, get_or_404, site
-from peerdp.site.errors import NotFound
+from peerdp.site.errors import Invalid, NotFound
 from peerdp.site.mp.location import Request
 from peerdp.store.models import Advertisement, Client, Package
 
@@ -28,6 +29,11 @@ def explain(
 
     Nothing is changed: on-demand provisioning is reported, not carried out.
     """
+    for address in ip_address or ():
+        try:
+            check_machine_address(address)
+        except ValueError as exc:
+            raise Invalid(f"ip_address: {exc}") from exc
     with ctx.transaction() as s:
         adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
         package = s.get(Package, adv.package_id)
