@@ -46,6 +46,8 @@ def explain(
             )
         addresses = ip_address if ip_address is not None else (known.ip_addresses if known else [])
         site_name = ad_site if ad_site is not None else (known.ad_site if known else None)
+        reported = list(known.ip_addresses) if known else []
+        peer = known.peer_address if known else None
     request = Request(
         client_name=client,
         advertisement_id=adv.id,
@@ -61,6 +63,10 @@ def explain(
         "client": client,
         "ip_addresses": list(addresses),
         "ad_site": site_name,
+        # What the client last reported (it is taken on trust), and the address its last
+        # request came from as the MP saw the connection.
+        "reported_ip_addresses": reported,
+        "peer_address": peer,
         "advertisement_id": adv.id,
         "package_id": package.id,
         "source_version": package.source_version,

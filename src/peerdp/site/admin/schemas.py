@@ -248,6 +248,7 @@ class ClientOut(Out):
     name: str
     ip_addresses: list[str]
     ad_site: str | None
+    peer_address: str | None
     last_seen: datetime | None
     created_at: datetime
 
