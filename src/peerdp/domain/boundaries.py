@@ -199,14 +199,22 @@ def _address_text(value: int, version: Literal[4, 6]) -> str:
 # ------------------------------------------------------------------- client addresses
 
 
+_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+
+
 def check_machine_address(text: str) -> str:
     """`text` if it is one IPv4 or IPv6 address as the site matches it, else ValueError
     saying what is wrong: not an address (``999.9.9.9``, ``abc``), a subnet
     (``10.0.0.0/8``), or a scoped IPv6 address (``fe80::1%eth0``: the scope names an
     interface of the machine, which no boundary can; the message names the bare address).
     """
-    if client_address_key(text) is not None and "%" not in text and text == text.strip():
-        return text
+    # inet_pton takes exactly one address, no scope, no spaces: the common case, in C.
+    for family in _FAMILIES:
+        try:
+            socket.inet_pton(family, text)
+            return text
+        except (OSError, ValueError):
+            pass
     if text != text.strip():
         raise ValueError(f"{text!r} has spaces around it: report the address alone")
     if "%" in text and client_address_key(text.split("%", 1)[0]) is not None:
