@@ -34,6 +34,7 @@ PROCESS_FIXTURES = frozenset(
     {
         "site_server",  # `peerdp site serve` (here, and a SQLite-only one in tests/dp)
         "small_site",  # a site server with a small body limit (tests/site/test_bad_input.py)
+        "limited_site",  # a site server with small upload limits (tests/site/test_upload_limits)
         "server",  # uvicorn DP content server (tests/dp), site server (test_distribution)
         "limited",  # uvicorn DP content servers with a transfer limit (tests/dp)
         "stalling",

@@ -29,7 +29,9 @@ class SiteSettings(BaseSettings):
     admin_token: str | None = None
     # Ordinary JSON bodies; package content has its own, larger limit.
     max_body_bytes: int = 1024 * 1024
-    max_upload_bytes: int = 64 * 1024**3
+    # One package version: its files' bytes as stored (uncompressed), and its tar members.
+    max_upload_bytes: int = Field(default=64 * 1024**3, ge=1)
+    max_upload_members: int = Field(default=1_000_000, ge=1)
     # Longest long-poll a caller may ask for.
     policy_wait_max_s: float = 300.0
     # How long a DP row may sit in a pending state before it retries or fails.

@@ -91,7 +91,10 @@ def _local_addresses() -> list[str]:
         infos = socket.getaddrinfo(socket.gethostname(), None)
     except OSError:
         return []
-    return sorted({str(info[4][0]) for info in infos if not str(info[4][0]).startswith("127.")})
+    # A link-local address comes with its interface (fe80::1%eth0); the site takes the
+    # address alone, since no boundary can name an interface of this machine.
+    found = {str(info[4][0]).split("%", 1)[0] for info in infos}
+    return sorted(a for a in found if not a.startswith("127."))
 
 
 def load_identity(data_dir: Path) -> Identity | None:

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 import peerdp
 from peerdp.config import SiteSettings
+from peerdp.content.archive_limits import ArchiveLimits
 from peerdp.security.signing import SiteKey
 from peerdp.site import errors
 from peerdp.site.admin import (
@@ -111,7 +112,11 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        upload_bytes=settings.max_upload_bytes,
+        # The body as sent may be compressed, or a plain tar with its headers: the files'
+        # bytes and members are counted as the archive is unpacked (site/packages.py).
+        upload_bytes=ArchiveLimits(
+            settings.max_upload_bytes, settings.max_upload_members
+        ).max_stream_bytes,
     )
     return app
 
