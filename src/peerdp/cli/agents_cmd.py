@@ -86,7 +86,7 @@ def branch_serve(
     ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
-    from peerdp.cli.serving import announce
+    from peerdp.cli.serving import announce, options_checked
     from peerdp.dp.branch import BranchOptions, serve
 
     _logging(logging.INFO)
@@ -107,7 +107,8 @@ def branch_serve(
         max_attempts=max_attempts,
     )
     try:
-        serve(options, announce)
+        with options_checked():
+            serve(options, announce)
     except MPError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_NO_POLICY) from exc
@@ -144,6 +145,7 @@ def client_run(
     """
     from peerdp.agents.client import ClientAgent, ClientOptions, single_instance
     from peerdp.cli.progress import terminal_progress
+    from peerdp.cli.serving import options_checked
 
     _logging(logging.INFO if verbose else logging.WARNING)
     options = ClientOptions(
@@ -154,7 +156,7 @@ def client_run(
     )
     facts = MachineFacts.detect(name, ip_address, ad_site)
     try:
-        with single_instance(data_dir):
+        with options_checked(), single_instance(data_dir):
             identity = _client_identity(site, token, facts, data_dir)
             if name is not None and name != identity.name:
                 typer.echo(f"note: registered as {identity.name}; --name {name} ignored", err=True)

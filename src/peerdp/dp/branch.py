@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
+from peerdp.config import writable_data_dir
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
@@ -351,7 +352,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     `announce` gets the line that says where it listens (and a warning if the site could
     not be told it moved).
     """
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(options.data_dir)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "store")

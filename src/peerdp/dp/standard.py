@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
-from peerdp.config import ConfigError
+from peerdp.config import ConfigError, writable_data_dir
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
@@ -262,7 +262,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(options.data_dir)
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "content")

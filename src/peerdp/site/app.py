@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
 import peerdp
-from peerdp.config import SiteSettings
+from peerdp.config import SiteSettings, writable_data_dir
 from peerdp.security.signing import SiteKey
 from peerdp.site import errors
 from peerdp.site.admin import (
@@ -48,7 +48,7 @@ def require_admin(request: Request, ctx: SiteContext = Depends(site)) -> None:
 
 def open_site(settings: SiteSettings) -> SiteContext:
     """Open (creating or upgrading) the site's database, keys and admin token."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(settings.data_dir)
     (settings.data_dir / "library").mkdir(exist_ok=True)
     db = Database(settings.database_url)
     upgrade(db.engine)
