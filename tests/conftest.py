@@ -41,6 +41,8 @@ PROCESS_FIXTURES = frozenset(
         "nginx",  # tests/transfer
         "scripted",  # http.server threads that cut, stall or corrupt (tests/transfer)
         "served",  # a uvicorn server built by dp.zerocopy.server_config (tests/dp)
+        "guarded_dp",  # `peerdp dp serve --metrics-token` (tests/dp/test_metrics.py)
+        "guarded_site",  # `peerdp site serve` guarding /metrics (tests/site/test_exposure.py)
     }
 )
 

@@ -81,6 +81,12 @@ class SiteSettings(BaseSettings):
     # Timeout of each HTTP request to a standard DP.
     distribution_timeout_s: float = Field(default=60.0, gt=0)
     access_token_ttl_s: int = 3600
+    # Who may read /metrics: anyone (the default, for a scraper inside the site's network),
+    # or only a bearer of this token, or of the admin token when metrics_admin_only is set.
+    metrics_token: str | None = None
+    metrics_admin_only: bool = False
+    # The interactive API documentation (/docs, /redoc, /openapi.json).
+    api_docs: bool = True
 
     @property
     def database_url(self) -> str:

@@ -84,6 +84,12 @@ def branch_serve(
     max_attempts: int = typer.Option(
         10, "--max-attempts", min=1, help="Failed pulls before a package is install_failed."
     ),
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (default: to anyone).",
+    ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
     from peerdp.cli.serving import announce, options_checked
@@ -105,6 +111,7 @@ def branch_serve(
         poll_interval_s=poll_interval,
         retry_base_s=retry_base,
         max_attempts=max_attempts,
+        metrics_token=metrics_token,
     )
     try:
         with options_checked():

@@ -44,6 +44,12 @@ def serve(
     max_transfers: int | None = typer.Option(
         None, "--max-transfers", min=1, help="Transfers served at once (default: no limit)."
     ),
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (default: to anyone).",
+    ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
     from peerdp.cli.serving import announce, options_checked
@@ -61,6 +67,7 @@ def serve(
         ad_site=ad_site,
         public_url=url.rstrip("/") if url else None,
         max_transfers=max_transfers,
+        metrics_token=metrics_token,
     )
     with options_checked():
         run(options, announce)

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import Counter
 
 from peerdp.config import writable_data_dir
 from peerdp.content.ids import is_sha256
@@ -37,6 +36,7 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.zerocopy import server_config
@@ -83,6 +83,7 @@ class BranchOptions:
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
     max_attempts: int = 10
+    metrics_token: str | None = None  # None: /metrics is open
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,9 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
     try:
-        _serve_http(content_app(store, identity, options.max_transfers), sock)
+        _serve_http(
+            content_app(store, identity, options.max_transfers, options.metrics_token), sock
+        )
     finally:
         stop.set()
         thread.join(timeout=2)
@@ -400,7 +403,9 @@ def _serve_http(app: FastAPI, sock: socket.socket) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastAPI:
+def content_app(
+    store: DPStore, identity: Identity, max_transfers: int, metrics_token: str | None = None
+) -> FastAPI:
     """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
     app = create_content_app(
         store, identity.public_key, ContentOptions(max_transfers=max_transfers)
@@ -409,9 +414,6 @@ def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastA
     def health() -> dict[str, str]:
         return {"status": "ok", "name": identity.name}
 
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     app.add_api_route("/health", health, methods=["GET"])
-    app.add_api_route("/metrics", metrics, methods=["GET"], response_class=PlainTextResponse)
+    add_metrics_route(app, metrics_token)
     return app

@@ -25,8 +25,8 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 
 from peerdp.config import ConfigError, writable_data_dir
 from peerdp.content.ids import is_sha256
@@ -34,6 +34,7 @@ from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
@@ -71,6 +72,7 @@ class DPOptions:
     public_url: str | None = None
     max_transfers: int | None = None
     report_retry_s: float = 2.0
+    metrics_token: str | None = None  # None: /metrics is open
 
 
 # -- the receive endpoints -------------------------------------------------------
@@ -167,7 +169,12 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None) -> FastAPI:
+def create_dp_app(
+    store: DPStore,
+    identity: Identity,
+    max_transfers: int | None,
+    metrics_token: str | None = None,
+) -> FastAPI:
     """The standard DP's app: `/content`, the receive endpoints, health and metrics."""
     assert identity.dp_id is not None
     app = FastAPI(title=f"peerdp standard DP {identity.name}", docs_url=None, redoc_url=None)
@@ -181,10 +188,7 @@ def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None)
     def health() -> dict[str, Any]:
         return {"status": "ok", "name": identity.name, "dp_id": identity.dp_id}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    add_metrics_route(app, metrics_token)
     return app
 
 
@@ -277,7 +281,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
-    app = create_dp_app(store, identity, options.max_transfers)
+    app = create_dp_app(store, identity, options.max_transfers, options.metrics_token)
     config = server_config(app)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 import peerdp
 from peerdp.config import SiteSettings, writable_data_dir
+from peerdp.security.bearer import bears_one_of
 from peerdp.security.signing import SiteKey
 from peerdp.site import errors
 from peerdp.site.admin import (
@@ -89,6 +90,9 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         version=peerdp.__version__,
         description="Admin API (/api/v1) and management point (/mp/v1) of a peerdp site.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.site = ctx
     errors.install(app)
@@ -107,7 +111,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(mp_router)
-    app.include_router(_ops_router())
+    app.include_router(_ops_router(metrics_readers(settings, ctx.admin_token)))
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
@@ -116,7 +120,16 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
     return app
 
 
-def _ops_router() -> APIRouter:
+def metrics_readers(settings: SiteSettings, admin_token: str) -> tuple[str, ...] | None:
+    """The tokens that may read /metrics, or None when anyone may."""
+    if settings.metrics_admin_only:
+        return (admin_token,)
+    if settings.metrics_token:
+        return (settings.metrics_token, admin_token)
+    return None
+
+
+def _ops_router(metrics_readers: tuple[str, ...] | None) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health")
@@ -131,7 +144,11 @@ def _ops_router() -> APIRouter:
         }
 
     @router.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
+    def metrics(request: Request) -> PlainTextResponse:
+        if metrics_readers is not None and not bears_one_of(
+            request.headers.get("authorization"), metrics_readers
+        ):
+            raise Unauthorized("/metrics needs 'Authorization: Bearer <metrics or admin token>'")
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
