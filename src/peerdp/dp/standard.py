@@ -34,6 +34,7 @@ from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.disk_full import answer_disk_full
 from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
@@ -116,6 +117,10 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
         except DigestMismatch as exc:
             REFUSED_OBJECTS.inc()
             raise HTTPException(422, f"object refused, nothing kept: {exc}") from exc
+        except BaseException:
+            # A push starts again from byte 0: what this one left would only take room.
+            writer.discard()
+            raise
         finally:
             writer.close()
         RECEIVED_OBJECTS.inc()
@@ -189,6 +194,7 @@ def create_dp_app(
         return {"status": "ok", "name": identity.name, "dp_id": identity.dp_id}
 
     add_metrics_route(app, metrics_token)
+    answer_disk_full(app, store.root)
     return app
 
 
