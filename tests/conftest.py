@@ -43,6 +43,8 @@ PROCESS_FIXTURES = frozenset(
         "scripted",  # http.server threads that cut, stall or corrupt (tests/transfer)
         "served",  # a uvicorn server built by dp.zerocopy.server_config (tests/dp)
         "secure_office",  # a site, DPs and clients over HTTPS (tests/e2e/test_tls.py)
+        "guarded_dp",  # `peerdp dp serve --metrics-token` (tests/dp/test_metrics.py)
+        "guarded_site",  # `peerdp site serve` guarding /metrics (tests/site/test_exposure.py)
     }
 )
 

@@ -3,6 +3,8 @@ a role raises when its configuration cannot work."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from pydantic import Field
@@ -14,6 +16,38 @@ class ConfigError(Exception):
 
     Roles raise it instead of exiting; the command line reports it as a bad option.
     """
+
+
+def writable_data_dir(path: Path) -> Path:
+    """Create `path` if it is missing and prove a file can be written in it.
+
+    A role calls this before anything else, so a read-only, misplaced or forbidden data
+    directory stops it at start with one line (ConfigError) naming the path and why,
+    instead of a traceback from whichever write came first.
+    """
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        what = "is" if blocker == path else f"cannot be made: {blocker} is"
+        raise ConfigError(f"data directory {path} {what} not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # Root passes every permission check, not a read-only file system: only a write
+        # tells.
+        with tempfile.TemporaryFile(dir=path, prefix=".peerdp-write-check-"):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        where = f" ({exc.filename})" if exc.filename and exc.filename != str(path) else ""
+        raise ConfigError(f"data directory {path} cannot be written: {reason}{where}") from exc
+    return path
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """`path` or its nearest existing ancestor, if that is something other than a directory."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 class SiteSettings(BaseSettings):
@@ -54,6 +88,12 @@ class SiteSettings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     ca_file: Path | None = None
+    # Who may read /metrics: anyone (the default, for a scraper inside the site's network),
+    # or only a bearer of this token, or of the admin token when metrics_admin_only is set.
+    metrics_token: str | None = None
+    metrics_admin_only: bool = False
+    # The interactive API documentation (/docs, /redoc, /openapi.json).
+    api_docs: bool = True
 
     @property
     def database_url(self) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from peerdp.agents.client_cache import PackageCache
+from peerdp.config import writable_data_dir
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
 from peerdp.domain.timestamps import parse_rfc3339
@@ -423,7 +424,7 @@ def report_policy_error(mp: MPClient, exc: MPError) -> None:
 @contextlib.contextmanager
 def single_instance(data_dir: Path) -> Iterator[None]:
     """Hold `<data-dir>/client.lock`: one agent per data directory."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(data_dir)
     with open(data_dir / "client.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -103,6 +103,12 @@ def branch_serve(
     ca_file: Path | None = CA_FILE,
     tls_cert: Path | None = TLS_CERT,
     tls_key: Path | None = TLS_KEY,
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (default: to anyone).",
+    ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
     from peerdp.cli.serving import announce, options_checked, server_certificate
@@ -128,9 +134,11 @@ def branch_serve(
         max_attempts=max_attempts,
         certificate=certificate,
         ca_file=ca_file,
+        metrics_token=metrics_token,
     )
     try:
-        serve(options, announce)
+        with options_checked():
+            serve(options, announce)
     except MPError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_NO_POLICY) from exc
@@ -168,6 +176,7 @@ def client_run(
     """
     from peerdp.agents.client import ClientAgent, ClientOptions, single_instance
     from peerdp.cli.progress import terminal_progress
+    from peerdp.cli.serving import options_checked
 
     _logging(logging.INFO if verbose else logging.WARNING)
     options = ClientOptions(
@@ -178,7 +187,7 @@ def client_run(
     )
     facts = MachineFacts.detect(name, ip_address, ad_site)
     try:
-        with single_instance(data_dir):
+        with options_checked(), single_instance(data_dir):
             identity = _client_identity(site, token, facts, data_dir, ca_file)
             if name is not None and name != identity.name:
                 typer.echo(f"note: registered as {identity.name}; --name {name} ignored", err=True)

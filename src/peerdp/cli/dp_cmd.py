@@ -60,6 +60,12 @@ def serve(
     tls_key: Path | None = typer.Option(
         None, "--tls-key", envvar="PEERDP_TLS_KEY", help="The private key of --tls-cert (PEM)."
     ),
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (default: to anyone).",
+    ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
     from peerdp.cli.serving import announce, options_checked, server_certificate
@@ -81,6 +87,7 @@ def serve(
         max_transfers=max_transfers,
         certificate=certificate,
         ca_file=ca_file,
+        metrics_token=metrics_token,
     )
     with options_checked():
         run(options, announce)

@@ -47,6 +47,24 @@ def serve(
         envvar="PEERDP_CA_FILE",
         help="CA certificates (PEM) to trust for the standard DPs' HTTPS (default: the system's).",
     ),
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (or the admin token).",
+    ),
+    metrics_admin_only: bool = typer.Option(
+        False,
+        "--metrics-admin-only",
+        envvar="PEERDP_METRICS_ADMIN_ONLY",
+        help="Serve /metrics only to a bearer of the admin token.",
+    ),
+    api_docs: bool = typer.Option(
+        True,
+        "--api-docs/--no-api-docs",
+        envvar="PEERDP_API_DOCS",
+        help="Serve the API documentation (/docs, /redoc, /openapi.json).",
+    ),
 ) -> None:
     """Run the site server until SIGTERM or Ctrl-C."""
     from peerdp.site.server import run
@@ -60,6 +78,9 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         ca_file=ca_file,
+        metrics_token=metrics_token,
+        metrics_admin_only=metrics_admin_only,
+        api_docs=api_docs,
     )
     with options_checked():
         run(settings, announce, workers=workers)

@@ -28,14 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import Counter
 
+from peerdp.config import writable_data_dir
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.zerocopy import server_config
@@ -88,6 +89,7 @@ class BranchOptions:
     # registration, else the system's).
     certificate: ServerCertificate | None = None
     ca_file: Path | None = None
+    metrics_token: str | None = None  # None: /metrics is open
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     `announce` gets the line that says where it listens (and a warning if the site could
     not be told it moved).
     """
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(options.data_dir)
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
@@ -381,7 +383,11 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
     try:
-        _serve_http(content_app(store, identity, options.max_transfers), sock, options.certificate)
+        _serve_http(
+            content_app(store, identity, options.max_transfers, options.metrics_token),
+            sock,
+            options.certificate,
+        )
     finally:
         stop.set()
         thread.join(timeout=2)
@@ -409,7 +415,9 @@ def _serve_http(app: FastAPI, sock: socket.socket, certificate: ServerCertificat
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastAPI:
+def content_app(
+    store: DPStore, identity: Identity, max_transfers: int, metrics_token: str | None = None
+) -> FastAPI:
     """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
     app = create_content_app(
         store, identity.public_key, ContentOptions(max_transfers=max_transfers)
@@ -418,9 +426,6 @@ def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastA
     def health() -> dict[str, str]:
         return {"status": "ok", "name": identity.name}
 
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     app.add_api_route("/health", health, methods=["GET"])
-    app.add_api_route("/metrics", metrics, methods=["GET"], response_class=PlainTextResponse)
+    add_metrics_route(app, metrics_token)
     return app

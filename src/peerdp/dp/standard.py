@@ -25,15 +25,17 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 
-from peerdp.config import ConfigError
+from peerdp.config import ConfigError, writable_data_dir
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.disk_full import answer_disk_full
+from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
@@ -76,6 +78,7 @@ class DPOptions:
     # certificate is checked with (None: the CA pinned at registration, else the system's).
     certificate: ServerCertificate | None = None
     ca_file: Path | None = None
+    metrics_token: str | None = None  # None: /metrics is open
 
 
 # -- the receive endpoints -------------------------------------------------------
@@ -119,6 +122,10 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
         except DigestMismatch as exc:
             REFUSED_OBJECTS.inc()
             raise HTTPException(422, f"object refused, nothing kept: {exc}") from exc
+        except BaseException:
+            # A push starts again from byte 0: what this one left would only take room.
+            writer.discard()
+            raise
         finally:
             writer.close()
         RECEIVED_OBJECTS.inc()
@@ -172,7 +179,12 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None) -> FastAPI:
+def create_dp_app(
+    store: DPStore,
+    identity: Identity,
+    max_transfers: int | None,
+    metrics_token: str | None = None,
+) -> FastAPI:
     """The standard DP's app: `/content`, the receive endpoints, health and metrics."""
     assert identity.dp_id is not None
     app = FastAPI(title=f"peerdp standard DP {identity.name}", docs_url=None, redoc_url=None)
@@ -186,10 +198,8 @@ def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None)
     def health() -> dict[str, Any]:
         return {"status": "ok", "name": identity.name, "dp_id": identity.dp_id}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    add_metrics_route(app, metrics_token)
+    answer_disk_full(app, store.root)
     return app
 
 
@@ -267,7 +277,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(options.data_dir)
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
@@ -286,7 +296,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
-    app = create_dp_app(store, identity, options.max_transfers)
+    app = create_dp_app(store, identity, options.max_transfers, options.metrics_token)
     config = server_config(app, options.certificate)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:

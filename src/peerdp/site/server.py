@@ -51,6 +51,9 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
         "PEERDP_SITE_CODE": settings.site_code,
         "PEERDP_PUBLIC_URL": url,
         "PEERDP_CA_FILE": str(settings.ca_file.resolve()) if settings.ca_file else "",
+        "PEERDP_METRICS_TOKEN": settings.metrics_token or "",
+        "PEERDP_METRICS_ADMIN_ONLY": "true" if settings.metrics_admin_only else "",
+        "PEERDP_API_DOCS": "" if settings.api_docs else "false",
     }.items():
         if value:
             os.environ[name] = value
