@@ -4,6 +4,7 @@ Run by hand (not part of the tests)::
 
     .venv/bin/python bench/bench_content.py            # full run, ~1.2 GiB of temp files
     .venv/bin/python bench/bench_content.py --big-mib 256 --repeat 1   # quick look
+    .venv/bin/python bench/bench_content.py --tls      # both over HTTPS, same certificate
 
 (a) one large file to curl: throughput ours / nginx         (target >= 0.8)
 (b) N concurrent ranged downloads of a mid-size file:
@@ -13,6 +14,11 @@ Run by hand (not part of the tests)::
 Both servers run on loopback, single process / single worker each, and serve
 the very same object files (nginx with sendfile on). Runs alternate between
 the two servers so background load hits both alike. Temp files are deleted.
+
+With --tls both serve HTTPS with the same certificate (a throwaway CA made here; curl
+trusts it). The DP then streams bodies (uvicorn's httptools with its TLS, as `peerdp dp
+serve --tls-cert` does: sendfile cannot encrypt) and nginx encrypts in user space too
+(sendfile is off for TLS without kernel TLS).
 """
 
 from __future__ import annotations
@@ -88,6 +94,10 @@ def write_store(root: Path, big_mib: int, mid_mib: int) -> dict[str, tuple[str, 
     return {n: (h, s) for n, h, s in files}
 
 
+NGINX_TLS = """
+        ssl_certificate {cert};
+        ssl_certificate_key {key};"""
+
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
@@ -106,7 +116,7 @@ http {{
     uwsgi_temp_path {tmp}/nginx-uwsgi;
     scgi_temp_path {tmp}/nginx-scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};{tls}
         root {objects};
         max_ranges 64;
     }}
@@ -114,11 +124,16 @@ http {{
 """
 
 
-def start_nginx(tmp: Path, objects: Path) -> tuple[subprocess.Popen[bytes], int, int]:
-    """nginx master process, its port, and the pid of its one worker (which serves)."""
+def start_nginx(
+    tmp: Path, objects: Path, tls: tuple[Path, Path] | None
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """nginx master process, its port, and the pid of its one worker (which serves);
+    over HTTPS with `tls` (certificate and key files)."""
     port = free_port()
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, objects=objects))
+    ssl = " ssl" if tls else ""
+    tls_lines = NGINX_TLS.format(cert=tls[0], key=tls[1]) if tls else ""
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, objects=objects, ssl=ssl, tls=tls_lines))
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)])
     wait_port(port)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
@@ -126,12 +141,15 @@ def start_nginx(tmp: Path, objects: Path) -> tuple[subprocess.Popen[bytes], int,
 
 
 def start_dp(
-    root: Path, public_key: str, chunk_kib: int, mode: str
+    root: Path, public_key: str, chunk_kib: int, mode: str, tls: tuple[Path, Path] | None
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     args = [sys.executable, __file__, "--serve", str(root), str(port), public_key, str(chunk_kib)]
     args.append(mode)
-    proc = subprocess.Popen(args)
+    env = dict(os.environ)
+    if tls:
+        env.update(BENCH_TLS_CERT=str(tls[0]), BENCH_TLS_KEY=str(tls[1]))
+    proc = subprocess.Popen(args, env=env)
     wait_port(port)
     return proc, port
 
@@ -140,7 +158,9 @@ def serve(root: str, port: str, public_key: str, chunk_kib: str, mode: str) -> N
     """The DP side: the content app alone, as `peerdp dp serve` would mount it.
 
     mode "zerocopy": ZeroCopyHttpToolsProtocol (os.sendfile); "stream": plain
-    uvicorn httptools, bodies read and sent in chunks.
+    uvicorn httptools, bodies read and sent in chunks. With BENCH_TLS_CERT/KEY set it
+    serves HTTPS the way `peerdp dp serve --tls-cert` does (dp.zerocopy.server_config):
+    httptools streaming, whatever the mode.
     """
     import uvicorn
 
@@ -160,8 +180,21 @@ def serve(root: str, port: str, public_key: str, chunk_kib: str, mode: str) -> N
         DirectoryContentSource(Path(root)), SitePublicKey.from_b64(public_key), options
     )
     http = ZeroCopyHttpToolsProtocol if mode == "zerocopy" else "httptools"
+    tls = {}
+    if os.environ.get("BENCH_TLS_CERT"):
+        http = "httptools"
+        tls = {
+            "ssl_certfile": os.environ["BENCH_TLS_CERT"],
+            "ssl_keyfile": os.environ["BENCH_TLS_KEY"],
+        }
     uvicorn.run(
-        app, host="127.0.0.1", port=int(port), loop="uvloop", http=http, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=int(port),
+        loop="uvloop",
+        http=http,
+        log_level="warning",
+        **tls,
     )
 
 
@@ -171,11 +204,12 @@ class Target:
     url_of: dict[str, str]  # file name -> URL
     headers: list[str]
     pid: int
+    curl_options: tuple[str, ...] = ()  # --cacert FILE over HTTPS
 
 
 def curl_speed(target: Target, name: str) -> float:
     """Bytes per second of one whole-file download to /dev/null."""
-    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}"]
+    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}", *target.curl_options]
     for h in target.headers:
         args += ["-H", h]
     out = subprocess.run([*args, target.url_of[name]], capture_output=True, text=True, check=True)
@@ -202,6 +236,7 @@ def run_concurrent(target: Target, name: str, ranges: list[tuple[int, int] | Non
     start = time.perf_counter()
     for rng in ranges:
         args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{http_code}"]
+        args += target.curl_options
         for h in target.headers:
             args += ["-H", h]
         if rng is not None:
@@ -292,6 +327,9 @@ def main() -> None:
     parser.add_argument("--chunk-kib", type=int, default=1024)
     parser.add_argument("--tmp", default=None, help="where to put the temp files")
     parser.add_argument(
+        "--tls", action="store_true", help="both servers over HTTPS, same certificate"
+    )
+    parser.add_argument(
         "--modes", default="zerocopy,stream", help="DP body paths to compare with nginx"
     )
     opts = parser.parse_args()
@@ -309,26 +347,43 @@ def main() -> None:
                     pass
         key = SiteKey.generate()
         token = key.access_token(PACKAGE, VERSION, "bench", ttl_s=24 * 3600)
-        nginx, ng_port, ng_worker = start_nginx(tmp, root / "objects")
+        tls, curl_options, scheme = None, (), "http"
+        if opts.tls:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from tests.helpers.tls import TestCA
+
+            ca = TestCA.create(tmp / "ca")
+            server = ca.server(tmp / "ca", "bench")
+            tls, curl_options, scheme = (
+                (server.cert, server.key),
+                ("--cacert", str(ca.ca_file)),
+                "https",
+            )
+            # sendfile cannot encrypt: under TLS the DP has one body path (streaming).
+            opts.modes = "stream"
+        nginx, ng_port, ng_worker = start_nginx(tmp, root / "objects", tls)
         procs.append(nginx)
+        ng_base = f"{scheme}://127.0.0.1:{ng_port}"
         targets = [
             Target(
                 "nginx",
-                {n: f"http://127.0.0.1:{ng_port}/{h[:2]}/{h}" for n, (h, _) in files.items()},
+                {n: f"{ng_base}/{h[:2]}/{h}" for n, (h, _) in files.items()},
                 [],
                 ng_worker,
+                curl_options,
             )
         ]
         for mode in opts.modes.split(","):
-            dp, dp_port = start_dp(root, key.public_key_b64, opts.chunk_kib, mode)
+            dp, dp_port = start_dp(root, key.public_key_b64, opts.chunk_kib, mode, tls)
             procs.append(dp)
-            base = f"http://127.0.0.1:{dp_port}/content/{PACKAGE}/{VERSION}/files"
+            base = f"{scheme}://127.0.0.1:{dp_port}/content/{PACKAGE}/{VERSION}/files"
             targets.append(
                 Target(
                     f"peerdp-{mode}",
                     {n: f"{base}/{n}" for n in files},
                     [f"Authorization: Bearer {token}"],
                     dp.pid,
+                    curl_options,
                 )
             )
         report: dict[str, object] = {
@@ -337,6 +392,7 @@ def main() -> None:
             "concurrency": opts.concurrency,
             "repeat": opts.repeat,
             "chunk_kib": opts.chunk_kib,
+            "tls": opts.tls,
             "cpus": os.cpu_count(),
             "loadavg_start": os.getloadavg(),
         }

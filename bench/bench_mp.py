@@ -7,7 +7,12 @@ trivial authenticated endpoint GET /mp/v1/ping, then content-location, in one ru
 round after round; the medians count.
 
     .venv/bin/python bench/bench_mp.py [--rounds 5] [--duration 5] [--connections 16]
-                                       [--workers 1]
+                                       [--workers 1] [--tls]
+
+With --tls a second site server on the same data serves HTTPS (a throwaway CA made
+here), and each round measures content-location over plain HTTP and over HTTPS, one
+after the other (wrk keeps its connections open, so this is TLS's cost per request, not
+per handshake).
 
 Needs wrk (Debian package `wrk`). Prints requests/s, p99 latency and the ratio.
 """
@@ -152,35 +157,18 @@ def main() -> None:
         "--wave", action="store_true", help="each request from another of the 100,000 clients"
     )
     parser.add_argument("--db", default=None, help="PostgreSQL URL (needed for --workers > 1)")
+    parser.add_argument(
+        "--tls", action="store_true", help="content-location over HTTPS against plain HTTP"
+    )
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="peerdp-bench-"))
     url = args.db or f"sqlite:///{data / 'site.db'}"
     started = time.monotonic()
     credential, body = populate(url)
     print(f"populated in {time.monotonic() - started:.1f}s")
-    env = {**os.environ, "PEERDP_ADMIN_TOKEN": "bench"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "peerdp",
-            "site",
-            "serve",
-            "--data-dir",
-            str(data),
-            "--db",
-            url,
-            "--port",
-            "0",
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
-    assert server.stderr is not None
-    line = server.stderr.readline().decode()
-    site = re.search(r"(http://\S+)", line)[1]  # type: ignore[index]
+    if args.tls:
+        return compare_tls(data, url, credential, body, args)
+    server, site = start_site(data, url, args)
     try:
         for _ in range(300):
             try:
@@ -219,6 +207,92 @@ def main() -> None:
     print(f"{'GET /mp/v1/ping':<30}{ping_m[0]:>8.0f}{ping_m[1]:>8.1f}{ping_m[2]:>12.0f}")
     print(f"{'POST /mp/v1/content-location':<30}{loc_m[0]:>8.0f}{loc_m[1]:>8.1f}{loc_m[2]:>12.0f}")
     print(f"ratio content-location / ping: {loc_m[0] / ping_m[0]:.2f}")
+
+
+def start_site(
+    data: Path, url: str, args: argparse.Namespace, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`peerdp site serve` on a free port (HTTPS with PEERDP_TLS_* in `extra_env`); its URL."""
+    env = {**os.environ, "PEERDP_ADMIN_TOKEN": "bench", **(extra_env or {})}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "peerdp",
+            "site",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--db",
+            url,
+            "--port",
+            "0",
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    assert server.stderr is not None
+    while "listening on" not in (line := server.stderr.readline().decode()):
+        if not line:
+            raise RuntimeError("the site server did not start")
+    site = re.search(r"(https?://\S+)", line)[1]  # type: ignore[index]
+    return server, site
+
+
+def compare_tls(
+    data: Path, url: str, credential: str, body: dict[str, object], args: argparse.Namespace
+) -> None:
+    """content-location answers/s over plain HTTP and over HTTPS, rounds alternated."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.helpers.tls import TestCA
+
+    ca = TestCA.create(data / "ca")
+    cert = ca.server(data / "ca", "site")
+    tls_env = {"PEERDP_TLS_CERT": str(cert.cert), "PEERDP_TLS_KEY": str(cert.key)}
+    servers = [start_site(data, url, args), start_site(data, url, args, tls_env)]
+    try:
+        for _server, site in servers:
+            for _ in range(300):
+                try:
+                    httpx.get(site + "/health", timeout=5, verify=str(ca.ca_file))
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            check = httpx.post(
+                site + "/mp/v1/content-location",
+                json=body,
+                headers={"Authorization": f"Bearer {credential}"},
+                timeout=60,
+                verify=str(ca.ca_file),
+            ).json()
+            assert [d["name"] for d in check["distribution_points"]] == ["br7"], check
+            wrk(site + "/mp/v1/content-location", credential, 3, args.connections, body)
+        rounds = []
+        for n in range(args.rounds):
+            plain, secure = (
+                measure(server.pid, site + "/mp/v1/content-location", credential, args, body)
+                for server, site in servers
+            )
+            rounds.append((plain, secure))
+            print(
+                f"round {n + 1}: content-location over HTTP {plain[0]:.0f} req/s "
+                f"(p99 {plain[1]:.1f} ms, {plain[2]:.0f} us CPU), over HTTPS {secure[0]:.0f} "
+                f"req/s (p99 {secure[1]:.1f} ms, {secure[2]:.0f} us CPU), "
+                f"ratio {secure[0] / plain[0]:.2f}"
+            )
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(30)
+    plain_m = [statistics.median(r[0][i] for r in rounds) for i in range(3)]
+    tls_m = [statistics.median(r[1][i] for r in rounds) for i in range(3)]
+    print(f"medians of {args.rounds} rounds of {args.duration} s, {args.connections} connections:")
+    print(f"{'POST /mp/v1/content-location':<30}{'req/s':>8}{'p99 ms':>8}{'CPU us/req':>12}")
+    print(f"{'over HTTP':<30}{plain_m[0]:>8.0f}{plain_m[1]:>8.1f}{plain_m[2]:>12.0f}")
+    print(f"{'over HTTPS':<30}{tls_m[0]:>8.0f}{tls_m[1]:>8.1f}{tls_m[2]:>12.0f}")
+    print(f"ratio HTTPS / HTTP: {tls_m[0] / plain_m[0]:.2f}")
 
 
 def run_wave(pid: int, site: str, credential: str, args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@ PROCESS_FIXTURES = frozenset(
     {
         "site_server",  # `peerdp site serve` (here, and a SQLite-only one in tests/dp)
         "small_site",  # a site server with a small body limit (tests/site/test_bad_input.py)
+        "limited_site",  # a site server with small upload limits (tests/site/test_upload_limits)
         "server",  # uvicorn DP content server (tests/dp), site server (test_distribution)
         "limited",  # uvicorn DP content servers with a transfer limit (tests/dp)
         "stalling",
@@ -41,6 +42,9 @@ PROCESS_FIXTURES = frozenset(
         "nginx",  # tests/transfer
         "scripted",  # http.server threads that cut, stall or corrupt (tests/transfer)
         "served",  # a uvicorn server built by dp.zerocopy.server_config (tests/dp)
+        "secure_office",  # a site, DPs and clients over HTTPS (tests/e2e/test_tls.py)
+        "guarded_dp",  # `peerdp dp serve --metrics-token` (tests/dp/test_metrics.py)
+        "guarded_site",  # `peerdp site serve` guarding /metrics (tests/site/test_exposure.py)
     }
 )
 

@@ -3,6 +3,8 @@ a role raises when its configuration cannot work."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from pydantic import Field
@@ -14,6 +16,38 @@ class ConfigError(Exception):
 
     Roles raise it instead of exiting; the command line reports it as a bad option.
     """
+
+
+def writable_data_dir(path: Path) -> Path:
+    """Create `path` if it is missing and prove a file can be written in it.
+
+    A role calls this before anything else, so a read-only, misplaced or forbidden data
+    directory stops it at start with one line (ConfigError) naming the path and why,
+    instead of a traceback from whichever write came first.
+    """
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        what = "is" if blocker == path else f"cannot be made: {blocker} is"
+        raise ConfigError(f"data directory {path} {what} not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # Root passes every permission check, not a read-only file system: only a write
+        # tells.
+        with tempfile.TemporaryFile(dir=path, prefix=".peerdp-write-check-"):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        where = f" ({exc.filename})" if exc.filename and exc.filename != str(path) else ""
+        raise ConfigError(f"data directory {path} cannot be written: {reason}{where}") from exc
+    return path
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """`path` or its nearest existing ancestor, if that is something other than a directory."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 class SiteSettings(BaseSettings):
@@ -29,7 +63,9 @@ class SiteSettings(BaseSettings):
     admin_token: str | None = None
     # Ordinary JSON bodies; package content has its own, larger limit.
     max_body_bytes: int = 1024 * 1024
-    max_upload_bytes: int = 64 * 1024**3
+    # One package version: its files' bytes as stored (uncompressed), and its tar members.
+    max_upload_bytes: int = Field(default=64 * 1024**3, ge=1)
+    max_upload_members: int = Field(default=1_000_000, ge=1)
     # Longest long-poll a caller may ask for.
     policy_wait_max_s: float = 300.0
     # How long a DP row may sit in a pending state before it retries or fails.
@@ -47,6 +83,17 @@ class SiteSettings(BaseSettings):
     # Timeout of each HTTP request to a standard DP.
     distribution_timeout_s: float = Field(default=60.0, gt=0)
     access_token_ttl_s: int = 3600
+    # TLS: the certificate chain and key the site serves with (both, or neither for plain
+    # HTTP), and the CA file it trusts for the standard DPs it pushes to (else the system's).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    ca_file: Path | None = None
+    # Who may read /metrics: anyone (the default, for a scraper inside the site's network),
+    # or only a bearer of this token, or of the admin token when metrics_admin_only is set.
+    metrics_token: str | None = None
+    metrics_admin_only: bool = False
+    # The interactive API documentation (/docs, /redoc, /openapi.json).
+    api_docs: bool = True
 
     @property
     def database_url(self) -> str:

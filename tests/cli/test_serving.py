@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.mounts import tmpfs
 from tests.helpers.processes import peerdp_cmd
 
 pytestmark = pytest.mark.slow  # each test runs `peerdp ... serve` as a real process
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(peerdp_cmd(*args), capture_output=True, text=True, timeout=60)
+    # Wide enough that the error box does not wrap the long paths of a test's directory.
+    env = {**os.environ, "COLUMNS": "500"}
+    return subprocess.run(peerdp_cmd(*args), capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_site_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
@@ -28,4 +32,33 @@ def test_standard_dp_without_token_or_identity_is_told_to_register(tmp_path: Pat
     done = serve("dp", "serve", *args)
     assert done.returncode == 2
     assert "--token is needed the first time" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+ROLES = {
+    "site serve": ["site", "serve", "--port", "0"],
+    "dp serve": ["dp", "serve", "--site", "http://127.0.0.1:9", "--port", "0"],
+    "branch serve": ["branch", "serve", "--site", "http://127.0.0.1:9", "--port", "0"],
+    "client run": ["client", "run", "--site", "http://127.0.0.1:9", "--once"],
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_data_directory_under_a_file_stops_the_role_in_one_line(
+    role: str, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    done = serve(*ROLES[role], "--data-dir", str(tmp_path / "file" / "data"))
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path / 'file'} is not a directory" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_read_only_data_directory_stops_the_role_in_one_line(role: str, tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "ro", read_only=True) as mounted:
+        done = serve(*ROLES[role], "--data-dir", str(mounted / "data"))
+    assert done.returncode == 2, done.stderr
+    assert "cannot be written: read-only file system" in done.stderr
+    assert str(mounted / "data") in done.stderr
     assert "Traceback" not in done.stderr

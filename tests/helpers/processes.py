@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -79,22 +80,34 @@ class SiteProcess:
     data_dir: Path
     db_url: str
     process: subprocess.Popen[bytes]
+    # What the site's HTTPS certificate is checked with (a path to a CA file, or True).
+    verify: str | bool = True
 
     def admin(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url + "/api/v1",
             headers={"Authorization": f"Bearer {self.admin_token}"},
             timeout=30,
+            verify=ssl_verify(self.verify),
         )
 
     def stop(self) -> int:
         return stop_process(self.process)
 
 
+def ssl_verify(verify: str | bool) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
 def start_site(
-    data_dir: Path, db_url: str, *, extra_env: dict[str, str] | None = None
+    data_dir: Path,
+    db_url: str,
+    *,
+    extra_env: dict[str, str] | None = None,
+    verify: str | bool = True,
 ) -> SiteProcess:
-    """Start `peerdp site serve` on a free loopback port and wait until it answers."""
+    """Start `peerdp site serve` on a free loopback port and wait until it answers
+    (over HTTPS when `extra_env` names a certificate; `verify` is its CA file)."""
     token = secrets.token_urlsafe(16)
     env = {**os.environ, "PEERDP_ADMIN_TOKEN": token, **(extra_env or {})}
     process = popen_site(data_dir, db_url, env)
@@ -105,14 +118,15 @@ def start_site(
         line = process.stderr.readline().decode()
         if not line and process.poll() is not None:
             raise RuntimeError(f"site server exited with {process.returncode}")
-        if found := re.search(r"listening on (http://\S+)", line):
+        if found := re.search(r"listening on (https?://\S+)", line):
             url = found[1]
     assert url, "site server did not report its URL"
     _drain(process)
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return SiteProcess(url, token, data_dir, db_url, process)
+            health = httpx.get(url + "/health", timeout=2, verify=ssl_verify(verify))
+            if health.status_code == 200:
+                return SiteProcess(url, token, data_dir, db_url, process, verify)
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peerdp.security.bearer import bearer_token
+from peerdp.security.bearer import bearer_token, bears_one_of
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,12 @@ def test_the_token_of_a_bearer_header(header: str, token: str) -> None:
 )
 def test_no_token_without_a_bearer_scheme_and_a_token(header: str | None) -> None:
     assert bearer_token(header) is None
+
+
+def test_a_bearer_of_one_of_the_accepted_tokens() -> None:
+    assert bears_one_of("Bearer metrics-secret", ["admin-secret", "metrics-secret"])
+    assert not bears_one_of("Bearer metrics-secre", ["admin-secret", "metrics-secret"])
+    assert not bears_one_of(None, ["admin-secret"])
+    assert not bears_one_of("Basic metrics-secret", ["metrics-secret"])
+    assert not bears_one_of("Bearer x", [])
+    assert not bears_one_of("Bearer x", [""])  # an empty token accepts nobody

@@ -420,6 +420,9 @@ BAD_MEMBERS = {
     "symlink": (member("link", tarfile.SYMTYPE, "/etc/passwd"), b"", "symlink"),
     "hardlink": (member("hard", tarfile.LNKTYPE, "setup.cmd"), b"", "hardlink"),
     "device": (member("dev", tarfile.CHRTYPE), b"", "device"),
+    "nul_in_name": (member("a\x00b.txt"), b"cut to a\n", "NUL byte"),
+    "bidi_override_in_name": (member("setup\u202eexe.txt"), b"x\n", "U+202E"),
+    "zero_width_in_name": (member("data/a\u200b.cab"), b"x\n", "U+200B"),
 }
 
 

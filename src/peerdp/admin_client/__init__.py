@@ -12,6 +12,7 @@ the roles (`site`, `dp`, `machine`, `agents`) nor the faces (`cli`, `demo`).
 
 from peerdp.admin_client.api import (
     API_PREFIX,
+    CA_FILE_ENV,
     SITE_ENV,
     TOKEN_ENV,
     AdminClient,
@@ -32,6 +33,7 @@ from peerdp.admin_client.upload import (
 
 __all__ = [
     "API_PREFIX",
+    "CA_FILE_ENV",
     "SITE_ENV",
     "TOKEN_ENV",
     "AdminClient",

@@ -8,12 +8,21 @@ sentence that says what to do about it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from peerdp.admin_client.errors import AdminError
 from peerdp.net import error_detail
+from peerdp.security.tls import (
+    CA_FILE_ENV as CA_FILE_ENV,
+)
+from peerdp.security.tls import (
+    TLSSetupError,
+    client_context,
+    untrusted_certificate,
+)
 
 # The environment variables peerdp's tools read the site URL and the admin token from;
 # the messages below name them because that is where a person fixes the problem.
@@ -33,14 +42,30 @@ def site_url(given: str) -> str:
 
 
 class AdminClient:
-    """Calls to one site's admin API with its admin token; each answer is decoded JSON."""
+    """Calls to one site's admin API with its admin token; each answer is decoded JSON.
 
-    def __init__(self, url: str, token: str, *, user_agent: str = "peerdp-cli") -> None:
+    Over HTTPS the site's certificate is verified against `ca_file` (PEM), else the
+    system's certificate authorities.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        ca_file: Path | None = None,
+        user_agent: str = "peerdp-cli",
+    ) -> None:
         self.url = site_url(url)
+        try:
+            verify = client_context(ca_file) if self.url.startswith("https://") else True
+        except TLSSetupError as exc:
+            raise AdminError(str(exc)) from exc
         self._http = httpx.Client(
             base_url=self.url + API_PREFIX,
             headers={"Authorization": f"Bearer {token}", "User-Agent": user_agent},
             timeout=httpx.Timeout(30.0, connect=10.0),
+            verify=verify,
         )
 
     def __enter__(self) -> AdminClient:
@@ -94,6 +119,8 @@ class AdminClient:
             ) from None
 
     def _transport_problem(self, exc: httpx.HTTPError) -> str:
+        if untrusted := untrusted_certificate(exc):
+            return untrusted
         if isinstance(exc, httpx.ConnectError):
             return (
                 f"cannot connect to the site server at {self.url} ({_reason(exc)}); "

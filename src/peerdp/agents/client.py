@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from peerdp.agents.client_cache import PackageCache
+from peerdp.config import writable_data_dir
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
 from peerdp.domain.timestamps import parse_rfc3339
@@ -304,7 +305,9 @@ class ClientAgent:
         problems = []
         for source, token in sources:
             try:
-                raw = fetch_manifest(source, adv.package_id, adv.source_version, token)
+                raw = fetch_manifest(
+                    source, adv.package_id, adv.source_version, token, verify=self.mp.tls
+                )
                 data = json.loads(raw)
                 digest, pkg, version = adv.manifest_digest, adv.package_id, adv.source_version
                 return checked_manifest(data, digest, pkg, version), sources
@@ -327,6 +330,7 @@ class ClientAgent:
                 self.cache.store,
                 token_for=lambda source: tokens[source.name],
                 progress=progress,
+                verify=self.mp.tls,
             )
         except DownloadFailed as exc:
             self._fail(adv, "content_download_failed", failure_summary(exc))
@@ -420,7 +424,7 @@ def report_policy_error(mp: MPClient, exc: MPError) -> None:
 @contextlib.contextmanager
 def single_instance(data_dir: Path) -> Iterator[None]:
     """Hold `<data-dir>/client.lock`: one agent per data directory."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(data_dir)
     with open(data_dir / "client.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

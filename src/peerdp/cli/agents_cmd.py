@@ -37,6 +37,22 @@ ADDRESSES = typer.Option(
     None, "--ip-address", help="An IP address of this machine (repeat; default: detected)."
 )
 AD_SITE = typer.Option(None, "--ad-site", help="The directory (AD) site of this machine.")
+CA_FILE = typer.Option(
+    None,
+    "--ca-file",
+    envvar="PEERDP_CA_FILE",
+    help="CA certificates (PEM) the site's and DPs' HTTPS certificates are checked with; "
+    "pinned at registration (default: the pinned CA, else the system's).",
+)
+TLS_CERT = typer.Option(
+    None,
+    "--tls-cert",
+    envvar="PEERDP_TLS_CERT",
+    help="Serve HTTPS with this certificate chain (PEM; with --tls-key).",
+)
+TLS_KEY = typer.Option(
+    None, "--tls-key", envvar="PEERDP_TLS_KEY", help="The private key of --tls-cert (PEM)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -88,12 +104,28 @@ def branch_serve(
     validate_interval: str = typer.Option(
         "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP
     ),
+    ca_file: Path | None = CA_FILE,
+    tls_cert: Path | None = TLS_CERT,
+    tls_key: Path | None = TLS_KEY,
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (default: to anyone).",
+    ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
-    from peerdp.cli.serving import announce, validate_interval_s
+    from peerdp.cli.serving import (
+        announce,
+        options_checked,
+        server_certificate,
+        validate_interval_s,
+    )
     from peerdp.dp.branch import BranchOptions, serve
 
     _logging(logging.INFO)
+    with options_checked():
+        certificate = server_certificate(tls_cert, tls_key)
     options = BranchOptions(
         site_url=_site_url(site),
         token=token or "",
@@ -110,9 +142,13 @@ def branch_serve(
         retry_base_s=retry_base,
         max_attempts=max_attempts,
         validate_interval_s=validate_interval_s(validate_interval),
+        certificate=certificate,
+        ca_file=ca_file,
+        metrics_token=metrics_token,
     )
     try:
-        serve(options, announce)
+        with options_checked():
+            serve(options, announce)
     except MPError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_NO_POLICY) from exc
@@ -141,6 +177,7 @@ def client_run(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the outcomes as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the agent does."),
+    ca_file: Path | None = CA_FILE,
 ) -> None:
     """Register (first run), then evaluate advertisements: locate, download, verify, run.
 
@@ -149,6 +186,7 @@ def client_run(
     """
     from peerdp.agents.client import ClientAgent, ClientOptions, single_instance
     from peerdp.cli.progress import terminal_progress
+    from peerdp.cli.serving import options_checked
 
     _logging(logging.INFO if verbose else logging.WARNING)
     options = ClientOptions(
@@ -159,11 +197,11 @@ def client_run(
     )
     facts = MachineFacts.detect(name, ip_address, ad_site)
     try:
-        with single_instance(data_dir):
-            identity = _client_identity(site, token, facts, data_dir)
+        with options_checked(), single_instance(data_dir):
+            identity = _client_identity(site, token, facts, data_dir, ca_file)
             if name is not None and name != identity.name:
                 typer.echo(f"note: registered as {identity.name}; --name {name} ignored", err=True)
-            mp = MPClient(identity)
+            mp = MPClient(identity, ca_file=ca_file)
             agent = ClientAgent(identity, mp, facts, data_dir, options)
             code = _once(agent, json_output) if once else _forever(agent)
     except (MPError, RuntimeError) as exc:
@@ -172,10 +210,12 @@ def client_run(
     raise typer.Exit(code)
 
 
-def _client_identity(site: str, token: str | None, facts: MachineFacts, data_dir: Path) -> Identity:
+def _client_identity(
+    site: str, token: str | None, facts: MachineFacts, data_dir: Path, ca_file: Path | None
+) -> Identity:
     if token is None and load_identity(data_dir) is None:
         raise MPError("no identity in the data directory yet: pass --token to register")
-    identity = enrol(_site_url(site), token or "", facts, data_dir)
+    identity = enrol(_site_url(site), token or "", facts, data_dir, ca_file=ca_file)
     if identity.role != "client":
         raise MPError(f"{data_dir} holds a {identity.role} identity, not a client's")
     return identity

@@ -1,9 +1,10 @@
 """The admin commands' connection to a site, and their one way to fail.
 
 The site URL comes from `--site` or PEERDP_SITE_URL, the admin token from
-PEERDP_ADMIN_TOKEN. Every failure (an error answer, a refused connection, a
-timeout, a folder that cannot be sent) becomes one line on stderr and exit code 1:
-never a traceback.
+PEERDP_ADMIN_TOKEN, the CA file an HTTPS site's certificate is checked with from
+PEERDP_CA_FILE (or `peerdp --ca-file`; default: the system's CAs). Every failure (an
+error answer, a refused connection, a timeout, a folder that cannot be sent) becomes one
+line on stderr and exit code 1: never a traceback.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from peerdp.admin_client import SITE_ENV, TOKEN_ENV, AdminClient, AdminError, site_url
+from peerdp.admin_client import (
+    CA_FILE_ENV,
+    SITE_ENV,
+    TOKEN_ENV,
+    AdminClient,
+    AdminError,
+    site_url,
+)
 
 DEFAULT_SITE_URL = "http://127.0.0.1:8080"
 
@@ -60,11 +69,16 @@ def admin_token() -> str:
     return token
 
 
+def ca_file() -> Path | None:
+    value = os.environ.get(CA_FILE_ENV, "").strip()
+    return Path(value) if value else None
+
+
 @contextmanager
 def connect(site: str | None) -> Iterator[AdminClient]:
     """A client for the site named by `--site`/PEERDP_SITE_URL and PEERDP_ADMIN_TOKEN;
     any `AdminError` inside the block ends the command with its one-line failure."""
     with admin_errors_reported():
         url = site_url(site or DEFAULT_SITE_URL)
-        with AdminClient(url, admin_token()) as client:
+        with AdminClient(url, admin_token(), ca_file=ca_file()) as client:
             yield client

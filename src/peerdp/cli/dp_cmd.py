@@ -49,12 +49,41 @@ def serve(
     validate_interval: str = typer.Option(
         "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP
     ),
+    ca_file: Path | None = typer.Option(
+        None,
+        "--ca-file",
+        envvar="PEERDP_CA_FILE",
+        help="CA certificates (PEM) the site's HTTPS certificate is checked with; pinned at "
+        "registration (default: the pinned CA, else the system's).",
+    ),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        envvar="PEERDP_TLS_CERT",
+        help="Serve HTTPS with this certificate chain (PEM; with --tls-key).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", envvar="PEERDP_TLS_KEY", help="The private key of --tls-cert (PEM)."
+    ),
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (default: to anyone).",
+    ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
-    from peerdp.cli.serving import announce, options_checked, validate_interval_s
+    from peerdp.cli.serving import (
+        announce,
+        options_checked,
+        server_certificate,
+        validate_interval_s,
+    )
     from peerdp.dp.standard import DPOptions
     from peerdp.dp.standard import serve as run
 
+    with options_checked():
+        certificate = server_certificate(tls_cert, tls_key)
     options = DPOptions(
         site_url=site.rstrip("/"),
         token=token,
@@ -67,6 +96,9 @@ def serve(
         public_url=url.rstrip("/") if url else None,
         max_transfers=max_transfers,
         validate_interval_s=validate_interval_s(validate_interval),
+        certificate=certificate,
+        ca_file=ca_file,
+        metrics_token=metrics_token,
     )
     with options_checked():
         run(options, announce)

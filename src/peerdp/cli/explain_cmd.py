@@ -42,6 +42,23 @@ def explain(
         f"[bold]{answer['client']}[/] · advertisement {answer['advertisement_id']} · "
         f"package {answer['package_id']} v{answer['source_version']}"
     )
+    out.print(_addresses_line(answer), highlight=False, markup=False)
     for line in answer["trace"]:
         out.print(f"  {line}", highlight=False, markup=False)
     out.print(f"[bold]Answer:[/] {answer['summary']}")
+
+
+def _addresses_line(answer: dict[str, Any]) -> str:
+    """The addresses explained, what the client reported, and where its requests come from."""
+    explained = ", ".join(answer["ip_addresses"]) or "none"
+    reported = answer.get("reported_ip_addresses") or []
+    peer = answer.get("peer_address")
+    line = f"  addresses: {explained}"
+    if reported != answer["ip_addresses"]:
+        line += f" (it reported {', '.join(reported) or 'none'})"
+    if peer is None:
+        return line + "; no request from it seen yet"
+    line += f"; its last request came from {peer}"
+    if peer not in reported:
+        line += " (not a reported address: a NAT or proxy, or it reports addresses not its own)"
+    return line

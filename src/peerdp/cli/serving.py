@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
 from peerdp.config import ConfigError
+from peerdp.security.tls import ServerCertificate, TLSSetupError
 
 
 def announce(line: str) -> None:
@@ -42,3 +44,11 @@ def validate_interval_s(text: str) -> float:
 
     with options_checked():
         return checked_validate_interval(parse_duration(text).total_seconds())
+
+
+def server_certificate(cert: Path | None, key: Path | None) -> ServerCertificate | None:
+    """`--tls-cert`/`--tls-key` checked to load together (None for plain HTTP)."""
+    try:
+        return ServerCertificate.of(cert, key)
+    except TLSSetupError as exc:
+        raise ConfigError(str(exc)) from exc

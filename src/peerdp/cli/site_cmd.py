@@ -32,10 +32,55 @@ def serve(
     port: int = typer.Option(8080, "--port", help="Port to listen on (0 picks a free one)."),
     site_code: str = typer.Option("PS1", "--site-code", help="Three-character site code."),
     workers: int = typer.Option(1, "--workers", help="Worker processes (PostgreSQL only)."),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        envvar="PEERDP_TLS_CERT",
+        help="Serve HTTPS with this certificate chain (PEM; with --tls-key).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", envvar="PEERDP_TLS_KEY", help="The private key of --tls-cert (PEM)."
+    ),
+    ca_file: Path | None = typer.Option(
+        None,
+        "--ca-file",
+        envvar="PEERDP_CA_FILE",
+        help="CA certificates (PEM) to trust for the standard DPs' HTTPS (default: the system's).",
+    ),
+    metrics_token: str | None = typer.Option(
+        None,
+        "--metrics-token",
+        envvar="PEERDP_METRICS_TOKEN",
+        help="Serve /metrics only to a bearer of this token (or the admin token).",
+    ),
+    metrics_admin_only: bool = typer.Option(
+        False,
+        "--metrics-admin-only",
+        envvar="PEERDP_METRICS_ADMIN_ONLY",
+        help="Serve /metrics only to a bearer of the admin token.",
+    ),
+    api_docs: bool = typer.Option(
+        True,
+        "--api-docs/--no-api-docs",
+        envvar="PEERDP_API_DOCS",
+        help="Serve the API documentation (/docs, /redoc, /openapi.json).",
+    ),
 ) -> None:
     """Run the site server until SIGTERM or Ctrl-C."""
     from peerdp.site.server import run
 
-    settings = SiteSettings(data_dir=data_dir, db=db, host=host, port=port, site_code=site_code)
+    settings = SiteSettings(
+        data_dir=data_dir,
+        db=db,
+        host=host,
+        port=port,
+        site_code=site_code,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        ca_file=ca_file,
+        metrics_token=metrics_token,
+        metrics_admin_only=metrics_admin_only,
+        api_docs=api_docs,
+    )
     with options_checked():
         run(settings, announce, workers=workers)

@@ -9,16 +9,19 @@ or make two files collide is refused with a message saying what is wrong.
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import re
 import stat
 import tarfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from peerdp.content.archive_limits import ArchiveGauge, ArchiveLimits, decompressed
 from peerdp.content.fs import CHUNK_SIZE
 from peerdp.content.ids import is_package_id, is_sha256
 from peerdp.content.objects import (
@@ -27,6 +30,7 @@ from peerdp.content.objects import (
     ObjectStore,
     StagedObject,
 )
+from peerdp.domain.visible_names import invisible_character
 from peerdp.security.signing import canonical_json, json_digest
 
 MAX_PATH_BYTES = 4096
@@ -90,6 +94,16 @@ def _relpath_problem(path: str) -> str | None:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             return f"path segment longer than {MAX_SEGMENT_BYTES} bytes"
     return None
+
+
+def _import_path_problem(path: str) -> str | None:
+    """What is wrong with a new package file's path: what a manifest refuses, and
+    characters that would hide what the path is (a manifest already signed is not
+    re-judged by this rule, only content coming in)."""
+    problem = _relpath_problem(path)
+    if problem is None and (found := invisible_character(path)) is not None:
+        problem = f"invisible character {found} not allowed in path"
+    return problem
 
 
 def _check_header(package_id: object, source_version: object, created_at: object) -> None:
@@ -300,7 +314,7 @@ def _scan_entry(
     if not entry.is_file(follow_symlinks=False):
         kind = _kind_of(entry.stat(follow_symlinks=False).st_mode)
         raise UnsafeFolder(f"{kind} not allowed in a package folder: {path}")
-    problem = _relpath_problem(relpath)
+    problem = _import_path_problem(relpath)
     if problem:
         raise UnsafeFolder(f"{problem}: {path}")
     yield FolderFile(relpath, path)
@@ -333,18 +347,21 @@ def import_tar(
     package_id: str,
     source_version: int,
     created_at: str,
+    limits: ArchiveLimits | None = None,
 ) -> tuple[Manifest, ImportStats]:
     """Import a tar stream (optionally gzip/bz2/xz) into the store.
 
     Members are hashed straight into staging files in the store, never
     extracted by name. Only regular files and directories are accepted; one
     bad member (``..``, absolute name, link, device) rejects the whole archive
-    and nothing becomes visible in the store.
+    and nothing becomes visible in the store. With `limits`, reading stops at
+    the first member or byte over them (ArchiveTooLarge), and again nothing is kept.
     """
     _check_header(package_id, source_version, created_at)
     staged: list[tuple[str, StagedObject]] = []
+    gauge = ArchiveGauge(limits or _UNLIMITED)
     try:
-        dirs = _stage_tar_members(store, fileobj, staged)
+        dirs = _stage_tar_members(store, decompressed(fileobj, gauge), gauge, staged)
         if not staged:
             raise UnsafeArchive("archive has no files")
         files = tuple(
@@ -365,14 +382,23 @@ def import_tar(
     return manifest, ImportStats(len(files), manifest.total_size, new_files, new_bytes)
 
 
+_UNLIMITED = ArchiveLimits(max_bytes=2**63, max_members=2**63)
+# What a broken compressed stream raises from inside tarfile's reads.
+_UNREADABLE = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
 def _stage_tar_members(
-    store: ObjectStore, fileobj: IO[bytes], staged: list[tuple[str, StagedObject]]
+    store: ObjectStore,
+    tar_stream: IO[bytes],
+    gauge: ArchiveGauge,
+    staged: list[tuple[str, StagedObject]],
 ) -> list[str]:
     """Stage each regular member into `staged`; return the directory names seen."""
     dirs: list[str] = []
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*") as archive:
+        with tarfile.open(fileobj=tar_stream, mode="r|", tarinfo=_WholeNameTarInfo) as archive:
             for member in archive:
+                gauge.member(member.size if member.isreg() else 0)
                 name = _member_path(member)
                 if name is None:
                     continue
@@ -382,9 +408,67 @@ def _stage_tar_members(
                 reader = archive.extractfile(member)
                 assert reader is not None  # regular member (checked in _member_path)
                 staged.append((name, store.stage_stream(_read_chunks(reader))))
-    except tarfile.TarError as exc:
+    except _UNREADABLE as exc:
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from exc
     return dirs
+
+
+class _WholeNameTarInfo(tarfile.TarInfo):
+    """A tar header whose name fields must end at their first NUL.
+
+    tarfile cuts a name at a NUL byte, so ``a\x00b.txt`` would be stored as ``a``:
+    such a member is refused instead of being renamed.
+    """
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Any:
+        _refuse_inner_nul(buf[0:100], "name")
+        if buf[257:265] == tarfile.POSIX_MAGIC:
+            _refuse_inner_nul(buf[345:500], "name prefix")
+        return super().frombuf(buf, encoding, errors)
+
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile) -> Any:
+        # A GNU long name (or link name) is NUL-terminated data; tarfile reads it the
+        # same way, after its header: check the bytes it will cut.
+        source = tarfile_.fileobj
+        assert source is not None
+        data = source.read(self._block(self.size))  # type: ignore[attr-defined]
+        _refuse_inner_nul(data, "long name")
+        tarfile_.fileobj = _Replay(data, source)  # type: ignore[assignment]
+        try:
+            return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+        finally:
+            tarfile_.fileobj = source
+
+
+class _Replay:
+    """Gives back bytes already read, then reads on (tarfile's stream cannot seek back)."""
+
+    def __init__(self, data: bytes, rest: Any) -> None:
+        self._data = data
+        self._rest = rest
+
+    def read(self, size: int) -> bytes:
+        if self._data:
+            data, self._data = self._data[:size], self._data[size:]
+            if len(data) < size:
+                data += self._rest.read(size - len(data))
+            return data
+        data = self._rest.read(size)
+        assert isinstance(data, bytes)
+        return data
+
+    def tell(self) -> int:
+        position = self._rest.tell()
+        assert isinstance(position, int)
+        return position - len(self._data)
+
+
+def _refuse_inner_nul(field: bytes | bytearray, what: str) -> None:
+    end = field.find(b"\x00")
+    if end != -1 and field[end:].strip(b"\x00"):
+        shown = field.rstrip(b"\x00").decode("utf-8", "replace")
+        raise UnsafeArchive(f"NUL byte in a member's {what} not allowed: {shown!r:.200}")
 
 
 def _read_chunks(reader: IO[bytes]) -> Iterator[bytes]:
@@ -403,7 +487,7 @@ def _member_path(member: tarfile.TarInfo) -> str | None:
         return None
     if not (member.isreg() or member.isdir()):
         raise UnsafeArchive(f"{_member_kind(member)} member not allowed: {raw!r:.200}")
-    problem = _relpath_problem(name)
+    problem = _import_path_problem(name)
     if problem:
         raise UnsafeArchive(f"{problem}: {raw!r:.200}")
     return name

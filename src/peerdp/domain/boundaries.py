@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
+from peerdp.domain.visible_names import check_visible
+
 BoundaryType = Literal["ip_subnet", "ip_range", "ad_site"]
 Connection = Literal["fast", "slow"]
 MatchedBy = Literal["subnet", "range", "ad_site"]
@@ -69,9 +71,9 @@ def parse_boundary_value(type: BoundaryType | str, value: str) -> AddressSpan | 
     """Validate a boundary value; answer its address span, or the AD site name.
 
     ``ip_subnet``: CIDR notation, IPv4 or IPv6, with an explicit prefix length (or a
-    dotted netmask). Host bits are allowed and ignored (``10.1.0.5/24`` is the subnet
-    ``10.1.0.0/24``) because administrators often paste a machine's address with its
-    prefix; :func:`canonical_boundary_value` shows the normalised form.
+    dotted netmask). Host bits are ignored here (``10.1.0.5/24`` matches as
+    ``10.1.0.0/24``), so that a boundary stored before they were refused still works; new
+    values go through :func:`check_boundary_input`, which refuses them.
 
     ``ip_range``: ``FIRST-LAST`` (spaces around the dash allowed), both of the same IP
     version, FIRST not after LAST. A range of one address is allowed.
@@ -151,6 +153,32 @@ def _parse_range_end(text: str, whole: str) -> ipaddress.IPv4Address | ipaddress
     return address
 
 
+def check_boundary_input(type: BoundaryType | str, value: str) -> str:
+    """A boundary value as an administrator may enter it: valid, and written the one way
+    it is matched. A subnet with host bits set (``10.1.1.5/24``) or a scope
+    (``fe80::%eth0/64``) is refused, naming the form to write instead (``10.1.1.0/24``),
+    rather than stored as something the administrator did not type.
+
+    Raises ``ValueError`` with a message fit to show to the administrator.
+    """
+    parse_boundary_value(type, value)
+    if type == "ad_site":
+        check_visible(value, "AD site name")
+    if type == "ip_subnet":
+        text = value.strip()
+        address = text.split("/", 1)[0]
+        if "%" in address:
+            bare = address.split("%", 1)[0] + "/" + text.split("/", 1)[1]
+            raise ValueError(
+                f"subnet {value!r} must not carry a scope (%...): write "
+                f"{canonical_boundary_value(type, bare)}"
+            )
+        network = ipaddress.ip_network(text, strict=False)
+        if str(network.network_address) != str(ipaddress.ip_address(address)):
+            raise ValueError(f"subnet {value!r} has host bits set: write {network}")
+    return value
+
+
 def _parse_ad_site(value: str) -> str:
     name = value.strip()
     if not name:
@@ -169,6 +197,35 @@ def _address_text(value: int, version: Literal[4, 6]) -> str:
 
 
 # ------------------------------------------------------------------- client addresses
+
+
+_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+
+
+def check_machine_address(text: str) -> str:
+    """`text` if it is one IPv4 or IPv6 address as the site matches it, else ValueError
+    saying what is wrong: not an address (``999.9.9.9``, ``abc``), a subnet
+    (``10.0.0.0/8``), or a scoped IPv6 address (``fe80::1%eth0``: the scope names an
+    interface of the machine, which no boundary can; the message names the bare address).
+    """
+    # inet_pton takes exactly one address, no scope, no spaces: the common case, in C.
+    for family in _FAMILIES:
+        try:
+            socket.inet_pton(family, text)
+            return text
+        except (OSError, ValueError):
+            pass
+    if text != text.strip():
+        raise ValueError(f"{text!r} has spaces around it: report the address alone")
+    if "%" in text and client_address_key(text.split("%", 1)[0]) is not None:
+        raise ValueError(
+            f"{text!r} carries an interface scope (%...): report the address without it, "
+            f"{text.split('%', 1)[0]}"
+        )
+    if "/" in text:
+        raise ValueError(f"{text!r} is a subnet, not an address: report one address")
+    raise ValueError(f"{text!r} is not an IPv4 or IPv6 address")
+
 
 _IPV4_MAPPED_PREFIX = 0xFFFF << 32
 _IPV4_MAPPED_MASK = ~((1 << 32) - 1) & ((1 << 128) - 1)

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import Counter
 
+from peerdp.config import writable_data_dir
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
@@ -44,6 +44,7 @@ from peerdp.dp.damage import (
     checked_validate_interval,
     start_damage_threads,
 )
+from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.zerocopy import server_config
@@ -66,6 +67,7 @@ from peerdp.machine.reporting import (
     transfer_summary,
 )
 from peerdp.net import exit_zero_after_sigterm
+from peerdp.security.tls import ServerCertificate
 from peerdp.transfer.download import DownloadFailed, Source, download_package
 
 log = logging.getLogger("peerdp.branch")
@@ -91,6 +93,12 @@ class BranchOptions:
     retry_base_s: float = 30.0
     max_attempts: int = 10
     validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
+    # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
+    # and the standard DPs' certificates are checked with (None: the CA pinned at
+    # registration, else the system's).
+    certificate: ServerCertificate | None = None
+    ca_file: Path | None = None
+    metrics_token: str | None = None  # None: /metrics is open
 
 
 @dataclass(frozen=True)
@@ -280,6 +288,7 @@ class BranchWorker:
                 self.store.objects,
                 token_for=lambda _source: a.access_token,
                 bandwidth_limit=self.bandwidth_limit,
+                verify=self.mp.tls,
             )
             self.store.install(a.package_id, a.source_version, manifest.to_bytes())
         except DownloadFailed as exc:
@@ -352,12 +361,13 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     not be told it moved).
     """
     checked_validate_interval(options.validate_interval_s)
-    options.data_dir.mkdir(parents=True, exist_ok=True)
-    sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
+    writable_data_dir(options.data_dir)
+    tls = options.certificate is not None
+    sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "store")
     damaged = [found for found in store.check() if not found.intact]
-    mp = MPClient(identity)
+    mp = MPClient(identity, ca_file=options.ca_file)
     keep_url(options.data_dir, url, mp, announce)
     worker = BranchWorker(
         mp,
@@ -375,7 +385,11 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         store, mp, options.validate_interval_s, stop, found_at_start=damaged
     )
     try:
-        _serve_http(content_app(store, identity, options.max_transfers), sock)
+        _serve_http(
+            content_app(store, identity, options.max_transfers, options.metrics_token),
+            sock,
+            options.certificate,
+        )
     finally:
         stop.set()
         for running in (thread, *damage_threads):
@@ -388,21 +402,25 @@ def _identity(options: BranchOptions, url: str) -> Identity:
     if not options.token and load_identity(options.data_dir) is None:
         raise MPError("no identity in the data directory yet: pass --token to register")
     facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
-    identity = enrol(options.site_url, options.token, facts, options.data_dir, url=url)
+    identity = enrol(
+        options.site_url, options.token, facts, options.data_dir, url=url, ca_file=options.ca_file
+    )
     if identity.role != "branch_dp":
         raise MPError(f"{options.data_dir} holds a {identity.role} identity, not a branch DP's")
     return identity
 
 
-def _serve_http(app: FastAPI, sock: socket.socket) -> None:
+def _serve_http(app: FastAPI, sock: socket.socket, certificate: ServerCertificate | None) -> None:
     import uvicorn
 
-    config = server_config(app)
+    config = server_config(app, certificate)
     exit_zero_after_sigterm()  # the caller's cleanup runs, and the exit code is 0
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastAPI:
+def content_app(
+    store: DPStore, identity: Identity, max_transfers: int, metrics_token: str | None = None
+) -> FastAPI:
     """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
     app = create_content_app(
         store, identity.public_key, ContentOptions(max_transfers=max_transfers)
@@ -411,9 +429,6 @@ def content_app(store: DPStore, identity: Identity, max_transfers: int) -> FastA
     def health() -> dict[str, str]:
         return {"status": "ok", "name": identity.name}
 
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     app.add_api_route("/health", health, methods=["GET"])
-    app.add_api_route("/metrics", metrics, methods=["GET"], response_class=PlainTextResponse)
+    add_metrics_route(app, metrics_token)
     return app

@@ -27,10 +27,10 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 
-from peerdp.config import ConfigError
+from peerdp.config import ConfigError, writable_data_dir
 from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
@@ -42,6 +42,8 @@ from peerdp.dp.damage import (
     damage_message,
     start_damage_threads,
 )
+from peerdp.dp.disk_full import answer_disk_full
+from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
@@ -49,6 +51,7 @@ from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, 
 from peerdp.machine.reporting import package_state
 from peerdp.security.bearer import bearer_token
 from peerdp.security.signing import SignatureError, SitePublicKey
+from peerdp.security.tls import ServerCertificate
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,11 @@ class DPOptions:
     max_transfers: int | None = None
     report_retry_s: float = 2.0
     validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
+    # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
+    # certificate is checked with (None: the CA pinned at registration, else the system's).
+    certificate: ServerCertificate | None = None
+    ca_file: Path | None = None
+    metrics_token: str | None = None  # None: /metrics is open
 
 
 # -- the receive endpoints -------------------------------------------------------
@@ -123,6 +131,10 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
         except DigestMismatch as exc:
             REFUSED_OBJECTS.inc()
             raise HTTPException(422, f"object refused, nothing kept: {exc}") from exc
+        except BaseException:
+            # A push starts again from byte 0: what this one left would only take room.
+            writer.discard()
+            raise
         finally:
             writer.close()
         RECEIVED_OBJECTS.inc()
@@ -176,7 +188,12 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None) -> FastAPI:
+def create_dp_app(
+    store: DPStore,
+    identity: Identity,
+    max_transfers: int | None,
+    metrics_token: str | None = None,
+) -> FastAPI:
     """The standard DP's app: `/content`, the receive endpoints, health and metrics."""
     assert identity.dp_id is not None
     app = FastAPI(title=f"peerdp standard DP {identity.name}", docs_url=None, redoc_url=None)
@@ -190,10 +207,8 @@ def create_dp_app(store: DPStore, identity: Identity, max_transfers: int | None)
     def health() -> dict[str, Any]:
         return {"status": "ok", "name": identity.name, "dp_id": identity.dp_id}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    add_metrics_route(app, metrics_token)
+    answer_disk_full(app, store.root)
     return app
 
 
@@ -275,15 +290,19 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.net import exit_zero_after_sigterm
 
     checked_validate_interval(options.validate_interval_s)
-    options.data_dir.mkdir(parents=True, exist_ok=True)
-    sock, url = listen(options.data_dir, options.host, options.port, options.public_url)
+    writable_data_dir(options.data_dir)
+    tls = options.certificate is not None
+    sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "content")
     checks = store.check()
     for check in checks:
         if not check.intact:
             log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
-    mp = MPClient(identity)
+    try:
+        mp = MPClient(identity, ca_file=options.ca_file)
+    except MPError as exc:
+        raise ConfigError(str(exc)) from exc
     keep_url(options.data_dir, url, mp, announce)
     report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
     stop = threading.Event()
@@ -291,8 +310,8 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
     damage_threads = start_damage_threads(store, mp, options.validate_interval_s, stop)
-    app = create_dp_app(store, identity, options.max_transfers)
-    config = server_config(app)
+    app = create_dp_app(store, identity, options.max_transfers, options.metrics_token)
+    config = server_config(app, options.certificate)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -309,7 +328,14 @@ def _identity(options: DPOptions, url: str) -> Identity:
     if options.token is None and not (options.data_dir / "identity.json").exists():
         raise ConfigError("--token is needed the first time (to register with the site)")
     try:
-        identity = enrol(options.site_url, options.token or "", facts, options.data_dir, url=url)
+        identity = enrol(
+            options.site_url,
+            options.token or "",
+            facts,
+            options.data_dir,
+            url=url,
+            ca_file=options.ca_file,
+        )
     except MPError as exc:
         raise ConfigError(str(exc)) from exc
     if identity.role != "standard_dp" or identity.dp_id is None:

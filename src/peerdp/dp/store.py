@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import stat
@@ -34,8 +35,11 @@ from typing import Any
 from peerdp.content.ids import is_package_id, is_sha256
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
 from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject
+from peerdp.content.space import is_disk_full
 from peerdp.domain.timestamps import parse_rfc3339
 from peerdp.dp.source import FileEntry
+
+log = logging.getLogger(__name__)
 
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
 
@@ -188,7 +192,8 @@ class DPStore:
             for sha in self.objects.iter_objects()
             if self.is_verified(sha)
         ]
-        self.flush()
+        # No flush: listing writes nothing, so it answers even on a full disk; what it
+        # learned is saved with the next change, or when the DP stops.
         return {"packages": packages, "objects": objects}
 
     def _published(self, sha256: str) -> None:
@@ -312,7 +317,14 @@ class DPStore:
         """Save the fingerprints, so a restart does not hash unchanged objects again."""
         with self._lock:
             data = json.dumps(self._fingerprints, sort_keys=True).encode()
-            _write_atomic(self._fingerprints_path, data, self.objects.tmp_dir)
+            try:
+                _write_atomic(self._fingerprints_path, data, self.objects.tmp_dir)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                # Only a cache (unsaved, objects are hashed again after a restart): a full
+                # disk must not fail the change or the shutdown that saves it.
+                log.warning("fingerprints of %s not saved: %s", self.root, exc)
 
     # -- internals ----------------------------------------------------------------
 

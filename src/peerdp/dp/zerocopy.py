@@ -27,6 +27,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from peerdp.dp.http.response import STALL_TIMEOUT_KEY, ZEROCOPY_SEND
+from peerdp.security.tls import ServerCertificate
 
 __all__ = ["ZeroCopyHttpToolsProtocol", "server_config"]
 
@@ -158,15 +159,22 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         loop.remove_writer(fd)
 
 
-def server_config(app: Any) -> Any:
-    """The uvicorn configuration every DP serves with: zero-copy file bodies (sendfile)."""
+def server_config(app: Any, certificate: ServerCertificate | None = None) -> Any:
+    """The uvicorn configuration every DP serves with: zero-copy file bodies (sendfile).
+
+    With a `certificate` it serves HTTPS through
+    uvicorn's plain httptools protocol instead: sendfile would put the file's bytes on the
+    socket unencrypted, so file bodies take the streaming path (they are read and
+    encrypted in user space, as by any TLS server without kernel TLS).
+    """
     import uvicorn
 
     return uvicorn.Config(
         app,
-        http=ZeroCopyHttpToolsProtocol,
+        http=ZeroCopyHttpToolsProtocol if certificate is None else "httptools",
         log_level="warning",
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        **(certificate.uvicorn_options() if certificate is not None else {}),
     )

@@ -24,9 +24,10 @@ LISTEN_FILE = "listen.json"
 
 
 def listen(
-    data_dir: Path, host: str, port: int | None, public_url: str | None
+    data_dir: Path, host: str, port: int | None, public_url: str | None, *, tls: bool = False
 ) -> tuple[socket.socket, str]:
-    """The bound socket (--port, else last run's port if free, else any) and the public URL."""
+    """The bound socket (--port, else last run's port if free, else any) and the public URL
+    (https:// when the DP serves TLS)."""
     previous_port = None
     if port is None and (previous := registered_url(data_dir)):
         previous_port = urlsplit(previous).port
@@ -38,7 +39,7 @@ def listen(
             log.warning("port %d of the last run is taken; picking another", previous_port)
     if sock is None:
         sock = bind(host, port or 0)
-    return sock, (public_url or url_of(sock, host)).rstrip("/")
+    return sock, (public_url or url_of(sock, host, tls=tls)).rstrip("/")
 
 
 def registered_url(data_dir: Path) -> str | None:

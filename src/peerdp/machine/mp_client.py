@@ -3,6 +3,9 @@
 Every agent (client, branch DP, standard DP) keeps its identity in its data
 directory (`identity.json`, mode 0600): a second run does not register again.
 The site's public key is pinned at registration; every policy is verified with it.
+Over HTTPS the CA the agent registered with (`--ca-file`) is pinned too, in the identity,
+and every later call (to the MP, and to DPs for content) trusts that CA; an agent that
+registered without one trusts the system's CAs.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ import httpx
 
 from peerdp.net import error_detail
 from peerdp.security.signing import SignatureError, SitePublicKey
+from peerdp.security.tls import TLSSetupError, client_context, read_ca, untrusted_certificate
 
 
 class MPError(Exception):
@@ -39,10 +44,31 @@ class Identity:
     site_url: str
     dp_id: int | None = None
     client_id: int | None = None
+    # The PEM text of the CA the site's certificate was verified with at registration.
+    site_ca: str | None = None
 
     @property
     def public_key(self) -> SitePublicKey:
         return SitePublicKey.from_b64(self.site_public_key)
+
+    def tls(self, ca_file: Path | None = None) -> ssl.SSLContext:
+        """What HTTPS calls of this machine trust: `ca_file` if given, else the pinned CA,
+        else the system's CAs. Raises MPError for a CA that cannot be used."""
+        return trust(ca_file, self.site_ca)
+
+
+def trust(ca_file: Path | None, pinned: str | None = None) -> ssl.SSLContext:
+    try:
+        if ca_file is not None:
+            return client_context(ca_file)
+        return client_context(ca_pem=pinned)
+    except TLSSetupError as exc:
+        raise MPError(str(exc)) from exc
+
+
+def transport_problem(what: str, exc: httpx.TransportError) -> str:
+    """A failed connection in one line; a refused certificate says so and what to do."""
+    return untrusted_certificate(exc) or f"cannot reach {what}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,10 @@ def _local_addresses() -> list[str]:
         infos = socket.getaddrinfo(socket.gethostname(), None)
     except OSError:
         return []
-    return sorted({str(info[4][0]) for info in infos if not str(info[4][0]).startswith("127.")})
+    # A link-local address comes with its interface (fe80::1%eth0); the site takes the
+    # address alone, since no boundary can name an interface of this machine.
+    found = {str(info[4][0]).split("%", 1)[0] for info in infos}
+    return sorted(a for a in found if not a.startswith("127."))
 
 
 def load_identity(data_dir: Path) -> Identity | None:
@@ -92,12 +121,18 @@ def enrol(
     data_dir: Path,
     *,
     url: str | None = None,
+    ca_file: Path | None = None,
     timeout: float = 30,
 ) -> Identity:
-    """The agent's identity: the saved one, or a new one made with the enrolment token."""
+    """The agent's identity: the saved one, or a new one made with the enrolment token.
+
+    Over HTTPS the site's certificate must verify with `ca_file` (else the system's CAs);
+    that CA is pinned in the new identity.
+    """
     saved = load_identity(data_dir)
     if saved is not None:
         return saved
+    pinned = _read_ca(ca_file) if ca_file is not None and site_url.startswith("https:") else None
     body: dict[str, Any] = {
         "token": token,
         "name": facts.name,
@@ -107,9 +142,11 @@ def enrol(
     if url is not None:
         body["url"] = url
     try:
-        response = httpx.post(f"{site_url}/mp/v1/register", json=body, timeout=timeout)
+        response = httpx.post(
+            f"{site_url}/mp/v1/register", json=body, timeout=timeout, verify=trust(None, pinned)
+        )
     except httpx.TransportError as exc:
-        raise MPError(f"cannot reach the site at {site_url}: {exc}") from exc
+        raise MPError(transport_problem(f"the site at {site_url}", exc)) from exc
     if response.status_code != 201:
         raise MPError(f"registration refused: {error_detail(response)}")
     answer = response.json()
@@ -123,6 +160,7 @@ def enrol(
         site_url=site_url,
         dp_id=answer.get("dp_id"),
         client_id=answer.get("client_id"),
+        site_ca=pinned,
     )
     save_identity(data_dir, identity)
     return identity
@@ -131,12 +169,17 @@ def enrol(
 class MPClient:
     """Authenticated calls to the management point."""
 
-    def __init__(self, identity: Identity, *, timeout: float = 30) -> None:
+    def __init__(
+        self, identity: Identity, *, ca_file: Path | None = None, timeout: float = 30
+    ) -> None:
         self.identity = identity
+        # What this machine's HTTPS calls trust; downloads from DPs use it too.
+        self.tls = identity.tls(ca_file)
         self.http = httpx.Client(
             base_url=identity.site_url + "/mp/v1",
             headers={"Authorization": f"Bearer {identity.credential}"},
             timeout=timeout,
+            verify=self.tls,
         )
 
     def close(self) -> None:
@@ -146,7 +189,7 @@ class MPClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise MPError(f"cannot reach the management point: {exc}") from exc
+            raise MPError(transport_problem("the management point", exc)) from exc
         if response.status_code >= 400:
             raise MPError(f"{method} {path}: {response.status_code} {error_detail(response)}")
         return response.json()
@@ -185,6 +228,13 @@ class MPClient:
     def status(self, *messages: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self._call("POST", "/status", json={"messages": list(messages)})
         return answer
+
+
+def _read_ca(ca_file: Path) -> str:
+    try:
+        return read_ca(ca_file)
+    except TLSSetupError as exc:
+        raise MPError(str(exc)) from exc
 
 
 def verify_policy(public_key: SitePublicKey, policy: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Iterable
+
 
 def bearer_token(header: str | None) -> str | None:
     """The token of ``Authorization: Bearer <token>``; None if the header is absent, names
@@ -13,3 +16,14 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     return token
+
+
+def bears_one_of(header: str | None, accepted: Iterable[str]) -> bool:
+    """Whether the header's bearer token is one of `accepted` (compared in constant time)."""
+    token = bearer_token(header)
+    if token is None:
+        return False
+    given = token.encode()
+    # Every candidate is compared, so the time taken does not tell which one came close.
+    matches = [hmac.compare_digest(given, secret.encode()) for secret in accepted if secret]
+    return any(matches)

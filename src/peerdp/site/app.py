@@ -13,7 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
 import peerdp
-from peerdp.config import SiteSettings
+from peerdp.config import SiteSettings, writable_data_dir
+from peerdp.content.archive_limits import ArchiveLimits
+from peerdp.security.bearer import bears_one_of
 from peerdp.security.signing import SiteKey
 from peerdp.site import errors
 from peerdp.site.admin import (
@@ -48,7 +50,7 @@ def require_admin(request: Request, ctx: SiteContext = Depends(site)) -> None:
 
 def open_site(settings: SiteSettings) -> SiteContext:
     """Open (creating or upgrading) the site's database, keys and admin token."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    writable_data_dir(settings.data_dir)
     (settings.data_dir / "library").mkdir(exist_ok=True)
     db = Database(settings.database_url)
     upgrade(db.engine)
@@ -89,6 +91,9 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         version=peerdp.__version__,
         description="Admin API (/api/v1) and management point (/mp/v1) of a peerdp site.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.site = ctx
     errors.install(app)
@@ -107,16 +112,29 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(mp_router)
-    app.include_router(_ops_router())
+    app.include_router(_ops_router(metrics_readers(settings, ctx.admin_token)))
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        upload_bytes=settings.max_upload_bytes,
+        # The body as sent may be compressed, or a plain tar with its headers: the files'
+        # bytes and members are counted as the archive is unpacked (site/packages.py).
+        upload_bytes=ArchiveLimits(
+            settings.max_upload_bytes, settings.max_upload_members
+        ).max_stream_bytes,
     )
     return app
 
 
-def _ops_router() -> APIRouter:
+def metrics_readers(settings: SiteSettings, admin_token: str) -> tuple[str, ...] | None:
+    """The tokens that may read /metrics, or None when anyone may."""
+    if settings.metrics_admin_only:
+        return (admin_token,)
+    if settings.metrics_token:
+        return (settings.metrics_token, admin_token)
+    return None
+
+
+def _ops_router(metrics_readers: tuple[str, ...] | None) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health")
@@ -131,7 +149,11 @@ def _ops_router() -> APIRouter:
         }
 
     @router.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
+    def metrics(request: Request) -> PlainTextResponse:
+        if metrics_readers is not None and not bears_one_of(
+            request.headers.get("authorization"), metrics_readers
+        ):
+            raise Unauthorized("/metrics needs 'Authorization: Bearer <metrics or admin token>'")
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

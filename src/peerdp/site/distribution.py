@@ -40,6 +40,7 @@ from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
 from peerdp.net import error_detail
+from peerdp.security.tls import client_context
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
 from peerdp.site.packages import library
@@ -396,7 +397,11 @@ class DistributionManager:
             return request
 
         timeout = httpx.Timeout(self.settings.distribution_timeout_s, connect=10.0)
-        with httpx.Client(base_url=dp.url.rstrip("/"), auth=authorise, timeout=timeout) as http:
+        # An HTTPS DP's certificate is checked with the site's --ca-file, else the system's CAs.
+        verify = client_context(self.settings.ca_file)
+        with httpx.Client(
+            base_url=dp.url.rstrip("/"), auth=authorise, timeout=timeout, verify=verify
+        ) as http:
             yield http
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from peerdp.content.space import disk_full_detail, is_disk_full
 from peerdp.site.limits import BodyTooLarge
 
 
@@ -141,6 +143,20 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DataError, unstorable)
     app.add_exception_handler(OverflowError, unstorable)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(OSError, disk_full)
+
+
+async def disk_full(request: Request, exc: Exception) -> JSONResponse:
+    """507 naming the site's content library (where uploads are spooled and stored) when
+    its disk is full; any other OS error stays a 500."""
+    if not is_disk_full(exc):
+        raise exc
+    assert isinstance(exc, OSError)
+    library: Path = request.app.state.site.library_dir
+    length = request.headers.get("content-length", "")
+    needed = int(length) if length.isdigit() else None
+    detail = disk_full_detail("the site's content library", library, exc, needed)
+    return JSONResponse({"detail": detail}, status_code=507)
 
 
 def _jsonable(errors: Sequence[Any]) -> list[dict[str, Any]]:

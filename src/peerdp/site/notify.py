@@ -15,7 +15,7 @@ import threading
 import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 CHANNEL = "peerdp_changes"
 # What a change touches, each kind with its own generation, so a cache is dropped only by
@@ -23,6 +23,9 @@ CHANNEL = "peerdp_changes"
 # lists and states), "topology" (boundaries, DPs), "members" (collection membership),
 # "machines" (a machine identity deleted). Every change moves the overall generation.
 KINDS = ("policy", "topology", "members", "machines")
+# Session.info keys: the kinds published in the open transaction; the hooks are in place.
+_PENDING = "peerdp_change"
+_HOOKED = "peerdp_change_hooks"
 
 # The buses of this process's running apps: a shutting-down server releases their waiters.
 RUNNING: list[ChangeBus] = []
@@ -108,22 +111,25 @@ class ChangeBus:
             session.execute(text(f"NOTIFY {channel}, '{','.join(sorted(kinds))}'"))
         # This process also learns of it as the transaction commits: its next request must
         # see the change, not race the notification.
-        pending = session.info.get("peerdp_change")
+        pending = session.info.get(_PENDING)
         if pending is not None:
             pending |= kinds
             return
-        session.info["peerdp_change"] = kinds
+        session.info[_PENDING] = kinds
+        if not session.info.get(_HOOKED):  # once per session, however many transactions
+            session.info[_HOOKED] = True
+            event.listen(session, "after_commit", self._committed)
+            event.listen(session, "after_soft_rollback", self._rolled_back)
 
-        def after_commit(_session: Session) -> None:
-            change = _session.info.pop("peerdp_change", None)
-            if change is not None:
-                self.bump(change)
+    def _committed(self, session: Session) -> None:
+        change = session.info.pop(_PENDING, None)
+        if change is not None:
+            self.bump(change)
 
-        def after_rollback(_session: Session) -> None:
-            _session.info.pop("peerdp_change", None)
-
-        event.listen(session, "after_commit", after_commit, once=True)
-        event.listen(session, "after_soft_rollback", after_rollback, once=True)
+    def _rolled_back(self, session: Session, rolled_back: SessionTransaction) -> None:
+        # A savepoint's rollback leaves the outer transaction, and its change, alive.
+        if not rolled_back.nested and rolled_back.parent is None:
+            session.info.pop(_PENDING, None)
 
     def bump(self, kinds: set[str] | frozenset[str] = frozenset()) -> None:
         """Record a change (of `kinds`); safe to call from any thread."""

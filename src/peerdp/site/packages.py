@@ -8,13 +8,14 @@ from typing import IO
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from peerdp.content.archive_limits import ArchiveLimits, ArchiveTooLarge
 from peerdp.content.manifest import import_tar
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
 from peerdp.site.admin.schemas import PackageDPOut, PackageVersionOut
 from peerdp.site.context import SiteContext, get_or_404
-from peerdp.site.errors import Conflict, Invalid
+from peerdp.site.errors import Conflict, Invalid, TooLarge
 from peerdp.site.status import site_event
 from peerdp.store.models import (
     DistributionPoint,
@@ -29,13 +30,23 @@ def library(ctx: SiteContext) -> ObjectStore:
     return ObjectStore(ctx.library_dir)
 
 
+def upload_limits(ctx: SiteContext) -> ArchiveLimits:
+    """What one uploaded package version may hold (PEERDP_MAX_UPLOAD_BYTES and _MEMBERS)."""
+    settings = ctx.settings
+    return ArchiveLimits(settings.max_upload_bytes, settings.max_upload_members)
+
+
 def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> PackageVersionOut:
     """Store a tar archive's files once each and make it the package's next source version."""
     with ctx.transaction() as s:
         version = get_or_404(s, Package, package_id, "package").source_version + 1
     created = utcnow()
     try:
-        manifest, stats = import_tar(library(ctx), archive, package_id, version, rfc3339(created))
+        manifest, stats = import_tar(
+            library(ctx), archive, package_id, version, rfc3339(created), upload_limits(ctx)
+        )
+    except ArchiveTooLarge as exc:
+        raise TooLarge(f"package content refused: {exc}") from exc
     except ContentError as exc:
         raise Invalid(f"package content refused: {exc}") from exc
     with ctx.transaction() as s:

@@ -14,6 +14,7 @@ from peerdp.config import ConfigError, SiteSettings
 from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
+from peerdp.security.tls import ServerCertificate, TLSSetupError, client_context
 from peerdp.site.app import create_app, open_site
 from peerdp.site.notify import release_waiters
 from peerdp.store.db import is_sqlite
@@ -33,16 +34,26 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
     """
     if workers > 1 and is_sqlite(settings.database_url):
         raise ConfigError("several workers need PostgreSQL (--db postgresql://...)")
+    try:
+        certificate = ServerCertificate.of(settings.tls_cert, settings.tls_key)
+        if settings.ca_file is not None:
+            client_context(settings.ca_file)  # the DPs' CA: refused now, not at each push
+    except TLSSetupError as exc:
+        raise ConfigError(str(exc)) from exc
     # Open once here: creates the schema, key and admin token before workers start.
     ctx = open_site(settings)
     ctx.db.dispose()
     sock = bind(settings.host, settings.port)
-    url = url_of(sock, settings.host)
+    url = url_of(sock, settings.host, tls=certificate is not None)
     for name, value in {
         "PEERDP_DATA_DIR": str(settings.data_dir.resolve()),
         "PEERDP_DB": settings.db or "",
         "PEERDP_SITE_CODE": settings.site_code,
         "PEERDP_PUBLIC_URL": url,
+        "PEERDP_CA_FILE": str(settings.ca_file.resolve()) if settings.ca_file else "",
+        "PEERDP_METRICS_TOKEN": settings.metrics_token or "",
+        "PEERDP_METRICS_ADMIN_ONLY": "true" if settings.metrics_admin_only else "",
+        "PEERDP_API_DOCS": "" if settings.api_docs else "false",
     }.items():
         if value:
             os.environ[name] = value
@@ -57,6 +68,8 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
         "access_log": False,
         "timeout_graceful_shutdown": 5,
     }
+    if certificate is not None:
+        options.update(certificate.uvicorn_options())
     if workers == 1:
         # Our own TCP socket, as is: uvicorn's `fd=` would wrap it as a UNIX socket, so
         # TCP_NODELAY is never set and every answer waits ~40 ms for a delayed ACK.

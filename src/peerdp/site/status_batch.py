@@ -99,7 +99,8 @@ class StatusBatcher(Batcher[dict[str, Any]]):
         self.add({"at": now, "received_at": now, "severity": "info", "detail": "", **fields})
 
 
-Sighting = tuple[str, tuple[str, ...], str | None, datetime]  # name, addresses, AD site, when
+# name, reported addresses, AD site, the connection's peer address, when
+Sighting = tuple[str, tuple[str, ...], str | None, str | None, datetime]
 
 _SEEN = (
     update(Client)
@@ -107,41 +108,54 @@ _SEEN = (
     .values(
         ip_addresses=bindparam("b_addresses"),
         ad_site=bindparam("b_ad_site"),
+        peer_address=bindparam("b_peer"),
         last_seen=bindparam("b_at"),
     )
 )
 
 
 def _update_clients(s: Session, sightings: list[Sighting]) -> None:
-    latest = {name: (addresses, ad_site, at) for name, addresses, ad_site, at in sightings}
+    latest = {s[0]: s[1:] for s in sightings}
     rows = [
-        {"b_name": name, "b_addresses": list(addresses), "b_ad_site": ad_site, "b_at": at}
-        for name, (addresses, ad_site, at) in latest.items()
+        {
+            "b_name": name,
+            "b_addresses": list(addresses),
+            "b_ad_site": ad_site,
+            "b_peer": peer,
+            "b_at": at,
+        }
+        for name, (addresses, ad_site, peer, at) in latest.items()
     ]
     s.connection().execute(_SEEN, rows)  # Core: one executemany, no ORM bulk-by-key rules
 
 
 class ClientSightings:
     """Where each client was last seen: the addresses and AD site it reports when it asks
-    for content, written to its client row in batches. `explain` and the client list then
-    show where a machine is now (a laptop moves between branches), not where it enrolled.
-    A client's row is written again only when what it reports changes, or after
-    `refresh_s` to move its last-seen time on."""
+    for content, and the address its request came from, written to its client row in
+    batches. `explain` and the client list then show where a machine is now (a laptop
+    moves between branches), not where it enrolled. A client's row is written again only
+    when one of these changes, or after `refresh_s` to move its last-seen time on."""
 
     def __init__(self, db: Database, *, refresh_s: float = 300.0, interval_s: float = 1.0) -> None:
         self.refresh_s = refresh_s
-        self._written: dict[str, tuple[tuple[str, ...], str | None, float]] = {}
+        self._written: dict[str, tuple[tuple[str, ...], str | None, str | None, float]] = {}
         self._batch = Batcher(db, _update_clients, name="peerdp-sightings", interval_s=interval_s)
 
-    def seen(self, name: str, addresses: tuple[str, ...], ad_site: str | None) -> None:
+    def seen(
+        self, name: str, addresses: tuple[str, ...], ad_site: str | None, peer: str | None = None
+    ) -> None:
         now = time.monotonic()
         last = self._written.get(name)
-        if last is not None and last[:2] == (addresses, ad_site) and now - last[2] < self.refresh_s:
+        if (
+            last is not None
+            and last[:3] == (addresses, ad_site, peer)
+            and now - last[3] < self.refresh_s
+        ):
             return
         if len(self._written) > 500_000:
             self._written.clear()
-        self._written[name] = (addresses, ad_site, now)
-        self._batch.add((name, addresses, ad_site, utcnow()))
+        self._written[name] = (addresses, ad_site, peer, now)
+        self._batch.add((name, addresses, ad_site, peer, utcnow()))
 
     def flush(self) -> int:
         return self._batch.flush()

@@ -197,8 +197,12 @@ class Client(Base):
     __tablename__ = "clients"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # What the client reports (it may say anything: these place it in boundaries) ...
     ip_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
     ad_site: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # ... and the address its last request came from, as the MP saw the connection
+    # (a NAT or proxy in between shows its own): shown next to them by `explain`.
+    peer_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -15,6 +15,7 @@ the file starts again from byte 0.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, DigestMismatch, ObjectStore, PartialWriter
 from peerdp.domain.backoff import backoff_delay
 from peerdp.domain.timestamps import parse_http_date
+from peerdp.security.tls import untrusted_certificate
 from peerdp.transfer.fastpath import BodyCut, Pipeline, socket_body
 from peerdp.transfer.throttle import TokenBucket
 
@@ -164,11 +166,13 @@ def _headers(source: Source, token_for: Callable[[Source], str] | None) -> dict[
 
 
 @contextmanager
-def _client_for(client: httpx.Client | None, timeout: httpx.Timeout) -> Iterator[httpx.Client]:
+def _client_for(
+    client: httpx.Client | None, timeout: httpx.Timeout, verify: ssl.SSLContext | bool
+) -> Iterator[httpx.Client]:
     if client is not None:
         yield client
         return
-    with httpx.Client(timeout=timeout, follow_redirects=False) as own:
+    with httpx.Client(timeout=timeout, follow_redirects=False, verify=verify) as own:
         yield own
 
 
@@ -183,8 +187,12 @@ def fetch_manifest(
     *,
     client: httpx.Client | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    verify: ssl.SSLContext | bool = True,
 ) -> bytes:
-    """The manifest bytes as the DP serves them (verify the signature before use)."""
+    """The manifest bytes as the DP serves them (verify the signature before use).
+
+    `verify` is what an HTTPS DP's certificate is checked with (True: the system's CAs).
+    """
     headers = _headers(source, None if token is None else (lambda _s: token))
     url = manifest_url(source, package_id, version)
 
@@ -193,7 +201,10 @@ def fetch_manifest(
         return DownloadFailed(f"could not fetch manifest of {package_id} v{version}", [failure])
 
     try:
-        with _client_for(client, timeout) as http, http.stream("GET", url, headers=headers) as resp:
+        with (
+            _client_for(client, timeout, verify) as http,
+            http.stream("GET", url, headers=headers) as resp,
+        ):
             if resp.status_code != 200:
                 raise fail(_status_reason(resp))
             body = bytearray()
@@ -236,20 +247,22 @@ def download_package(
     round_backoff_s: float = 0.5,
     verify_reused: bool = False,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    verify: ssl.SSLContext | bool = True,
 ) -> DownloadReport:
     """Make every file of `manifest` present and verified in `store`.
 
     `bandwidth_limit` (bytes/s) caps the whole package download. Each file
     walks `sources` up to `max_rounds` times; a 503's Retry-After is honoured
     before that source is asked again, capped at `retry_after_cap_s`.
-    `verify_reused` re-hashes held objects first (a refresh after damage).
+    `verify_reused` re-hashes held objects first (a refresh after damage). `verify` is
+    what HTTPS DPs' certificates are checked with (True: the system's CAs).
     Raises DownloadFailed, with every failure, when a file cannot be had.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
     sink = progress or NullProgress()
     throttle = None if bandwidth_limit is None else TokenBucket(bandwidth_limit)
-    with _client_for(client, timeout) as http:
+    with _client_for(client, timeout, verify) as http:
         job = _PackageDownload(
             manifest,
             list(sources),
@@ -558,5 +571,7 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 def _describe(exc: Exception) -> str:
+    if untrusted := untrusted_certificate(exc, "the DP's"):
+        return untrusted
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -18,6 +18,7 @@ CLIENTS = Resource(
         Column("ID", "id", justify="right"),
         Column("Name", "name"),
         Column("IP addresses", "ip_addresses"),
+        Column("Seen from", "peer_address"),
         Column("AD site", "ad_site"),
         Column("Last seen", "last_seen", when, no_wrap=True),
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from sqlalchemy import func, select
 
-from peerdp.domain.boundaries import parse_boundary_value
+from peerdp.domain.boundaries import check_boundary_input
 from peerdp.site.admin.schemas import BoundaryIn, BoundaryOut, BoundaryPatch
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, Invalid
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/boundaries", tags=["boundaries"])
 
 def _check_value(type_: str, value: str) -> None:
     try:
-        parse_boundary_value(type_, value)
+        check_boundary_input(type_, value)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
 

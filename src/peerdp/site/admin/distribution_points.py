@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,15 +25,6 @@ from peerdp.store.models import (
 router = APIRouter(prefix="/distribution-points", tags=["distribution points"])
 
 
-def check_addresses(addresses: list[str]) -> list[str]:
-    for address in addresses:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError as exc:
-            raise Invalid(f"'{address}' is not an IPv4 or IPv6 address") from exc
-    return addresses
-
-
 def set_protected(session: Session, dp: DistributionPoint, boundary_ids: list[int]) -> None:
     wanted = sorted(set(boundary_ids))
     found = set(session.scalars(select(Boundary.id).where(Boundary.id.in_(wanted))))
@@ -55,7 +44,6 @@ def list_dps(ctx: SiteContext = Depends(site)) -> list[DistributionPoint]:
 def create_dp(body: DistributionPointIn, ctx: SiteContext = Depends(site)) -> DistributionPoint:
     with ctx.transaction() as s:
         fields = body.model_dump(exclude={"protected_boundary_ids"})
-        check_addresses(body.ip_addresses)
         dp = DistributionPoint(site_code=ctx.site_code, **fields)
         set_protected(s, dp, body.protected_boundary_ids)
         s.add(dp)
@@ -79,8 +67,6 @@ def patch_dp(
         changes = body.model_dump(exclude_unset=True)
         if "protected_boundary_ids" in changes:
             set_protected(s, dp, changes.pop("protected_boundary_ids") or [])
-        if changes.get("ip_addresses") is not None:
-            check_addresses(changes["ip_addresses"])
         for name, value in changes.items():
             if value is None and name in {"name", "bits_enabled", "ip_addresses"}:
                 raise Invalid(f"{name} cannot be null")

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
+from peerdp.domain.boundaries import check_machine_address
 from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, get_or_404, site
-from peerdp.site.errors import NotFound
+from peerdp.site.errors import Invalid, NotFound
 from peerdp.site.mp.location import Request
 from peerdp.store.models import Advertisement, Client, Package
 
@@ -28,6 +29,11 @@ def explain(
 
     Nothing is changed: on-demand provisioning is reported, not carried out.
     """
+    for address in ip_address or ():
+        try:
+            check_machine_address(address)
+        except ValueError as exc:
+            raise Invalid(f"ip_address: {exc}") from exc
     with ctx.transaction() as s:
         adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
         package = s.get(Package, adv.package_id)
@@ -40,6 +46,8 @@ def explain(
             )
         addresses = ip_address if ip_address is not None else (known.ip_addresses if known else [])
         site_name = ad_site if ad_site is not None else (known.ad_site if known else None)
+        reported = list(known.ip_addresses) if known else []
+        peer = known.peer_address if known else None
     request = Request(
         client_name=client,
         advertisement_id=adv.id,
@@ -55,6 +63,10 @@ def explain(
         "client": client,
         "ip_addresses": list(addresses),
         "ad_site": site_name,
+        # What the client last reported (it is taken on trust), and the address its last
+        # request came from as the MP saw the connection.
+        "reported_ip_addresses": reported,
+        "peer_address": peer,
         "advertisement_id": adv.id,
         "package_id": package.id,
         "source_version": package.source_version,

@@ -10,11 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.boundaries import BoundaryType, Connection
 from peerdp.domain.location import DPKind, SlowBoundaryOption
+from peerdp.site.fields import IpAddresses, VisibleName
 
-_NAME_PATTERN = r"^[^\x00-\x1f]+$"
-Name = Field(min_length=1, max_length=200, pattern=_NAME_PATTERN)
 # In a PATCH body every field is optional: absent means "leave it as it is".
-OptName = Field(default=None, min_length=1, max_length=200, pattern=_NAME_PATTERN)
 # Free text the database must be able to store (PostgreSQL refuses NUL characters).
 NO_NUL = r"^[^\x00]*$"
 # Database IDs are 32-bit on PostgreSQL; a larger number can name nothing.
@@ -30,14 +28,14 @@ class Out(BaseModel):
 
 
 class BoundaryIn(Strict):
-    name: str = Name
+    name: VisibleName
     type: BoundaryType
     value: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     connection: Connection = "fast"
 
 
 class BoundaryPatch(Strict):
-    name: str | None = OptName
+    name: VisibleName | None = None
     type: BoundaryType | None = None
     value: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
     connection: Connection | None = None
@@ -53,22 +51,22 @@ class BoundaryOut(Out):
 
 
 class DistributionPointIn(Strict):
-    name: str = Name
+    name: VisibleName
     kind: DPKind
     bits_enabled: bool = True
     protected_boundary_ids: list[Id] = Field(default_factory=list)
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
-    ip_addresses: list[str] = Field(default_factory=list, max_length=64)
+    ip_addresses: IpAddresses = Field(default_factory=list)
     ad_site: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 
 class DistributionPointPatch(Strict):
-    name: str | None = OptName
+    name: VisibleName | None = None
     bits_enabled: bool | None = None
     protected_boundary_ids: list[Id] | None = None
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
-    ip_addresses: list[str] | None = Field(default=None, max_length=64)
+    ip_addresses: IpAddresses | None = None
     ad_site: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
@@ -90,13 +88,13 @@ class DistributionPointOut(Out):
 
 
 class PackageIn(Strict):
-    name: str = Name
+    name: VisibleName
     on_demand: bool = False
     auto_download_branch: bool = True
 
 
 class PackagePatch(Strict):
-    name: str | None = OptName
+    name: VisibleName | None = None
     on_demand: bool | None = None
     auto_download_branch: bool | None = None
 
@@ -130,7 +128,7 @@ class PackageVersionOut(BaseModel):
 
 
 class ProgramIn(Strict):
-    name: str = Name
+    name: VisibleName
     command_line: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
     timeout_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
@@ -149,17 +147,17 @@ class ProgramOut(Out):
 
 
 class CollectionIn(Strict):
-    name: str = Name
-    member_names: list[str] = Field(default_factory=list, max_length=100_000)
+    name: VisibleName
+    member_names: list[VisibleName] = Field(default_factory=list, max_length=100_000)
 
 
 class CollectionPatch(Strict):
-    name: str | None = OptName
-    member_names: list[str] | None = Field(default=None, max_length=100_000)
+    name: VisibleName | None = None
+    member_names: list[VisibleName] | None = Field(default=None, max_length=100_000)
 
 
 class MembersIn(Strict):
-    member_names: list[str] = Field(min_length=1, max_length=100_000)
+    member_names: list[VisibleName] = Field(min_length=1, max_length=100_000)
 
 
 class CollectionOut(Out):
@@ -170,9 +168,9 @@ class CollectionOut(Out):
 
 
 class AdvertisementIn(Strict):
-    name: str = Name
+    name: VisibleName
     package_id: str = Field(pattern=API_PACKAGE_ID)
-    program_name: str = Name
+    program_name: VisibleName
     collection_id: Id
     available_at: AwareDatetime | None = None
     mandatory_at: AwareDatetime | None = None
@@ -183,8 +181,8 @@ class AdvertisementIn(Strict):
 
 
 class AdvertisementPatch(Strict):
-    name: str | None = OptName
-    program_name: str | None = OptName
+    name: VisibleName | None = None
+    program_name: VisibleName | None = None
     available_at: AwareDatetime | None = None
     mandatory_at: AwareDatetime | None = None
     protected_only: bool | None = None
@@ -250,6 +248,7 @@ class ClientOut(Out):
     name: str
     ip_addresses: list[str]
     ad_site: str | None
+    peer_address: str | None
     last_seen: datetime | None
     created_at: datetime
 

@@ -62,6 +62,8 @@ class Request:
     source_version: int
     ip_addresses: tuple[str, ...]
     ad_site: str | None
+    # The address the request came from, as the MP saw the connection (None: not a request).
+    peer_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,9 @@ class LocationService:
 
     def _record_answer(self, request: Request, outcome: Outcome) -> None:
         _answer_counter(outcome.decision.reason or "listed").inc()
-        self.sightings.seen(request.client_name, request.ip_addresses, request.ad_site)
+        self.sightings.seen(
+            request.client_name, request.ip_addresses, request.ad_site, request.peer_address
+        )
         self.answers.message(
             component="mp",
             source=self.ctx.site_code,

@@ -13,6 +13,7 @@ from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
 from peerdp.site.mp.identity import Caller, machine, register
 from peerdp.site.mp.location import Request as LocationRequest
+from peerdp.site.mp.peers import peer_address, record_peer_address
 from peerdp.site.mp.schemas import (
     AnnounceIn,
     LocatedDP,
@@ -30,9 +31,14 @@ ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
 
 
 @router.post("/register", response_model=RegisterOut, status_code=201)
-def register_machine(body: RegisterIn, ctx: SiteContext = Depends(site)) -> RegisterOut:
+def register_machine(
+    body: RegisterIn, http: Request, ctx: SiteContext = Depends(site)
+) -> RegisterOut:
     """Turn an enrolment token into a machine identity and credential."""
-    return register(ctx, body)
+    answer = register(ctx, body)
+    if answer.client_id is not None:
+        record_peer_address(ctx, answer.client_id, peer_address(http))
+    return answer
 
 
 @router.get("/policy")
@@ -93,6 +99,7 @@ async def content_location(
         source_version=body.source_version,
         ip_addresses=tuple(body.ip_addresses),
         ad_site=body.ad_site,
+        peer_address=peer_address(http),
     )
     service = ctx.mp.location
     # Warm facts are answered on the event loop; anything needing the database runs in a

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.location import ConnectionUsed, Locality
-
-MachineName = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
+from peerdp.site.fields import IpAddresses, MachineName
 
 
 class Strict(BaseModel):
@@ -19,8 +18,8 @@ class Strict(BaseModel):
 
 class RegisterIn(Strict):
     token: str = Field(min_length=8, max_length=200)
-    name: str = MachineName
-    ip_addresses: list[str] = Field(default_factory=list, max_length=64)
+    name: MachineName
+    ip_addresses: IpAddresses = Field(default_factory=list)
     ad_site: str | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
 
@@ -43,7 +42,7 @@ class LocationIn(Strict):
     advertisement_id: int
     package_id: str = Field(pattern=API_PACKAGE_ID)
     source_version: int = Field(ge=1)
-    ip_addresses: list[str] = Field(default_factory=list, max_length=64)
+    ip_addresses: IpAddresses = Field(default_factory=list)
     ad_site: str | None = Field(default=None, max_length=200)
 
 

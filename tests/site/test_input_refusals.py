@@ -1,0 +1,77 @@
+"""Every input is what it claims, against a real site server (SQLite and PostgreSQL):
+addresses, subnets and names that are not refused with a 422 naming the field and the
+form to write, and nothing changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers.api import ok, unique
+from tests.helpers.processes import SiteProcess
+
+from .admin_support import refused
+
+pytestmark = pytest.mark.slow  # real site-server processes
+
+
+@pytest.fixture
+def admin(site_server: SiteProcess) -> httpx.Client:
+    return site_server.admin()
+
+
+def listing(admin: httpx.Client, path: str) -> Any:
+    return ok(admin.get(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("10.1.1.5/24", ["host bits", "write 10.1.1.0/24"]),
+        ("fe80::%eth0/64", ["scope", "write fe80::/64"]),
+    ],
+)
+def test_subnets_not_in_their_one_form_are_refused(
+    admin: httpx.Client, value: str, words: list[str]
+) -> None:
+    before = listing(admin, "/boundaries")
+    body = {"name": unique("bnd"), "type": "ip_subnet", "value": value}
+    refused(admin.post("/boundaries", json=body), 422, *words)
+    created = ok(admin.post("/boundaries", json={**body, "value": "10.91.0.0/16"}), 201)
+    refused(admin.patch(f"/boundaries/{created['id']}", json={"value": value}), 422, *words)
+    assert ok(admin.get(f"/boundaries/{created['id']}"))["value"] == "10.91.0.0/16"
+    assert len(listing(admin, "/boundaries")) == len(before) + 1
+
+
+@pytest.mark.parametrize("bad", ["999.9.9.9", "abc", "10.0.0.0/8", "fe80::1%eth0"])
+def test_bad_dp_addresses_are_refused(admin: httpx.Client, bad: str) -> None:
+    before = listing(admin, "/distribution-points")
+    body = {"name": unique("dp"), "kind": "branch", "ip_addresses": [bad]}
+    refused(admin.post("/distribution-points", json=body), 422, "ip_addresses.0", bad)
+    assert listing(admin, "/distribution-points") == before
+
+
+def test_names_with_invisible_characters_are_refused(admin: httpx.Client) -> None:
+    before = listing(admin, "/packages")
+    refused(admin.post("/packages", json={"name": "Acme\u202eexe.txt"}), 422, "name", "U+202E")
+    refused(admin.post("/collections", json={"name": "All\u200bPCs"}), 422, "name", "U+200B")
+    assert listing(admin, "/packages") == before
+
+
+def test_machines_report_only_addresses(site_server: SiteProcess, admin: httpx.Client) -> None:
+    token = ok(admin.post("/enrolment-tokens", json={"role": "client"}), 201)["token"]
+    register = site_server.url + "/mp/v1/register"
+    name = unique("pc")
+    bad = httpx.post(register, json={"token": token, "name": name, "ip_addresses": ["abc"]})
+    refused(bad, 422, "ip_addresses.0", "abc")
+    hidden = httpx.post(register, json={"token": token, "name": "PC\u202e1"})
+    refused(hidden, 422, "name", "U+202E")
+    # The refused attempts did not spend the single-use token.
+    ok(httpx.post(register, json={"token": token, "name": name}), 201)
+
+
+def test_explain_refuses_a_bad_address(admin: httpx.Client) -> None:
+    params = {"client": "PC1", "advertisement_id": 1, "ip_address": "10.0.0.0/8"}
+    refused(admin.get("/explain", params=params), 422, "ip_address", "subnet")
