@@ -120,3 +120,12 @@ def test_refusal_lists_what_is_allowed() -> None:
     assert dp_states.explain_refusal(None, INSTALLED).startswith(
         "a package cannot move from not listed to installed; from not listed it may move to"
     )
+
+
+def test_a_damage_report_sends_an_installed_row_back_to_install_pending() -> None:
+    assert dp_states.after_damage(dp_states.INSTALLED) == dp_states.INSTALL_PENDING
+    assert dp_states.can_move(dp_states.INSTALLED, dp_states.after_damage(dp_states.INSTALLED))
+    # Content already being sent again, given up on or removed: the row stays where it is.
+    for state in set(dp_states.STATES) - {dp_states.INSTALLED}:
+        assert dp_states.after_damage(state) is None
+    assert dp_states.CONTENT_DAMAGED not in dp_states.STATES

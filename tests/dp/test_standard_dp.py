@@ -16,7 +16,13 @@ import pytest
 from peerdp.content.manifest import Manifest, ManifestError, ManifestFile
 from peerdp.content.objects import DigestMismatch
 from peerdp.dp.standard import StartReport
-from peerdp.dp.store import DPStore, MissingObjects
+from peerdp.dp.store import (
+    FOUND_BY_VALIDATION,
+    FOUND_ON_READ,
+    DPStore,
+    MissingObjects,
+    VersionCheck,
+)
 from peerdp.machine.mp_client import MPClient
 from peerdp.security.signing import SiteKey
 from tests.helpers.api import ok
@@ -136,17 +142,59 @@ def test_damaged_object_is_never_served_and_found_at_start(tmp_path: Path) -> No
     files = {"good.bin": b"good" * 100, "bad.bin": b"bad" * 100}
     install(store, manifest_of("PS100001", 1, files), files)
     corrupt(store.objects.path(sha(b"bad" * 100)))
-    assert store.file_entry("PS100001", 1, "bad.bin") is None  # rehashed: changed on disk
-    assert store.file_entry("PS100001", 1, "good.bin") is not None
-    listed = {o["sha256"] for o in store.inventory()["objects"]}
-    assert listed == {sha(b"good" * 100)}
 
     restarted = DPStore(tmp_path)  # fingerprints come from disk: the good file is not rehashed
     [check] = restarted.check()
-    assert not check.intact and "bad.bin" in check.reason
+    assert not check.intact and "bad.bin" in check.reason and check.damaged == ("bad.bin",)
     assert restarted.versions() == []
     assert not restarted.objects.has(sha(b"bad" * 100))
     assert restarted.objects.has(sha(b"good" * 100))
+
+
+def test_a_read_that_fails_its_check_withdraws_the_version_and_says_so(tmp_path: Path) -> None:
+    found: list[tuple[VersionCheck, str]] = []
+    store = DPStore(tmp_path, on_damage=lambda check, how: found.append((check, how)))
+    files = {"good.bin": b"good" * 100, "bad.bin": b"bad" * 100}
+    other = {"bad-too.bin": b"bad" * 100}  # the same object, in another package
+    install(store, manifest_of("PS100001", 1, files), files)
+    install(store, manifest_of("PS100002", 1, other), other)
+    assert found == [] and store.file_entry("PS100001", 1, "good.bin") is not None
+    corrupt(store.objects.path(sha(b"bad" * 100)))
+    assert store.file_entry("PS100001", 1, "bad.bin") is None  # rehashed: changed on disk
+    # The whole version is no longer offered (manifest too), nor is any needing that file.
+    assert store.manifest_bytes("PS100001", 1) is None
+    assert store.file_entry("PS100001", 1, "good.bin") is None
+    assert store.versions() == [] and store.inventory()["packages"] == []
+    assert [(c.package_id, c.damaged, how) for c, how in found] == [
+        ("PS100001", ("bad.bin",), FOUND_ON_READ),
+        ("PS100002", ("bad-too.bin",), FOUND_ON_READ),
+    ]
+    assert not store.objects.has(sha(b"bad" * 100))  # the good file stays: not sent again
+    assert {o["sha256"] for o in store.inventory()["objects"]} == {sha(b"good" * 100)}
+
+
+def test_content_validation_hashes_again_what_looks_unchanged(tmp_path: Path) -> None:
+    """Bytes that rot on disk keep their size and dates: only hashing again finds them."""
+    found: list[tuple[VersionCheck, str]] = []
+    store = DPStore(tmp_path, on_damage=lambda check, how: found.append((check, how)))
+    files = {"a.bin": b"a" * 1000, "b.bin": b"b" * 1000}
+    install(store, manifest_of("PS100001", 1, files), files)
+    assert store.validate() == []
+    path = store.objects.path(sha(b"b" * 1000))
+    before = path.stat()
+    corrupt(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    store._fingerprints[sha(b"b" * 1000)] = [  # as if the change had left no trace
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+        path.stat().st_ctime_ns,
+    ]
+    assert store.is_verified(sha(b"b" * 1000))  # the cheap check cannot tell
+    [check] = store.validate()
+    assert check.damaged == ("b.bin",) and found == [(check, FOUND_BY_VALIDATION)]
+    assert store.manifest_bytes("PS100001", 1) is None
+    assert store.objects.has(sha(b"a" * 1000)) and not store.objects.has(sha(b"b" * 1000))
 
 
 def test_a_damaged_object_is_replaced_by_the_next_push(tmp_path: Path) -> None:
@@ -270,7 +318,10 @@ def test_start_report_says_what_is_held_damaged_lost_and_removed(tmp_path: Path)
     said = {(m["package_id"], m["state"]): m["detail"] for m in report.messages(policy)}
     assert said == {
         ("PS100001", "installed"): "held and verified at start",
-        ("PS100002", "install_retrying"): "1 file(s) missing or damaged (wrong SHA-256): h",
+        ("PS100002", "content_damaged"): (
+            "content damaged: h (wrong SHA-256 or missing, found at start); "
+            "this DP deleted the damaged files and no longer serves this version"
+        ),
         ("PS100003", "install_retrying"): "not in this DP's store at start",
         ("PS100009", "removed"): "removed at start (to be removed from this DP)",
     }

@@ -257,36 +257,39 @@ def test_damaged_content_is_found_reported_resent_and_never_served(
     site.wait_state(package_id, dp_id, {"installed"})
     key = site_key(site)
 
-    # Damaged while running: not served, and a refresh sends just that file again.
+    def reports(count: int) -> list[dict[str, Any]]:
+        messages = site.messages(package_id=package_id, dp_id=dp_id, type="package_state")
+        damaged = [m for m in messages if m["state"] == "content_damaged"]
+        found = [m for m in damaged if "harm.bin" in m["detail"]]
+        return found if len(found) >= count else []
+
+    # Damaged while running: not served; the DP withdraws the version and reports it, and
+    # the site sends just that file again by itself.
     damaged = dp.object_path(sha(files["harm.bin"]))
     os.chmod(damaged, 0o644)
     damaged.write_bytes(b"\0" * 50_000)
     assert get_file(dp, package_id, version, "harm.bin", key).status_code == 404
-    site.refresh(package_id, dp_id)
+    [report] = wait_for("the damage report", lambda: reports(1), 20)
+    assert "found on read" in report["detail"]
     site.wait_state(package_id, dp_id, {"installed"})
     assert get_file(dp, package_id, version, "harm.bin", key).content == files["harm.bin"]
     assert dp.metric("peerdp_dp_objects_received_total") == 3
 
-    # Damaged while stopped: found at start, deleted and reported with the reason.
+    # Damaged while stopped: found at start, deleted, reported and sent again.
     assert dp.stop() == 0
     os.chmod(damaged, 0o644)
     damaged.write_bytes(b"\1" * 50_000)
     again = start_dp(site.server, dp.data_dir)
     dps.append(again)
-
-    def reported() -> list[dict[str, Any]]:
-        messages = site.messages(package_id=package_id, dp_id=dp_id, type="package_state")
-        retrying = [m for m in messages if m["state"] == "install_retrying"]
-        return [m for m in retrying if "harm.bin" in m["detail"]]
-
-    [report] = wait_for("the damage report", reported, 20)
-    assert "damaged" in report["detail"]
+    report = wait_for("the damage report at start", lambda: reports(2), 20)[-1]
+    assert "found at start" in report["detail"]
     served = get_file(again, package_id, version, "harm.bin", key)
     assert served.status_code == 404 or served.content == files["harm.bin"]
-    row = site.row(package_id, dp_id)
-    assert row is not None
-    if row["state"] != "install_pending":
-        site.refresh(package_id, dp_id)
+    wait_for(
+        "the file sent again",
+        lambda: get_file(again, package_id, version, "harm.bin", key).status_code == 200,
+        30,
+    )
     site.wait_state(package_id, dp_id, {"installed"})
     assert get_file(again, package_id, version, "harm.bin", key).content == files["harm.bin"]
     assert get_file(again, package_id, version, "keep.bin", key).content == files["keep.bin"]

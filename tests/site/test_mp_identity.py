@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +15,7 @@ import pytest
 
 from peerdp.security.signing import SignatureError, SiteKey, SitePublicKey
 from tests.helpers.api import ok, unique
-from tests.helpers.processes import SiteProcess
+from tests.helpers.processes import SiteProcess, peerdp_cmd
 from tests.site.mp_world import build
 
 pytestmark = pytest.mark.slow  # real site-server processes
@@ -196,6 +199,59 @@ def test_dp_states_move_only_along_sccm_transitions(site_server: SiteProcess) ->
         )
     )
     assert mixed["accepted"] == 1 and mixed["rejected"][0]["index"] == 1
+
+
+def test_a_damage_report_sends_an_installed_row_back_to_install_pending(
+    site_server: SiteProcess,
+) -> None:
+    # A branch DP's row: the distribution manager leaves it alone (the DP pulls by itself).
+    world = build(site_server)
+    branch_id = world.branch_dp["id"]
+    packages = f"/packages/{world.package['id']}/distribution-points"
+    ok(world.admin.post(packages, json={"dp_id": branch_id}), 201)
+    branch = world.register("branch_dp", world.branch_dp["name"], branch_id)
+    assert world.report(branch, "installed")["accepted"] == 1
+    client = world.client(unique("pc"))
+    listed = [dp["dp_id"] for dp in world.locate(client)["distribution_points"]]
+    assert listed == [branch_id]  # and the answer is now in the MP's cache
+    damaged = {
+        "type": "package_state",
+        "package_id": world.package["id"],
+        "source_version": world.package["source_version"],
+        "state": "content_damaged",
+        "detail": "content damaged: setup.exe (found on read)",
+    }
+    assert ok(branch.post("/status", json={"messages": [damaged]}))["accepted"] == 1
+    row = world.dp_list()[branch_id]
+    assert row["state"] == "install_pending"
+    assert row["detail"] == "content damaged: setup.exe (found on read)"
+    [logged] = ok(
+        world.admin.get(
+            "/status-messages",
+            params={"package_id": world.package["id"], "state": "content_damaged"},
+        )
+    )
+    assert logged["dp_id"] == branch_id and logged["severity"] == "warning"
+    # The MP no longer sends clients there (its cached facts were dropped by the move) ...
+    assert branch_id not in [dp["dp_id"] for dp in world.locate(client)["distribution_points"]]
+    # ... and an administrator sees why.
+    shown = subprocess.run(
+        peerdp_cmd("package", "dp", "list", world.package["id"], "--json"),
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PEERDP_SITE_URL": site_server.url,
+            "PEERDP_ADMIN_TOKEN": site_server.admin_token,
+        },
+        check=True,
+    )
+    [listed_row] = [r for r in json.loads(shown.stdout) if r["dp_id"] == branch_id]
+    assert listed_row["state"] == "install_pending"
+    assert listed_row["detail"] == "content damaged: setup.exe (found on read)"
+    # Reported again while the content is on its way: logged, and the row stays.
+    assert ok(branch.post("/status", json={"messages": [damaged]}))["accepted"] == 1
+    assert world.dp_list()[branch_id]["state"] == "install_pending"
 
 
 def world_branch_boundary(world: Any) -> str:

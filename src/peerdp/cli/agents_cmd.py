@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from peerdp.cli.serving import VALIDATE_INTERVAL_HELP
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ def branch_serve(
     max_attempts: int = typer.Option(
         10, "--max-attempts", min=1, help="Failed pulls before a package is install_failed."
     ),
+    validate_interval: str = typer.Option(
+        "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP
+    ),
     ca_file: Path | None = CA_FILE,
     tls_cert: Path | None = TLS_CERT,
     tls_key: Path | None = TLS_KEY,
@@ -111,7 +115,12 @@ def branch_serve(
     ),
 ) -> None:
     """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
-    from peerdp.cli.serving import announce, options_checked, server_certificate
+    from peerdp.cli.serving import (
+        announce,
+        options_checked,
+        server_certificate,
+        validate_interval_s,
+    )
     from peerdp.dp.branch import BranchOptions, serve
 
     _logging(logging.INFO)
@@ -132,6 +141,7 @@ def branch_serve(
         poll_interval_s=poll_interval,
         retry_base_s=retry_base,
         max_attempts=max_attempts,
+        validate_interval_s=validate_interval_s(validate_interval),
         certificate=certificate,
         ca_file=ca_file,
         metrics_token=metrics_token,

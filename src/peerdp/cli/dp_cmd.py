@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from peerdp.cli.serving import VALIDATE_INTERVAL_HELP
+
 
 def register() -> None:
     """Add `serve` to the `peerdp dp` command group."""
@@ -44,6 +46,9 @@ def serve(
     max_transfers: int | None = typer.Option(
         None, "--max-transfers", min=1, help="Transfers served at once (default: no limit)."
     ),
+    validate_interval: str = typer.Option(
+        "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP
+    ),
     ca_file: Path | None = typer.Option(
         None,
         "--ca-file",
@@ -68,7 +73,12 @@ def serve(
     ),
 ) -> None:
     """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
-    from peerdp.cli.serving import announce, options_checked, server_certificate
+    from peerdp.cli.serving import (
+        announce,
+        options_checked,
+        server_certificate,
+        validate_interval_s,
+    )
     from peerdp.dp.standard import DPOptions
     from peerdp.dp.standard import serve as run
 
@@ -85,6 +95,7 @@ def serve(
         ad_site=ad_site,
         public_url=url.rstrip("/") if url else None,
         max_transfers=max_transfers,
+        validate_interval_s=validate_interval_s(validate_interval),
         certificate=certificate,
         ca_file=ca_file,
         metrics_token=metrics_token,

@@ -31,6 +31,21 @@ def options_checked() -> Iterator[None]:
         raise typer.BadParameter(str(exc)) from exc
 
 
+VALIDATE_INTERVAL_HELP = (
+    "How often to hash all held content again (content validation): 10s at least; "
+    "damaged content is withdrawn, reported and sent again."
+)
+
+
+def validate_interval_s(text: str) -> float:
+    """`--validate-interval` (`24h`, `30m`, `10s`) in seconds; a bad option below the minimum."""
+    from peerdp.cli.timespec import parse_duration
+    from peerdp.dp.damage import checked_validate_interval
+
+    with options_checked():
+        return checked_validate_interval(parse_duration(text).total_seconds())
+
+
 def server_certificate(cert: Path | None, key: Path | None) -> ServerCertificate | None:
     """`--tls-cert`/`--tls-key` checked to load together (None for plain HTTP)."""
     try:

@@ -15,6 +15,9 @@ REMOVAL_PENDING: Final = "removal_pending"
 REMOVAL_RETRYING: Final = "removal_retrying"
 REMOVAL_FAILED: Final = "removal_failed"
 REMOVED: Final = "removed"  # reported by a DP when removal is done; the row then goes
+# Reported by a DP that found a held version damaged (a read failed its check, or content
+# validation) and stopped serving it: not a row state, a report that moves the row.
+CONTENT_DAMAGED: Final = "content_damaged"
 
 STATES: Final = (
     INSTALLED,
@@ -41,7 +44,8 @@ TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
     ),
     INSTALL_FAILED: frozenset({INSTALL_PENDING, REMOVAL_PENDING}),
     # An update or a refresh sends a version again: installed -> install_pending.
-    # A DP that finds the content lost or damaged (its start-up check) retries.
+    # A DP that finds the content lost (its start-up check) retries; one that finds it
+    # damaged (start-up check, a read, content validation) has it sent again (after_damage).
     INSTALLED: frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING}),
     REMOVAL_PENDING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
     REMOVAL_RETRYING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
@@ -56,6 +60,16 @@ def can_move(current: str | None, new: str | None) -> bool:
 def reported_target(reported: str) -> str | None:
     """The row state a DP's report asks for (`removed` means the row goes)."""
     return None if reported == REMOVED else reported
+
+
+def after_damage(current: str | None) -> str | None:
+    """Where a row goes when its DP reports the version damaged; None: it stays.
+
+    An installed row goes back to `install_pending`, so the site sends the content again
+    (a branch DP pulls it again) and no client is sent there meanwhile. A row already on
+    its way in or out stays: the content is being sent again or removed anyway.
+    """
+    return INSTALL_PENDING if current == INSTALLED else None
 
 
 def explain_refusal(current: str | None, new: str | None) -> str:

@@ -13,7 +13,10 @@ thread that long-polls the policy and makes the store match it:
 - failures are reported `install_retrying` (with the reason) and retried with a
   doubling delay, then `install_failed`;
 - packages in `remove` (and any held version no longer assigned) are deleted,
-  then reported `removed`.
+  then reported `removed`;
+- a held version found damaged (on a read, by content validation every
+  `--validate-interval`, or when the policy is applied) is withdrawn, reported
+  `content_damaged` (dp/damage.py) and pulled again.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.damage import (
+    DEFAULT_VALIDATE_INTERVAL_S,
+    checked_validate_interval,
+    start_damage_threads,
+)
 from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
@@ -84,6 +92,7 @@ class BranchOptions:
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
     max_attempts: int = 10
+    validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
     # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
     # and the standard DPs' certificates are checked with (None: the CA pinned at
     # registration, else the system's).
@@ -232,17 +241,8 @@ class BranchWorker:
             return False
         if all(self.store.is_verified(f.sha256) for f in manifest.files):
             return True
-        for damaged in self.store.check():  # deletes damaged versions: they are pulled again
-            if not damaged.intact:
-                detail = f"held content damaged, pulling it again: {damaged.reason}"
-                log.warning("%s v%d: %s", damaged.package_id, damaged.source_version, detail)
-                send_status(
-                    self.mp,
-                    "content_damaged",
-                    package_id=damaged.package_id,
-                    source_version=damaged.source_version,
-                    detail=detail,
-                )
+        # Withdrawn and reported through the store's on_damage; then pulled again.
+        self.store.drop_damaged({f.sha256 for f in manifest.files}, "found applying the policy")
         return False
 
     def _drop_superseded(self, a: Assignment) -> None:
@@ -360,14 +360,13 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     `announce` gets the line that says where it listens (and a warning if the site could
     not be told it moved).
     """
+    checked_validate_interval(options.validate_interval_s)
     writable_data_dir(options.data_dir)
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
     store = DPStore(options.data_dir / "store")
-    for found in store.check():
-        if not found.intact:
-            log.warning("%s v%d dropped: %s", found.package_id, found.source_version, found.reason)
+    damaged = [found for found in store.check() if not found.intact]
     mp = MPClient(identity, ca_file=options.ca_file)
     keep_url(options.data_dir, url, mp, announce)
     worker = BranchWorker(
@@ -382,6 +381,9 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)
     announce(f"peerdp branch {identity.name} listening on {url}")
     thread.start()
+    damage_threads = start_damage_threads(
+        store, mp, options.validate_interval_s, stop, found_at_start=damaged
+    )
     try:
         _serve_http(
             content_app(store, identity, options.max_transfers, options.metrics_token),
@@ -390,7 +392,8 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         )
     finally:
         stop.set()
-        thread.join(timeout=2)
+        for running in (thread, *damage_threads):
+            running.join(timeout=2)
         mp.close()
     log.info("branch DP %s stopped", identity.name)
 

@@ -11,7 +11,9 @@ the pinned site key) and takes what the site's distribution manager pushes to it
 Those need a site-signed distribution token for this DP (``Authorization: Bearer``); a
 client's access token is refused there, as a distribution token is refused for content.
 At start it checks its store, deletes damaged versions, and reports to the management
-point what it holds (``installed``) and what it lost (``install_retrying``, with why).
+point what it holds (``installed``), what it found damaged (``content_damaged``) and what
+it lost (``install_retrying``, with why). While it serves, a version found damaged on a
+read or by content validation (dp/damage.py) is withdrawn and reported the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ from peerdp.content.manifest import ManifestError
 from peerdp.content.objects import DigestMismatch
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.dp.damage import (
+    DEFAULT_VALIDATE_INTERVAL_S,
+    checked_validate_interval,
+    damage_message,
+    start_damage_threads,
+)
 from peerdp.dp.disk_full import answer_disk_full
 from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
@@ -74,6 +82,7 @@ class DPOptions:
     public_url: str | None = None
     max_transfers: int | None = None
     report_retry_s: float = 2.0
+    validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
     # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
     # certificate is checked with (None: the CA pinned at registration, else the system's).
     certificate: ServerCertificate | None = None
@@ -239,14 +248,17 @@ class StartReport:
             log.info("start-up report refused by the MP: %s", rejected.get("detail"))
 
     def messages(self, policy: dict[str, Any]) -> list[dict[str, Any]]:
-        """`installed` for intact versions on this DP's list, `install_retrying` for damaged."""
+        """`installed` for intact versions on this DP's list, `content_damaged` for damaged
+        ones (the site sends them again), `install_retrying` for lost ones."""
         found = {(c.package_id, c.source_version): c for c in self.checks}
         out = []
         for entry in policy.get("packages", []):
             check = found.get((entry["id"], entry["source_version"]))
+            if check is not None and not check.intact:
+                out.append(damage_message(check, "found at start"))
+                continue
             if check is not None:
-                state = dp_states.INSTALLED if check.intact else dp_states.INSTALL_RETRYING
-                detail = "held and verified at start" if check.intact else check.reason
+                state, detail = dp_states.INSTALLED, "held and verified at start"
             elif entry.get("state") == dp_states.INSTALLED:
                 state, detail = dp_states.INSTALL_RETRYING, "not in this DP's store at start"
             else:
@@ -277,6 +289,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
+    checked_validate_interval(options.validate_interval_s)
     writable_data_dir(options.data_dir)
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
@@ -296,6 +309,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
+    damage_threads = start_damage_threads(store, mp, options.validate_interval_s, stop)
     app = create_dp_app(store, identity, options.max_transfers, options.metrics_token)
     config = server_config(app, options.certificate)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
@@ -303,7 +317,8 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
-        thread.join(timeout=2)
+        for running in (thread, *damage_threads):
+            running.join(timeout=2)
         store.flush()
         mp.close()
 

@@ -10,7 +10,11 @@ A version is visible (served, listed) only once its manifest is there, and the m
 is written only after every file it names is present and verified. An object counts as
 verified while its (inode, size, mtime, ctime) are what they were when it was last hashed;
 otherwise it is hashed again before it is trusted, so bytes overwritten in place are never
-served, nor listed as held. The store implements ``ContentSource`` for ``ContentService``.
+served, nor listed as held. A version found damaged (a read whose check fails, or content
+validation, which hashes every held object again whatever its fingerprint says) stops being
+offered at once: its manifest and its damaged objects are deleted, and ``on_damage`` hears
+of it so the DP can tell the site. The store implements ``ContentSource`` for
+``ContentService``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +60,11 @@ class VersionCheck:
     source_version: int
     intact: bool
     reason: str = ""
+    damaged: tuple[str, ...] = ()  # the manifest paths found missing or damaged
+
+
+FOUND_ON_READ = "found on read"
+FOUND_BY_VALIDATION = "found by content validation"
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,11 @@ def _fingerprint(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
+def _damage_reason(paths: list[str]) -> str:
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return f"{len(paths)} file(s) missing or damaged (wrong SHA-256): {shown}"
+
+
 def _write_atomic(path: Path, data: bytes, tmp_dir: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -107,8 +121,13 @@ def _write_atomic(path: Path, data: bytes, tmp_dir: Path) -> None:
 class DPStore:
     """Objects and manifests of one DP; thread-safe within one process."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, on_damage: Callable[[VersionCheck, str], None] | None = None
+    ) -> None:
+        """`on_damage(check, how)` is called for each version found damaged while serving
+        or validating (not by `check`, whose caller reports what it returns)."""
         self.root = Path(root)
+        self.on_damage = on_damage
         self.objects = ObjectStore(self.root, on_publish=self._published)
         self.manifests_dir = self.root / "manifests"
         self.manifests_dir.mkdir(exist_ok=True)
@@ -125,7 +144,10 @@ class DPStore:
     def file_entry(self, package_id: str, source_version: int, path: str) -> FileEntry | None:
         held = self._load(package_id, source_version)
         item = held.files.get(path) if held else None
-        if held is None or item is None or not self.is_verified(item.sha256):
+        if held is None or item is None:
+            return None
+        if not self.is_verified(item.sha256):
+            self.drop_damaged({item.sha256}, FOUND_ON_READ)  # stop offering the version
             return None
         return FileEntry(
             self.objects.path(item.sha256),
@@ -258,12 +280,38 @@ class DPStore:
         self.objects.clean_tmp(older_than_s=0)
         results = []
         for package_id, version in self.versions():
-            reason = self._damage(package_id, version)
+            bad = self._damaged_paths(package_id, version)
+            if bad is None:
+                reason = "its manifest is unreadable"
+            else:
+                reason = _damage_reason(bad) if bad else ""
             if reason:
                 self._remove_damaged(package_id, version)
-            results.append(VersionCheck(package_id, version, not reason, reason))
+            results.append(VersionCheck(package_id, version, not reason, reason, tuple(bad or ())))
         self.flush()
         return results
+
+    def validate(self) -> list[VersionCheck]:
+        """Content validation: hash every object a held version needs again, even one whose
+        fingerprint is unchanged (bytes can rot on disk without their stat changing), and
+        delete the damaged versions. Returns what was found damaged."""
+        suspects = set()
+        for sha256 in sorted(set(self._all_needed())):
+            try:
+                st = self.objects.path(sha256).lstat()
+            except FileNotFoundError:
+                suspects.add(sha256)
+                continue
+            good = stat.S_ISREG(st.st_mode) and self.objects.verify(sha256)
+            with self._lock:
+                if good:  # if the file changed while it was hashed, the next read hashes it
+                    self._fingerprints[sha256] = _fingerprint(st)
+                else:
+                    self._fingerprints.pop(sha256, None)
+                    suspects.add(sha256)
+        found = self.drop_damaged(suspects, FOUND_BY_VALIDATION) if suspects else []
+        self.flush()
+        return found
 
     def flush(self) -> None:
         """Save the fingerprints, so a restart does not hash unchanged objects again."""
@@ -301,16 +349,38 @@ class DPStore:
             self._held[key] = held
         return held
 
-    def _damage(self, package_id: str, version: int) -> str:
-        """Why a held version is not intact ("" when it is)."""
+    def _damaged_paths(self, package_id: str, version: int) -> list[str] | None:
+        """The files of a held version missing or damaged; None if its manifest is unreadable."""
         held = self._load(package_id, version)
         if held is None:
-            return "its manifest is unreadable"
-        bad = [f.path for f in held.manifest.files if not self.is_verified(f.sha256)]
-        if not bad:
-            return ""
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        return f"{len(bad)} file(s) missing or damaged (wrong SHA-256): {shown}"
+            return None
+        return [f.path for f in held.manifest.files if not self.is_verified(f.sha256)]
+
+    def drop_damaged(self, suspects: set[str], how: str) -> list[VersionCheck]:
+        """Delete every held version that needs one of `suspects` still found damaged (checked
+        again under the lock: a push may have replaced it, or a removal taken it meanwhile)."""
+        found = []
+        with self._lock:
+            for package_id, version in self.versions():
+                held = self._load(package_id, version)
+                if held is None:
+                    continue
+                bad = [
+                    f.path
+                    for f in held.manifest.files
+                    if f.sha256 in suspects and not self.is_verified(f.sha256)
+                ]
+                if bad:
+                    self._remove_damaged(package_id, version)
+                    found.append(
+                        VersionCheck(package_id, version, False, _damage_reason(bad), tuple(bad))
+                    )
+            if found:
+                self.flush()
+        for check in found:
+            if self.on_damage is not None:
+                self.on_damage(check, how)
+        return found
 
     def _remove_damaged(self, package_id: str, version: int) -> None:
         held = self._load(package_id, version)

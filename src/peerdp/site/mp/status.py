@@ -1,8 +1,10 @@
 """`POST /mp/v1/status`: batches of status messages from clients and DPs.
 
 A DP's `package_state` message moves its row of the package's DP list, only along
-SCCM's transitions and only for packages on that DP's list. Everything else is
-appended to the status log as it is.
+SCCM's transitions and only for packages on that DP's list. A DP that found a version
+damaged reports `content_damaged`: an installed row goes back to `install_pending`, so
+the site sends the content again and the MP stops offering that DP for it meanwhile.
+Everything else is appended to the status log as it is.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ REPORTABLE = frozenset(
         dp_states.REMOVED,
         dp_states.REMOVAL_RETRYING,
         dp_states.REMOVAL_FAILED,
+        dp_states.CONTENT_DAMAGED,
     }
 )
 
@@ -71,7 +74,8 @@ def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> Non
     }
     failed = message.state in {dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED}
     failed = failed or message.exit_code not in (None, 0) or message.type.endswith("_failed")
-    severity = "error" if failed else "info"
+    damaged = message.state == dp_states.CONTENT_DAMAGED
+    severity = "error" if failed else "warning" if damaged else "info"
     if caller.role == "client":
         fields["client_name"] = caller.name
     else:
@@ -100,6 +104,11 @@ def _move_package_state(ctx: SiteContext, s: Session, caller: Caller, message: S
             f"stale report: this DP is to hold source version {row.source_version} of "
             f"{message.package_id}, not {message.source_version}"
         )
+    if state == dp_states.CONTENT_DAMAGED:
+        target = dp_states.after_damage(row.state)
+        if target is not None:  # otherwise the row stays: the report is logged only
+            dp_rows.move(ctx, s, row, target, message.detail or state)
+        return
     try:
         dp_rows.move(ctx, s, row, dp_states.reported_target(state), message.detail or state)
     except dp_rows.BadMove as exc:
