@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.api import ok
+from tests.helpers.api import ok, unique
 from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import World, build, two_site_processes
 
@@ -93,7 +93,7 @@ def test_each_condition_failing_alone_means_no_provisioning(
     world = build(site_server, **options)
     std = world.register("standard_dp", world.standard_dp["name"], world.standard_dp["id"])
     world.report(std, "installed")
-    client = world.client("PC-COND")
+    client = world.client(unique("PC-COND"))
     answer = world.locate(client)
     if options.get("protected_only") is False:
         # Not protected-only: the unprotected standard DP is usable (remote not allowed though)

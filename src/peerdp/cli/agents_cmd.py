@@ -215,7 +215,7 @@ def _client_identity(
 ) -> Identity:
     if token is None and load_identity(data_dir) is None:
         raise MPError("no identity in the data directory yet: pass --token to register")
-    identity = enrol(_site_url(site), token or "", facts, data_dir, ca_file=ca_file)
+    identity = enrol(_site_url(site), token or "", facts, data_dir, ca_file=ca_file, role="client")
     if identity.role != "client":
         raise MPError(f"{data_dir} holds a {identity.role} identity, not a client's")
     return identity

@@ -56,6 +56,7 @@ from peerdp.machine.mp_client import (
     MPClient,
     MPError,
     PolicyRefused,
+    check_enrolment_token,
     enrol,
     load_identity,
 )
@@ -361,6 +362,10 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     not be told it moved).
     """
     checked_validate_interval(options.validate_interval_s)
+    # A wrong token is refused before the data directory is made or written to.
+    check_enrolment_token(
+        options.site_url, options.token, "branch_dp", options.data_dir, options.ca_file
+    )
     writable_data_dir(options.data_dir)
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
@@ -403,7 +408,13 @@ def _identity(options: BranchOptions, url: str) -> Identity:
         raise MPError("no identity in the data directory yet: pass --token to register")
     facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
     identity = enrol(
-        options.site_url, options.token, facts, options.data_dir, url=url, ca_file=options.ca_file
+        options.site_url,
+        options.token,
+        facts,
+        options.data_dir,
+        url=url,
+        ca_file=options.ca_file,
+        role="branch_dp",
     )
     if identity.role != "branch_dp":
         raise MPError(f"{options.data_dir} holds a {identity.role} identity, not a branch DP's")

@@ -47,7 +47,14 @@ from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
-from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol
+from peerdp.machine.mp_client import (
+    Identity,
+    MachineFacts,
+    MPClient,
+    MPError,
+    check_enrolment_token,
+    enrol,
+)
 from peerdp.machine.reporting import package_state
 from peerdp.security.bearer import bearer_token
 from peerdp.security.signing import SignatureError, SitePublicKey
@@ -290,6 +297,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     from peerdp.net import exit_zero_after_sigterm
 
     checked_validate_interval(options.validate_interval_s)
+    _check_token(options)  # a wrong token is refused before the data dir is made
     writable_data_dir(options.data_dir)
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
@@ -323,6 +331,15 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
         mp.close()
 
 
+def _check_token(options: DPOptions) -> None:
+    try:
+        check_enrolment_token(
+            options.site_url, options.token or "", "standard_dp", options.data_dir, options.ca_file
+        )
+    except MPError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def _identity(options: DPOptions, url: str) -> Identity:
     facts = MachineFacts.detect(options.name, list(options.ip_addresses), options.ad_site)
     if options.token is None and not (options.data_dir / "identity.json").exists():
@@ -335,6 +352,7 @@ def _identity(options: DPOptions, url: str) -> Identity:
             options.data_dir,
             url=url,
             ca_file=options.ca_file,
+            role="standard_dp",
         )
     except MPError as exc:
         raise ConfigError(str(exc)) from exc

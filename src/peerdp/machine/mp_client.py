@@ -114,6 +114,24 @@ def save_identity(data_dir: Path, identity: Identity) -> None:
     os.replace(tmp, path)
 
 
+def check_enrolment_token(
+    site_url: str, token: str, role: str, data_dir: Path, ca_file: Path | None = None
+) -> None:
+    """Before a first start touches its data directory: MPError unless the site takes
+    `token` for `role` (nothing is spent). A saved identity or no token: nothing to check."""
+    if not token or load_identity(data_dir) is not None:
+        return
+    body = {"token": token, "role": role}
+    try:
+        response = httpx.post(
+            f"{site_url}/mp/v1/register/check", json=body, timeout=30, verify=trust(ca_file)
+        )
+    except httpx.TransportError as exc:
+        raise MPError(transport_problem(f"the site at {site_url}", exc)) from exc
+    if response.status_code != 200:
+        raise MPError(f"registration refused: {error_detail(response)}")
+
+
 def enrol(
     site_url: str,
     token: str,
@@ -122,12 +140,15 @@ def enrol(
     *,
     url: str | None = None,
     ca_file: Path | None = None,
+    role: str | None = None,
     timeout: float = 30,
 ) -> Identity:
     """The agent's identity: the saved one, or a new one made with the enrolment token.
 
     Over HTTPS the site's certificate must verify with `ca_file` (else the system's CAs);
     that CA is pinned in the new identity.
+
+    With `role`, the site refuses a token of another role without spending it.
     """
     saved = load_identity(data_dir)
     if saved is not None:
@@ -135,6 +156,7 @@ def enrol(
     pinned = _read_ca(ca_file) if ca_file is not None and site_url.startswith("https:") else None
     body: dict[str, Any] = {
         "token": token,
+        "role": role,
         "name": facts.name,
         "ip_addresses": list(facts.ip_addresses),
         "ad_site": facts.ad_site,

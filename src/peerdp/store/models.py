@@ -205,6 +205,9 @@ class Client(Base):
     peer_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An administrator let the next registration under this name replace the machine that
+    # holds it (a rebuilt machine); without it, that registration is a conflicting record.
+    reenrol_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Advertisement(Base):

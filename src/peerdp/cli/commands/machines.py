@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from peerdp.cli.connection import JsonOption, SiteOption
-from peerdp.cli.output import Column, state, when
-from peerdp.cli.resources import Resource, add_list_show_delete, add_show, list_rows
+from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
+from peerdp.cli.output import Column, emit, say, state, when
+from peerdp.cli.resources import Resource, add_list_show_delete, add_show, item_path, list_rows
 
 CLIENTS = Resource(
     "client",
@@ -41,8 +41,32 @@ ON_DEMAND = Resource(
 
 
 def add_client_commands(group: typer.Typer) -> None:
-    """`list`, `show ID` and `delete ID` of registered clients, onto `peerdp client`."""
+    """`list`, `show ID`, `delete ID` and `reenrol NAME` of registered clients, onto
+    `peerdp client`."""
     add_list_show_delete(group, CLIENTS)
+    group.command("reenrol")(reenrol)
+
+
+def reenrol(
+    name: Annotated[str, typer.Argument(help="The client's name (as `peerdp client list` shows).")],
+    site: SiteOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Let a rebuilt machine register again under NAME (with a client enrolment token).
+
+    Until then a registration under a name already registered is refused as a conflicting
+    record. The registration that uses this permission revokes the old credential.
+    """
+    with connect(site) as api:
+        found = api.get(CLIENTS.path, {"name": name})
+        if not found:
+            fail(f"no client is registered as {name}")
+        row = api.post(item_path(CLIENTS.path.strip("/"), found[0]["id"], "reenrol"))
+    emit(
+        row,
+        json_out,
+        lambda _: say(f"{name} may register again; its old credential is revoked then."),
+    )
 
 
 on_demand = typer.Typer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from peerdp.site.admin.schemas import (
@@ -16,6 +16,7 @@ from peerdp.site.admin.schemas import (
 from peerdp.site.auth import token_hash
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.status import site_event
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, utcnow
 
 router = APIRouter(tags=["machines"])
@@ -63,15 +64,38 @@ def revoke_token(token_id: int, ctx: SiteContext = Depends(site)) -> None:
 
 
 @router.get("/clients", response_model=list[ClientOut])
-def list_clients(ctx: SiteContext = Depends(site)) -> list[Client]:
+def list_clients(
+    name: str | None = Query(default=None, max_length=200, description="only the client named so"),
+    ctx: SiteContext = Depends(site),
+) -> list[Client]:
+    query = select(Client).order_by(Client.name)
+    if name is not None:
+        query = query.where(Client.name == name)
     with ctx.transaction() as s:
-        return list(s.scalars(select(Client).order_by(Client.name)))
+        return list(s.scalars(query))
 
 
 @router.get("/clients/{client_id}", response_model=ClientOut)
 def get_client(client_id: int, ctx: SiteContext = Depends(site)) -> Client:
     with ctx.transaction() as s:
         return get_or_404(s, Client, client_id, "client")
+
+
+@router.post("/clients/{client_id}/reenrol", response_model=ClientOut)
+def allow_reenrolment(client_id: int, ctx: SiteContext = Depends(site)) -> Client:
+    """Let the next registration under this client's name succeed (a rebuilt machine);
+    it revokes the credential the client holds now."""
+    with ctx.transaction() as s:
+        client = get_or_404(s, Client, client_id, "client")
+        client.reenrol_allowed = True
+        site_event(
+            s,
+            ctx,
+            "reenrolment_allowed",
+            client_name=client.name,
+            detail=f"the next registration as {client.name} replaces its current identity",
+        )
+        return client
 
 
 @router.delete("/clients/{client_id}", status_code=204)

@@ -251,6 +251,7 @@ class ClientOut(Out):
     peer_address: str | None
     last_seen: datetime | None
     created_at: datetime
+    reenrol_allowed: bool
 
 
 class OnDemandRequestOut(Out):

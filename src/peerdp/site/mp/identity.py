@@ -1,26 +1,21 @@
-"""Registration (enrolment token → machine identity) and machine authentication."""
+"""Machine authentication: a credential → the calling machine (registration makes them)."""
 
 from __future__ import annotations
 
 import gc
-import secrets
 import threading
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
-from peerdp.site.errors import Forbidden, Invalid, Unauthorized
+from peerdp.site.errors import Forbidden, Unauthorized
 from peerdp.site.mp.cache import CACHE_READS
-from peerdp.site.mp.schemas import RegisterIn, RegisterOut
-from peerdp.site.status import mp_event
-from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
+from peerdp.store.models import Machine
 
 
 @dataclass(frozen=True)
@@ -32,80 +27,6 @@ class Caller:
     name: str
     client_id: int | None
     dp_id: int | None
-
-
-def register(ctx: SiteContext, body: RegisterIn) -> RegisterOut:
-    credential = "pdm_" + secrets.token_urlsafe(32)
-    with ctx.transaction() as s:
-        token = s.scalar(
-            select(EnrolmentToken).where(EnrolmentToken.token_hash == token_hash(body.token))
-        )
-        if token is None:
-            raise Unauthorized("unknown enrolment token")
-        if token.expires_at is not None and token.expires_at <= utcnow():
-            raise Unauthorized("enrolment token has expired")
-        used = s.execute(
-            update(EnrolmentToken)
-            .where(EnrolmentToken.id == token.id, EnrolmentToken.uses < EnrolmentToken.max_uses)
-            .values(uses=EnrolmentToken.uses + 1)
-        )
-        if used.rowcount != 1:  # type: ignore[attr-defined]
-            raise Unauthorized("enrolment token has been used up")
-        machine = Machine(
-            id=str(uuid.uuid4()),
-            role=token.role,
-            name=body.name,
-            credential_hash=token_hash(credential),
-        )
-        if token.role == "client":
-            machine.client_id = _client_for(s, body).id
-        else:
-            machine.dp_id = _dp_for(s, token, body).id
-            ctx.changes.publish(s, topology=True)
-        s.add(machine)
-        mp_event(
-            s,
-            ctx,
-            "machine_registered",
-            client_name=body.name if token.role == "client" else None,
-            dp_id=machine.dp_id,
-            detail=f"{body.name} registered as {token.role}",
-        )
-    return RegisterOut(
-        machine_id=machine.id,
-        credential=credential,
-        site_public_key=ctx.key.public_key_b64,
-        site_code=ctx.site_code,
-        role=machine.role,
-        dp_id=machine.dp_id,
-        client_id=machine.client_id,
-    )
-
-
-def _client_for(s: Session, body: RegisterIn) -> Client:
-    client = s.scalar(select(Client).where(Client.name == body.name))
-    if client is None:
-        client = Client(name=body.name)
-        s.add(client)
-    client.ip_addresses = body.ip_addresses
-    client.ad_site = body.ad_site
-    client.last_seen = utcnow()
-    s.flush()
-    return client
-
-
-def _dp_for(s: Session, token: EnrolmentToken, body: RegisterIn) -> DistributionPoint:
-    dp = s.get(DistributionPoint, token.dp_id)
-    if dp is None:
-        raise Invalid("the distribution point of this enrolment token no longer exists")
-    if body.url is not None:
-        dp.url = body.url
-    if body.ip_addresses:
-        dp.ip_addresses = body.ip_addresses
-    if body.ad_site is not None:
-        dp.ad_site = body.ad_site
-    dp.last_seen = utcnow()
-    return dp
 
 
 class CallerCache:

@@ -11,9 +11,10 @@ from peerdp.domain.location import describe
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
-from peerdp.site.mp.identity import Caller, machine, register
+from peerdp.site.mp.identity import Caller, machine
 from peerdp.site.mp.location import Request as LocationRequest
 from peerdp.site.mp.peers import peer_address, record_peer_address
+from peerdp.site.mp.registration import check_token, register
 from peerdp.site.mp.schemas import (
     AnnounceIn,
     LocatedDP,
@@ -23,6 +24,7 @@ from peerdp.site.mp.schemas import (
     RegisterOut,
     StatusBatch,
     StatusResult,
+    TokenCheckIn,
 )
 from peerdp.store.models import DistributionPoint
 
@@ -39,6 +41,12 @@ def register_machine(
     if answer.client_id is not None:
         record_peer_address(ctx, answer.client_id, peer_address(http))
     return answer
+
+
+@router.post("/register/check")
+def check_enrolment_token(body: TokenCheckIn, ctx: SiteContext = Depends(site)) -> dict[str, str]:
+    """Whether the site takes this enrolment token for this role (nothing is spent)."""
+    return check_token(ctx, body)
 
 
 @router.get("/policy")

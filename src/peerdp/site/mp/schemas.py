@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,13 @@ class RegisterIn(Strict):
     ip_addresses: IpAddresses = Field(default_factory=list)
     ad_site: str | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    # The role the machine means to take: a token of another role is refused unspent.
+    role: Literal["client", "branch_dp", "standard_dp"] | None = None
+
+
+class TokenCheckIn(Strict):
+    token: str = Field(min_length=8, max_length=200)
+    role: Literal["client", "branch_dp", "standard_dp"]
 
 
 class RegisterOut(BaseModel):
