@@ -30,6 +30,7 @@ from peerdp.content.objects import (
     ObjectStore,
     StagedObject,
 )
+from peerdp.content.space import is_disk_full
 from peerdp.domain.visible_names import invisible_character
 from peerdp.security.signing import canonical_json, json_digest
 
@@ -409,6 +410,8 @@ def _stage_tar_members(
                 assert reader is not None  # regular member (checked in _member_path)
                 staged.append((name, store.stage_stream(_read_chunks(reader))))
     except _UNREADABLE as exc:
+        if is_disk_full(exc):
+            raise  # the library's disk, not the archive: the site answers 507
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from exc
     return dirs
 
