@@ -10,6 +10,7 @@ from peerdp.domain.boundaries import (
     BoundaryIndex,
     check_boundary_input,
     check_machine_address,
+    placement,
 )
 
 
@@ -78,3 +79,28 @@ def test_a_stored_subnet_with_host_bits_still_matches() -> None:
     index = BoundaryIndex([Boundary(1, "old", "ip_subnet", "10.1.1.5/24", "fast")])
     assert [m.boundary.id for m in index.match(["10.1.1.77"], None)] == [1]
     assert index.rejected == ()
+
+
+# -- placement: what puts a client in boundaries -----------------------------------
+
+
+def test_a_client_is_placed_by_what_it_reports_unless_pinned() -> None:
+    reported = ("10.1.1.20",)
+    assert placement(reported, "BRANCH", "203.0.113.7", "reported") == (reported, "BRANCH")
+
+
+@pytest.mark.parametrize(
+    ("peer", "expected"),
+    [
+        ("203.0.113.7", ("203.0.113.7",)),
+        ("::ffff:10.1.1.20", ("::ffff:10.1.1.20",)),  # boundaries match it as 10.1.1.20
+        ("fe80::1%eth0", ("fe80::1",)),  # the scope names the site's own interface
+        (None, ()),  # no connection seen: placed nowhere, not by its claims
+        ("testclient", ()),  # not an address (an in-process or Unix-socket caller)
+    ],
+)
+def test_a_pinned_client_is_placed_by_its_peer_address_alone(
+    peer: str | None, expected: tuple[str, ...]
+) -> None:
+    # Its reported addresses and AD site are both claims: neither counts once pinned.
+    assert placement(("10.1.1.20",), "BRANCH", peer, "peer") == (expected, None)

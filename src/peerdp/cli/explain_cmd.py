@@ -53,9 +53,12 @@ def _addresses_line(answer: dict[str, Any]) -> str:
     explained = ", ".join(answer["ip_addresses"]) or "none"
     reported = answer.get("reported_ip_addresses") or []
     peer = answer.get("peer_address")
+    said = ", ".join(reported) or "none"
     line = f"  addresses: {explained}"
+    if answer.get("located_by") == "peer":
+        return line + f" (pinned to where its requests come from; it reported {said})"
     if reported != answer["ip_addresses"]:
-        line += f" (it reported {', '.join(reported) or 'none'})"
+        line += f" (it reported {said})"
     if peer is None:
         return line + "; no request from it seen yet"
     line += f"; its last request came from {peer}"

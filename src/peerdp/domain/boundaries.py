@@ -202,6 +202,32 @@ def _address_text(value: int, version: Literal[4, 6]) -> str:
 _FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
+# How a client is placed in boundaries: by the addresses and AD site it reports (the
+# default, taken on trust), or pinned by an administrator to the address its requests come
+# from as the site sees the connection (what SCCM's MP uses).
+LOCATE_BY = ("reported", "peer")
+
+
+def placement(
+    reported: tuple[str, ...], ad_site: str | None, peer: str | None, locate_by: str
+) -> tuple[tuple[str, ...], str | None]:
+    """The addresses and AD site that place a client in boundaries.
+
+    Located by "peer", only the connection's address counts: the reported addresses and
+    AD site are claims the client makes, so neither is used. A peer that is not an IP
+    address (no connection, a Unix socket) places the client nowhere.
+    """
+    if locate_by != "peer":
+        return reported, ad_site
+    if peer is None:
+        return (), None
+    bare = peer.split("%", 1)[0]  # a link-local peer's interface scope names our interface
+    try:
+        return (check_machine_address(bare),), None
+    except ValueError:
+        return (), None
+
+
 def check_machine_address(text: str) -> str:
     """`text` if it is one IPv4 or IPv6 address as the site matches it, else ValueError
     saying what is wrong: not an address (``999.9.9.9``, ``abc``), a subnet

@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from peerdp.domain import dp_states
-from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS
+from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS, LOCATE_BY
 from peerdp.domain.location.model import DP_KINDS
 
 NAMING = {
@@ -195,6 +195,7 @@ class CollectionMember(Base):
 
 class Client(Base):
     __tablename__ = "clients"
+    __table_args__ = (CheckConstraint(_one_of("locate_by", LOCATE_BY), name="locate_by"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # What the client reports (it may say anything: these place it in boundaries) ...
@@ -208,6 +209,9 @@ class Client(Base):
     # An administrator let the next registration under this name replace the machine that
     # holds it (a rebuilt machine); without it, that registration is a conflicting record.
     reenrol_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which of the two places it in boundaries: "reported" (the default, taken on trust) or
+    # "peer" (pinned by an administrator to the address the MP sees, as SCCM does).
+    locate_by: Mapped[str] = mapped_column(String(16), default="reported")
 
 
 class Advertisement(Base):

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from peerdp.admin_client import AdminClient
 from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
 from peerdp.cli.output import Column, emit, say, state, when
 from peerdp.cli.resources import Resource, add_list_show_delete, add_show, item_path, list_rows
@@ -20,6 +21,7 @@ CLIENTS = Resource(
         Column("IP addresses", "ip_addresses"),
         Column("Seen from", "peer_address"),
         Column("AD site", "ad_site"),
+        Column("Placed by", "locate_by"),
         Column("Last seen", "last_seen", when, no_wrap=True),
     ),
 )
@@ -41,10 +43,54 @@ ON_DEMAND = Resource(
 
 
 def add_client_commands(group: typer.Typer) -> None:
-    """`list`, `show ID`, `delete ID` and `reenrol NAME` of registered clients, onto
-    `peerdp client`."""
+    """`list`, `show ID`, `delete ID`, `set NAME` and `reenrol NAME` of registered clients,
+    onto `peerdp client`."""
     add_list_show_delete(group, CLIENTS)
+    group.command("set")(set_client)
     group.command("reenrol")(reenrol)
+
+
+def _client_id(api: AdminClient, name: str) -> int:
+    found = api.get(CLIENTS.path, {"name": name})
+    if not found:
+        fail(f"no client is registered as {name}")
+    return int(found[0]["id"])
+
+
+def set_client(
+    name: Annotated[str, typer.Argument(help="The client's name (as `peerdp client list` shows).")],
+    locate_by: Annotated[
+        Literal["reported", "peer"],
+        typer.Option(
+            "--locate-by",
+            help="What places it in boundaries: the addresses and AD site it reports, or "
+            "the address its requests come from as the management point sees it.",
+        ),
+    ],
+    site: SiteOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Pin how a client is placed in boundaries (or unpin it with --locate-by reported).
+
+    A client reports its own addresses and AD site, and the site takes them on trust.
+    With --locate-by peer only the address its requests come from counts, as SCCM's
+    management point does; use it where no NAT or proxy stands between clients and the site.
+    """
+    with connect(site) as api:
+        row = api.patch(
+            item_path(CLIENTS.path.strip("/"), _client_id(api, name)), {"locate_by": locate_by}
+        )
+    emit(
+        row,
+        json_out,
+        lambda r: say(f"{name} is placed in boundaries by {_PLACED_BY[r['locate_by']]}."),
+    )
+
+
+_PLACED_BY = {
+    "reported": "the addresses and AD site it reports",
+    "peer": "the address its requests come from",
+}
 
 
 def reenrol(
@@ -58,10 +104,7 @@ def reenrol(
     record. The registration that uses this permission revokes the old credential.
     """
     with connect(site) as api:
-        found = api.get(CLIENTS.path, {"name": name})
-        if not found:
-            fail(f"no client is registered as {name}")
-        row = api.post(item_path(CLIENTS.path.strip("/"), found[0]["id"], "reenrol"))
+        row = api.post(item_path(CLIENTS.path.strip("/"), _client_id(api, name), "reenrol"))
     emit(
         row,
         json_out,

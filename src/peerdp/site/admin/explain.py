@@ -44,27 +44,34 @@ def explain(
                 f"client {client} has not registered; give --ip-address/--ad-site to explain "
                 "for an unregistered machine"
             )
-        addresses = ip_address if ip_address is not None else (known.ip_addresses if known else [])
-        site_name = ad_site if ad_site is not None else (known.ad_site if known else None)
         reported = list(known.ip_addresses) if known else []
         peer = known.peer_address if known else None
-    request = Request(
-        client_name=client,
-        advertisement_id=adv.id,
-        package_id=package.id,
-        source_version=package.source_version,
-        ip_addresses=tuple(addresses),
-        ad_site=site_name,
-    )
+        overridden = ip_address is not None or ad_site is not None
+        # Given addresses or an AD site are a what-if: they place the client, pinned or not.
+        locate_by = known.locate_by if known and not overridden else "reported"
+        request = Request(
+            client_name=client,
+            advertisement_id=adv.id,
+            package_id=package.id,
+            source_version=package.source_version,
+            ip_addresses=tuple(ip_address if ip_address is not None else reported),
+            ad_site=ad_site if ad_site is not None else (known.ad_site if known else None),
+            peer_address=peer,
+            locate_by=locate_by,
+        )
+    addresses, site_name = request.placement()
     outcome = ctx.mp.location.locate(request, explain=True)
     decision = outcome.decision
     check = decision.on_demand_check
     return {
         "client": client,
+        # What placed the client in boundaries for this answer ...
         "ip_addresses": list(addresses),
         "ad_site": site_name,
-        # What the client last reported (it is taken on trust), and the address its last
-        # request came from as the MP saw the connection.
+        "located_by": "given" if overridden else locate_by,
+        # ... its setting, what it last reported (taken on trust unless it is located by
+        # "peer"), and the address its last request came from as the MP saw the connection.
+        "locate_by": known.locate_by if known else "reported",
         "reported_ip_addresses": reported,
         "peer_address": peer,
         "advertisement_id": adv.id,
@@ -94,5 +101,18 @@ def explain(
         "on_demand": [{"dp_id": a.dp_id, "action": a.action} for a in decision.on_demand],
         "on_demand_fires": bool(check and check.fires),
         "on_demand_failed_conditions": list(check.failed_conditions) if check else [],
-        "trace": list(decision.trace),
+        "trace": [_placement_line(request, overridden), *decision.trace],
     }
+
+
+def _placement_line(request: Request, overridden: bool) -> str:
+    """The trace's first step: what places the client in boundaries, and why."""
+    if overridden:
+        return "placed by the addresses and AD site given to explain"
+    if request.locate_by == "peer":
+        seen = request.peer_address or "no request seen yet"
+        return (
+            f"placed by the address its requests come from ({seen}), as an administrator "
+            "pinned it; what it reports is not used"
+        )
+    return "placed by what it reports (peerdp client set --locate-by peer pins it)"

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from peerdp.site.admin.schemas import (
     ClientOut,
+    ClientPatch,
     EnrolmentTokenCreated,
     EnrolmentTokenIn,
     EnrolmentTokenOut,
@@ -79,6 +80,30 @@ def list_clients(
 def get_client(client_id: int, ctx: SiteContext = Depends(site)) -> Client:
     with ctx.transaction() as s:
         return get_or_404(s, Client, client_id, "client")
+
+
+@router.patch("/clients/{client_id}", response_model=ClientOut)
+def patch_client(client_id: int, body: ClientPatch, ctx: SiteContext = Depends(site)) -> Client:
+    """Pin how the client is placed in boundaries (`locate_by`), or unpin it."""
+    with ctx.transaction() as s:
+        client = get_or_404(s, Client, client_id, "client")
+        if client.locate_by != body.locate_by:
+            client.locate_by = body.locate_by
+            site_event(
+                s,
+                ctx,
+                "client_placement_changed",
+                client_name=client.name,
+                detail=f"{client.name} is now placed in boundaries by {_PLACED_BY[body.locate_by]}",
+            )
+            ctx.changes.publish(s, machines=True)  # the MP keeps it with the credential
+        return client
+
+
+_PLACED_BY = {
+    "reported": "the addresses and AD site it reports",
+    "peer": "the address its requests come from, as the management point sees it",
+}
 
 
 @router.post("/clients/{client_id}/reenrol", response_model=ClientOut)

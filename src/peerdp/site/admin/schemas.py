@@ -19,6 +19,9 @@ NO_NUL = r"^[^\x00]*$"
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
+LocateBy = Literal["reported", "peer"]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -252,6 +255,15 @@ class ClientOut(Out):
     last_seen: datetime | None
     created_at: datetime
     reenrol_allowed: bool
+    locate_by: LocateBy
+
+
+class ClientPatch(Strict):
+    locate_by: LocateBy = Field(
+        description="what places the client in boundaries: the addresses and AD site it "
+        "reports ('reported', the default), or the address its requests come from as the "
+        "management point sees the connection ('peer')"
+    )
 
 
 class OnDemandRequestOut(Out):

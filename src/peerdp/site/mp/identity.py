@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Unauthorized
 from peerdp.site.mp.cache import CACHE_READS
-from peerdp.store.models import Machine
+from peerdp.store.models import Client, Machine
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Caller:
     name: str
     client_id: int | None
     dp_id: int | None
+    # A client's `locate_by` ("reported" or "peer"): kept here so the MP's hot path places
+    # it in boundaries without a query; a change is a "machines" change.
+    locate_by: str = "reported"
 
 
 class CallerCache:
@@ -73,17 +77,26 @@ class CallerCache:
     def _read_all(self) -> dict[str, Caller]:
         CACHE_READS.labels("callers").inc()
         with self.ctx.db.reading() as s:
-            rows = s.execute(select(*_CALLER_COLUMNS, Machine.credential_hash))
-            return {row[5]: Caller(*row[:5]) for row in rows}
+            rows = s.execute(_callers().add_columns(Machine.credential_hash))
+            return {key: _caller(row) for *row, key in rows}
 
     def _read_one(self, key: str) -> Caller | None:
         CACHE_READS.labels("caller").inc()
         with self.ctx.db.reading() as s:
-            row = s.execute(select(*_CALLER_COLUMNS).where(Machine.credential_hash == key)).first()
-        return None if row is None else Caller(*row)
+            row = s.execute(_callers().where(Machine.credential_hash == key)).first()
+        return None if row is None else _caller(row)
 
 
-_CALLER_COLUMNS = (Machine.id, Machine.role, Machine.name, Machine.client_id, Machine.dp_id)
+def _callers() -> Select[str, str, str, int | None, int | None, str]:
+    return select(
+        Machine.id, Machine.role, Machine.name, Machine.client_id, Machine.dp_id, Client.locate_by
+    ).outerjoin(Client, Client.id == Machine.client_id)
+
+
+def _caller(row: Sequence[Any]) -> Caller:
+    machine_id, role, name, client_id, dp_id, locate_by = row
+    # A DP's machine has no client row (outer join): it is never placed in boundaries.
+    return Caller(machine_id, role, name, client_id, dp_id, locate_by or "reported")
 
 
 def authenticate(ctx: SiteContext, credential: str) -> Caller:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import location as rule
+from peerdp.domain.boundaries import placement
 from peerdp.site import provisioning
 from peerdp.site.context import SiteContext
 from peerdp.site.errors import Conflict, Invalid, NotFound
@@ -64,6 +65,12 @@ class Request:
     ad_site: str | None
     # The address the request came from, as the MP saw the connection (None: not a request).
     peer_address: str | None = None
+    # What places the client in boundaries: "reported" (the two fields above it) or "peer".
+    locate_by: str = "reported"
+
+    def placement(self) -> tuple[tuple[str, ...], str | None]:
+        """The addresses and AD site the rule places the client by."""
+        return placement(self.ip_addresses, self.ad_site, self.peer_address, self.locate_by)
 
 
 @dataclass(frozen=True)
@@ -252,7 +259,7 @@ def decide(
     adv = facts.advertisement
     return rule.locate(
         view.with_package_rows(adv.package_id, facts.rows),
-        rule.Client(request.client_name, request.ip_addresses, request.ad_site),
+        rule.Client(request.client_name, *request.placement()),
         rule.Advertisement(
             str(adv.id),
             adv.package_id,

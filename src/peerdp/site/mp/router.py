@@ -108,6 +108,7 @@ async def content_location(
         ip_addresses=tuple(body.ip_addresses),
         ad_site=body.ad_site,
         peer_address=peer_address(http),
+        locate_by=caller.locate_by,
     )
     service = ctx.mp.location
     # Warm facts are answered on the event loop; anything needing the database runs in a
