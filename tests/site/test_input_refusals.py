@@ -75,3 +75,27 @@ def test_machines_report_only_addresses(site_server: SiteProcess, admin: httpx.C
 def test_explain_refuses_a_bad_address(admin: httpx.Client) -> None:
     params = {"client": "PC1", "advertisement_id": 1, "ip_address": "10.0.0.0/8"}
     refused(admin.get("/explain", params=params), 422, "ip_address", "subnet")
+
+
+def test_ad_site_names_with_invisible_characters_are_refused(
+    site_server: SiteProcess, admin: httpx.Client
+) -> None:
+    # A right-to-left override would make "BRANCH-01" and another site's name look alike.
+    hidden = "BRANCH\u202e-01"
+    body = {"name": unique("bnd"), "type": "ad_site", "value": hidden}
+    refused(admin.post("/boundaries", json=body), 422, "AD site name", "U+202E")
+    dp = {"name": unique("dp"), "kind": "branch", "ad_site": hidden}
+    refused(admin.post("/distribution-points", json=dp), 422, "ad_site", "U+202E")
+    token = ok(admin.post("/enrolment-tokens", json={"role": "client"}), 201)["token"]
+    register = site_server.url + "/mp/v1/register"
+    name = unique("pc")
+    refused(
+        httpx.post(register, json={"token": token, "name": name, "ad_site": hidden}),
+        422,
+        "ad_site",
+        "U+202E",
+    )
+    params = {"client": "PC1", "advertisement_id": 1, "ad_site": "A\u200bB"}
+    refused(admin.get("/explain", params=params), 422, "ad_site", "U+200B")
+    # Refused attempts spent nothing; a visible AD site is taken.
+    ok(httpx.post(register, json={"token": token, "name": name, "ad_site": "BRANCH-01"}), 201)

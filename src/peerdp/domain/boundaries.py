@@ -183,7 +183,7 @@ def _parse_ad_site(value: str) -> str:
     name = value.strip()
     if not name:
         raise ValueError("AD site name must not be empty")
-    return name
+    return check_visible(name, "AD site name")
 
 
 def _version(version: int) -> Literal[4, 6]:

@@ -19,6 +19,10 @@ MachineName = Annotated[
     Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$"),
     AfterValidator(check_visible),
 ]
+# An Active Directory site's name, as a machine reports it or a boundary names it.
+AdSite = Annotated[
+    str, Field(max_length=200), AfterValidator(lambda v: check_visible(v, "AD site name"))
+]
 # One IPv4 or IPv6 address, as a machine reports it or an administrator enters it.
 IpAddress = Annotated[str, Field(max_length=100), AfterValidator(check_machine_address)]
 IpAddresses = Annotated[list[IpAddress], Field(max_length=64)]

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from peerdp.domain.boundaries import check_machine_address
 from peerdp.domain.location import describe
+from peerdp.domain.visible_names import check_visible
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid, NotFound
 from peerdp.site.mp.location import Request
@@ -34,6 +35,11 @@ def explain(
             check_machine_address(address)
         except ValueError as exc:
             raise Invalid(f"ip_address: {exc}") from exc
+    if ad_site is not None:
+        try:
+            check_visible(ad_site, "AD site name")
+        except ValueError as exc:
+            raise Invalid(f"ad_site: {exc}") from exc
     with ctx.transaction() as s:
         adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
         package = s.get(Package, adv.package_id)

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.boundaries import BoundaryType, Connection
 from peerdp.domain.location import DPKind, SlowBoundaryOption
-from peerdp.site.fields import IpAddresses, VisibleName
+from peerdp.site.fields import AdSite, IpAddresses, VisibleName
 
 # In a PATCH body every field is optional: absent means "leave it as it is".
 # Free text the database must be able to store (PostgreSQL refuses NUL characters).
@@ -60,7 +60,7 @@ class DistributionPointIn(Strict):
     protected_boundary_ids: list[Id] = Field(default_factory=list)
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
     ip_addresses: IpAddresses = Field(default_factory=list)
-    ad_site: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    ad_site: AdSite | None = None
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 
@@ -70,7 +70,7 @@ class DistributionPointPatch(Strict):
     protected_boundary_ids: list[Id] | None = None
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\x00-\x20]+$")
     ip_addresses: IpAddresses | None = None
-    ad_site: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    ad_site: AdSite | None = None
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 

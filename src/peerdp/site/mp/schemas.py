@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.location import ConnectionUsed, Locality
-from peerdp.site.fields import IpAddresses, MachineName
+from peerdp.site.fields import AdSite, IpAddresses, MachineName
 
 
 class Strict(BaseModel):
@@ -20,7 +20,7 @@ class RegisterIn(Strict):
     token: str = Field(min_length=8, max_length=200)
     name: MachineName
     ip_addresses: IpAddresses = Field(default_factory=list)
-    ad_site: str | None = Field(default=None, max_length=200)
+    ad_site: AdSite | None = None
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     # The role the machine means to take: a token of another role is refused unspent.
     role: Literal["client", "branch_dp", "standard_dp"] | None = None
@@ -50,7 +50,7 @@ class LocationIn(Strict):
     package_id: str = Field(pattern=API_PACKAGE_ID)
     source_version: int = Field(ge=1)
     ip_addresses: IpAddresses = Field(default_factory=list)
-    ad_site: str | None = Field(default=None, max_length=200)
+    ad_site: AdSite | None = None
 
 
 class LocatedDP(BaseModel):
