@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,22 @@ def test_a_dp_row_registered_again_revokes_the_previous_machine(site_server: Sit
     assert ok(_ping(site_server, second["credential"]))["name"] == "br-new"
     registered = _messages(admin, dp_id=dp["id"], type="machine_registered")
     assert ["credential is revoked" in m["detail"] for m in registered] == [False, True]
+
+
+def test_machines_registering_as_one_dp_row_at_once_leave_one_credential(
+    site_server: SiteProcess,
+) -> None:
+    # Without a lock on the DP row, PostgreSQL let each racer revoke the others' (not yet
+    # committed) identities and keep its own: several live credentials for one DP.
+    admin = site_server.admin()
+    dp = ok(admin.post("/distribution-points", json={"name": unique("br"), "kind": "branch"}), 201)
+    token = _token(admin, "branch_dp", dp_id=dp["id"])["token"]
+    racers = 8
+    with ThreadPoolExecutor(racers) as pool:
+        answers = list(pool.map(lambda n: _register(site_server, token, f"br-{n}"), range(racers)))
+    credentials = [ok(answer, 201)["credential"] for answer in answers]
+    live = [c for c in credentials if _ping(site_server, c).status_code == 200]
+    assert len(live) == 1, f"{len(live)} live credentials for one DP row"
 
 
 def test_a_token_of_another_role_is_refused_unspent(site_server: SiteProcess) -> None:

@@ -122,6 +122,8 @@ def _new_machine(
         machine.client_id = _client_for(s, body).id
         revoked = _revoke(s, Machine.client_id == machine.client_id)
     else:
+        # The DP row is locked first, so two machines registering as it at once take turns
+        # (PostgreSQL; SQLite's write lock already serialises) and one credential survives.
         machine.dp_id = _dp_for(s, token, body).id
         revoked = _revoke(s, Machine.dp_id == machine.dp_id)
         ctx.changes.publish(s, topology=True)
@@ -160,7 +162,7 @@ def _client_for(s: Session, body: RegisterIn) -> Client:
 
 
 def _dp_for(s: Session, token: EnrolmentToken, body: RegisterIn) -> DistributionPoint:
-    dp = s.get(DistributionPoint, token.dp_id)
+    dp = s.get(DistributionPoint, token.dp_id, with_for_update=True)
     if dp is None:
         raise Invalid("the distribution point of this enrolment token no longer exists")
     if body.url is not None:
