@@ -199,16 +199,17 @@ def test_a_deleted_package_id_is_never_given_again(admin: httpx.Client) -> None:
 
 def test_package_create_read_change_delete(admin: httpx.Client) -> None:
     name = unique("pkg")
-    package = new_package(admin, name, on_demand=True, auto_download_branch=False)
+    package = new_package(admin, name, on_demand=True)
     assert (package["name"], package["on_demand"], package["auto_download_branch"]) == (
         name,
         True,
-        False,
+        True,
     )
     assert ok(admin.get(f"/packages/{package['id']}")) == package
     assert package in ok(admin.get("/packages"))
 
-    changed = ok(admin.patch(f"/packages/{package['id']}", json={"on_demand": False}))
+    body = {"on_demand": False, "auto_download_branch": False}
+    changed = ok(admin.patch(f"/packages/{package['id']}", json=body))
     assert (changed["on_demand"], changed["auto_download_branch"], changed["name"]) == (
         False,
         False,
