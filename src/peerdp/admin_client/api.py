@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -94,6 +94,26 @@ class AdminClient:
         headers = {"Content-Type": content_type, "Content-Length": str(size)}
         timeout = httpx.Timeout(30.0, connect=10.0, read=None)
         return self.request("POST", path, content=chunks, headers=headers, timeout=timeout)
+
+    def download(self, path: str, out: IO[bytes]) -> int:
+        """GET a streamed body into `out`; the bytes written. AdminError (nothing kept by the
+        caller) on an error answer or an incomplete body."""
+        timeout = httpx.Timeout(30.0, connect=10.0, read=None)
+        written = 0
+        try:
+            with self._http.stream("GET", path, timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    raise AdminError(describe_error(response), response.status_code)
+                for chunk in response.iter_raw():
+                    out.write(chunk)
+                    written += len(chunk)
+                expected = response.headers.get("Content-Length")
+        except httpx.HTTPError as exc:
+            raise AdminError(self._transport_problem(exc)) from exc
+        if expected is not None and int(expected) != written:
+            raise AdminError(f"the site sent {written} of {expected} bytes; try again")
+        return written
 
     def request(self, method: str, path: str, **options: Any) -> Any:
         params = options.pop("params", None)
