@@ -157,6 +157,28 @@ def read_header(raw: bytes, public_key: SitePublicKey) -> PrestageHeader:
     return PrestageHeader(str(body["site_code"]), manifest, str(body["exported_at"]))
 
 
+def archive_header(archive: IO[bytes], public_key: SitePublicKey) -> PrestageHeader:
+    """Only the verified header (the archive's first member), to decide before importing."""
+    try:
+        with tarfile.open(fileobj=archive, mode="r|") as tar:
+            member = tar.next()
+            if member is None:
+                raise PrestageRefused("it is empty")
+            return _header_of(tar, member, public_key)
+    except (tarfile.TarError, EOFError) as exc:
+        raise PrestageRefused(f"it is not a complete tar archive ({exc})") from exc
+
+
+def _header_of(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, public_key: SitePublicKey
+) -> PrestageHeader:
+    if member.name != HEADER_NAME or not member.isfile() or member.size > MAX_HEADER_BYTES:
+        raise PrestageRefused(f"it does not start with {HEADER_NAME}")
+    reader = tar.extractfile(member)
+    assert reader is not None  # a regular file always has one
+    return read_header(reader.read(), public_key)
+
+
 def import_archive(
     archive: IO[bytes], public_key: SitePublicKey, objects: ObjectStore
 ) -> PrestageHeader:
@@ -195,16 +217,14 @@ def _read_members(
     header: PrestageHeader | None = None
     wanted: set[str] = set()
     for member in tar:
+        if header is None:
+            header = _header_of(tar, member, public_key)
+            wanted = set(_distinct(header.manifest))
+            continue
         if not member.isfile():
             raise PrestageRefused(f"it holds {member.name!r:.100}, which is not a regular file")
         reader = tar.extractfile(member)
         assert reader is not None  # a regular file always has one
-        if header is None:
-            if member.name != HEADER_NAME or member.size > MAX_HEADER_BYTES:
-                raise PrestageRefused(f"it does not start with {HEADER_NAME}")
-            header = read_header(reader.read(), public_key)
-            wanted = set(_distinct(header.manifest))
-            continue
         sha256 = member.name.removeprefix(OBJECTS_DIR)
         if not member.name.startswith(OBJECTS_DIR) or not is_sha256(sha256):
             raise PrestageRefused(f"it holds {member.name!r:.100}, which no manifest names")

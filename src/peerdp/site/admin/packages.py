@@ -27,6 +27,7 @@ from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, Invalid, NotFound
 from peerdp.site.packages import (
     add_dp_to_package,
+    apply_auto_download,
     import_version,
     package_dp_rows,
     remove_dp_from_package,
@@ -123,8 +124,11 @@ def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depend
             changes.get("on_demand", package.on_demand),
             changes.get("auto_download_branch", package.auto_download_branch),
         )
+        auto_download_before = package.auto_download_branch
         for name, value in changes.items():
             setattr(package, name, value)
+        if package.auto_download_branch != auto_download_before:
+            apply_auto_download(ctx, s, package)
         package.updated_at = datetime.now(UTC)
         s.flush()
         ctx.changes.publish(s)
