@@ -170,9 +170,10 @@ def branch_import(
 ) -> None:
     """Load a prestage archive into this branch DP (no transfer over the WAN).
 
-    Checks the archive against the site key the branch DP pinned at registration and every
-    file against its SHA-256; a damaged or unsigned archive is refused and nothing is
-    stored. The site's row of the package becomes installed. The branch DP may be running.
+    The archive is checked against the site key pinned at registration, and
+    every file against its SHA-256: a damaged or unsigned one is refused and
+    nothing is stored. The site's row of the package becomes installed.
+    The branch DP may be running.
     """
     from peerdp.cli.connection import fail
     from peerdp.cli.output import human_size, print_json, say

@@ -27,9 +27,11 @@ def export(
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Write a prestage archive of a source version: its files and its manifest signed
-    with the site's key. Carry it to a branch DP and load it there with
-    `peerdp branch import FILE` (no transfer over the WAN).
+    """Write a prestage archive of a source version for a branch DP.
+
+    It holds the version's files and its manifest signed with the site's key.
+    Load it on the branch DP with `peerdp branch import FILE` (no transfer
+    over the WAN).
 
     JSON output: {"package_id", "source_version", "file", "bytes"}.
     """
