@@ -1,5 +1,10 @@
 """a branch DP waiting for a prestage archive: the DP-list state waiting_for_prestage
 
+On-demand distribution now needs automatic download (as in SCCM): a package that had both
+`on_demand` and no automatic download, which never worked (the branch DP added on demand
+never pulled, its row failed at its deadline and was added again), downloads automatically
+from now on, as its on-demand setting always required.
+
 Revision ID: 0009
 Revises: 0004
 Create Date: 2026-12-04 14:00:00
@@ -7,6 +12,7 @@ Create Date: 2026-12-04 14:00:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
@@ -37,6 +43,16 @@ def _state_check(values: tuple[str, ...]) -> None:
 
 def upgrade() -> None:
     _state_check((*_SEVEN, "waiting_for_prestage"))
+    packages = sa.table(
+        "packages",
+        sa.column("on_demand", sa.Boolean()),
+        sa.column("auto_download_branch", sa.Boolean()),
+    )
+    op.execute(
+        packages.update()
+        .where(packages.c.on_demand == sa.true(), packages.c.auto_download_branch == sa.false())
+        .values(auto_download_branch=True)
+    )
 
 
 def downgrade() -> None:
