@@ -12,7 +12,9 @@ import typer
 
 from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
 from peerdp.cli.output import human_size, print_json, say
+from peerdp.cli.progress import terminal_progress
 from peerdp.cli.resources import item_path
+from peerdp.transfer.download import NullProgress
 
 
 def export(
@@ -49,7 +51,8 @@ def export(
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
-                written = api.download(path, out)
+                bar = NullProgress() if json_out else terminal_progress("Exporting")
+                written = api.download(path, out, bar)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, target)
