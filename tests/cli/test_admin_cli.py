@@ -168,6 +168,15 @@ def test_package_settings_and_delete(cli: Cli, api: httpx.Client) -> None:
     changed = cli.json("package", "set", made["id"], "--on-demand", "--auto-download")
     assert changed["on_demand"] is True and changed["auto_download_branch"] is True
     assert ok(api.get(f"/packages/{made['id']}"))["on_demand"] is True
+    # On-demand distribution needs automatic download, whichever comes first (one line).
+    for args in (
+        ("set", made["id"], "--no-auto-download"),
+        ("create", unique("both"), "--on-demand", "--no-auto-download"),
+    ):
+        refused = cli.fails("package", *args)
+        assert "on-demand distribution needs automatic download" in refused
+        assert refused.count("\n") == 1, refused
+    assert ok(api.get(f"/packages/{made['id']}"))["auto_download_branch"] is True
     assert cli.json("package", "show", made["id"])["name"] == made["name"]
     assert made["id"] in [p["id"] for p in cli.json("package", "list")]
     cli.json("package", "delete", made["id"])

@@ -1,4 +1,5 @@
-"""The seven states of a package on a DP and the moves between them, as a table."""
+"""The seven states of a package on a DP (and peerdp's waiting_for_prestage) and the moves
+between them, as a table."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from peerdp.domain.dp_states import (
     REMOVAL_PENDING,
     REMOVAL_RETRYING,
     REMOVED,
+    WAITING_FOR_PRESTAGE,
 )
 
 NOT_LISTED = None
@@ -45,6 +47,18 @@ ALLOWED: set[tuple[str | None, str | None]] = {
     (REMOVAL_RETRYING, INSTALL_PENDING),
     (REMOVAL_FAILED, REMOVAL_PENDING),
     (REMOVAL_FAILED, INSTALL_PENDING),
+    # A branch DP of a package with automatic download off waits for a prestage archive.
+    (NOT_LISTED, WAITING_FOR_PRESTAGE),
+    (INSTALL_PENDING, WAITING_FOR_PRESTAGE),
+    (INSTALL_RETRYING, WAITING_FOR_PRESTAGE),
+    (INSTALL_FAILED, WAITING_FOR_PRESTAGE),
+    (INSTALLED, WAITING_FOR_PRESTAGE),
+    (REMOVAL_PENDING, WAITING_FOR_PRESTAGE),
+    (REMOVAL_RETRYING, WAITING_FOR_PRESTAGE),
+    (REMOVAL_FAILED, WAITING_FOR_PRESTAGE),
+    (WAITING_FOR_PRESTAGE, INSTALLED),
+    (WAITING_FOR_PRESTAGE, INSTALL_PENDING),
+    (WAITING_FOR_PRESTAGE, REMOVAL_PENDING),
 }
 EVERY: tuple[str | None, ...] = (NOT_LISTED, *dp_states.STATES)
 FORBIDDEN = sorted(
@@ -53,8 +67,10 @@ FORBIDDEN = sorted(
 )
 
 
-def test_there_are_seven_states() -> None:
-    assert len(dp_states.STATES) == len(set(dp_states.STATES)) == 7
+def test_there_are_seven_states_and_the_prestage_wait() -> None:
+    assert len(dp_states.STATES) == len(set(dp_states.STATES)) == 8
+    assert dp_states.STATES[-1] == WAITING_FOR_PRESTAGE
+    assert len(WAITING_FOR_PRESTAGE) <= 20  # the column's width
     assert REMOVED not in dp_states.STATES  # a report, not a state: the row goes
 
 
@@ -100,9 +116,17 @@ def test_named_sets_are_consistent() -> None:
     # A DP can be added again exactly from the states that may move to install_pending
     # and are not already installing or installed.
     readdable = {s for s in states if dp_states.can_move(s, INSTALL_PENDING)}
-    assert readdable - {INSTALLED, INSTALL_RETRYING} == dp_states.READDABLE
+    assert readdable - {INSTALLED, INSTALL_RETRYING, WAITING_FOR_PRESTAGE} == dp_states.READDABLE
+    # Waiting for a prestage is not pending: no deadline, nothing to retry.
+    assert WAITING_FOR_PRESTAGE not in dp_states.PENDING
     for state in states:
         assert dp_states.is_installing(state) == (state in {INSTALL_PENDING, INSTALL_RETRYING})
+
+
+def test_only_a_branch_dp_without_auto_download_waits_for_a_prestage() -> None:
+    assert dp_states.install_target(branch_dp=True, auto_download=False) == WAITING_FOR_PRESTAGE
+    assert dp_states.install_target(branch_dp=True, auto_download=True) == INSTALL_PENDING
+    assert dp_states.install_target(branch_dp=False, auto_download=False) == INSTALL_PENDING
 
 
 def test_a_removed_report_means_the_row_goes() -> None:
@@ -115,7 +139,8 @@ def test_refusal_lists_what_is_allowed() -> None:
     text = dp_states.explain_refusal(INSTALL_FAILED, INSTALLED)
     assert text == (
         "a package cannot move from install_failed to installed; "
-        "from install_failed it may move to install_pending, removal_pending"
+        "from install_failed it may move to install_pending, removal_pending, "
+        "waiting_for_prestage"
     )
     assert dp_states.explain_refusal(None, INSTALLED).startswith(
         "a package cannot move from not listed to installed; from not listed it may move to"

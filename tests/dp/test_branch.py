@@ -59,6 +59,29 @@ def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
     assert 0 < worker._wait_s() <= 60
 
 
+def test_branch_without_auto_download_waits_for_a_prestage_and_never_pulls(
+    tmp_path: Path,
+) -> None:
+    mp = RecordingMP()
+    worker = BranchWorker(mp, DPStore(tmp_path), retry_base_s=60)  # type: ignore[arg-type]
+    manifest = manifest_of("PS100001", {"a": b"a"})
+    entry = {
+        "id": "PS100001",
+        "source_version": 1,
+        "manifest_digest": manifest.digest(),
+        "manifest": manifest.to_json(),
+        "auto_download": False,
+        "state": "install_pending",  # e.g. after a refresh, or content found damaged
+        "sources": [{"dp_id": 1, "name": "std", "url": "http://127.0.0.1:9"}],
+    }
+    worker.apply({"packages": [entry]})
+    assert [m["state"] for m in mp.messages] == ["waiting_for_prestage"]
+    assert "peerdp branch import" in mp.messages[0]["detail"]
+    worker.apply({"packages": [{**entry, "state": "waiting_for_prestage"}]})
+    assert len(mp.messages) == 1  # said once; no pull attempted, no retry scheduled
+    assert worker._wait_s() == worker.poll_interval_s
+
+
 # -- the branch DP as a process -------------------------------------------------------------
 
 

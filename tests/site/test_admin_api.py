@@ -199,16 +199,17 @@ def test_a_deleted_package_id_is_never_given_again(admin: httpx.Client) -> None:
 
 def test_package_create_read_change_delete(admin: httpx.Client) -> None:
     name = unique("pkg")
-    package = new_package(admin, name, on_demand=True, auto_download_branch=False)
+    package = new_package(admin, name, on_demand=True)
     assert (package["name"], package["on_demand"], package["auto_download_branch"]) == (
         name,
         True,
-        False,
+        True,
     )
     assert ok(admin.get(f"/packages/{package['id']}")) == package
     assert package in ok(admin.get("/packages"))
 
-    changed = ok(admin.patch(f"/packages/{package['id']}", json={"on_demand": False}))
+    body = {"on_demand": False, "auto_download_branch": False}
+    changed = ok(admin.patch(f"/packages/{package['id']}", json=body))
     assert (changed["on_demand"], changed["auto_download_branch"], changed["name"]) == (
         False,
         False,
@@ -488,6 +489,42 @@ def test_enrolment_token_for_a_branch_dp(admin: httpx.Client) -> None:
 
 
 # -- the package's DP list ----------------------------------------------------------
+
+
+def test_a_branch_dp_of_a_package_without_auto_download_waits_for_a_prestage(
+    admin: httpx.Client,
+) -> None:
+    package = package_with_content(admin, auto_download_branch=False)
+    branch = ok(
+        admin.post("/distribution-points", json={"name": unique("br"), "kind": "branch"}), 201
+    )
+    standard = ok(
+        admin.post("/distribution-points", json={"name": unique("dp"), "kind": "standard"}), 201
+    )
+    base = f"/packages/{package['id']}/distribution-points"
+
+    row = ok(admin.post(base, json={"dp_id": branch["id"]}), 201)
+    assert (row["state"], row["deadline_at"]) == ("waiting_for_prestage", None)
+    assert f"peerdp package export {package['id']}" in row["detail"]
+    assert f"peerdp branch import FILE on {branch['name']}" in row["detail"]
+    # A standard DP is sent the content whatever the option: it is for branch DPs.
+    assert ok(admin.post(base, json={"dp_id": standard["id"]}), 201)["state"] == "install_pending"
+
+    def branch_row() -> dict[str, Any]:
+        return next(r for r in ok(admin.get(base)) if r["dp_id"] == branch["id"])
+
+    # An update keeps it waiting, for the new version.
+    ok(upload(admin, package["id"], make_tar(unique_files())), 201)
+    assert (branch_row()["state"], branch_row()["source_version"]) == ("waiting_for_prestage", 2)
+
+    # Automatic download turned on: the branch DP is to pull it (pending, with a deadline);
+    # turned off again: it waits for a prestage once more.
+    path = f"/packages/{package['id']}"
+    ok(admin.patch(path, json={"auto_download_branch": True}))
+    pulling = branch_row()
+    assert pulling["state"] == "install_pending" and pulling["deadline_at"] is not None
+    ok(admin.patch(path, json={"auto_download_branch": False}))
+    assert (branch_row()["state"], branch_row()["deadline_at"]) == ("waiting_for_prestage", None)
 
 
 def test_package_dp_list_add_list_remove(admin: httpx.Client) -> None:

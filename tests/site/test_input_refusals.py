@@ -99,3 +99,29 @@ def test_ad_site_names_with_invisible_characters_are_refused(
     refused(admin.get("/explain", params=params), 422, "ad_site", "U+200B")
     # Refused attempts spent nothing; a visible AD site is taken.
     ok(httpx.post(register, json={"token": token, "name": name, "ad_site": "BRANCH-01"}), 201)
+
+
+def test_on_demand_without_auto_download_is_refused_in_either_order(admin: httpx.Client) -> None:
+    """SCCM offers on-demand distribution only with automatic download: refused at create
+    and at every change that would make the combination, whichever option comes first."""
+    before = listing(admin, "/packages")
+    both = {"name": unique("pkg"), "on_demand": True, "auto_download_branch": False}
+    refused(admin.post("/packages", json=both), 422, "on-demand", "automatic download")
+    assert listing(admin, "/packages") == before
+
+    prestaged = ok(admin.post("/packages", json={**both, "on_demand": False}), 201)
+    path = f"/packages/{prestaged['id']}"
+    refused(admin.patch(path, json={"on_demand": True}), 422, "auto_download_branch")
+    on_demand = ok(
+        admin.post("/packages", json={**both, "name": unique("pkg"), "auto_download_branch": True}),
+        201,
+    )
+    other = f"/packages/{on_demand['id']}"
+    refused(admin.patch(other, json={"auto_download_branch": False}), 422, "on_demand")
+    assert ok(admin.get(path)) == prestaged and ok(admin.get(other)) == on_demand
+
+    # Both changed in one request is judged on the result.
+    both_on = ok(admin.patch(path, json={"on_demand": True, "auto_download_branch": True}))
+    assert (both_on["on_demand"], both_on["auto_download_branch"]) == (True, True)
+    both_off = ok(admin.patch(other, json={"on_demand": False, "auto_download_branch": False}))
+    assert (both_off["on_demand"], both_off["auto_download_branch"]) == (False, False)

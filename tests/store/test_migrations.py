@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -89,6 +91,40 @@ def test_migrations_have_one_head_and_no_gaps(engine: Engine) -> None:
     revisions = list(scripts.walk_revisions())
     assert revisions[-1].down_revision is None, "the oldest migration starts from nothing"
     assert all(r.down_revision is not None for r in revisions[:-1])
+
+
+def test_waiting_for_prestage_is_a_state_and_on_demand_packages_download(engine: Engine) -> None:
+    """0006: the DP-list state waiting_for_prestage, and on-demand packages that did not
+    download automatically (a combination now refused) download automatically."""
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    before = scripts.get_revision("0006").down_revision
+    assert isinstance(before, str)
+    command.upgrade(alembic_config(engine), before)
+    insert = text(
+        "INSERT INTO packages (id, name, source_version, on_demand, auto_download_branch, "
+        "created_at, updated_at) VALUES (:id, :id, 1, :on_demand, :auto, :now, :now)"
+    )
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for package_id, on_demand, auto in (
+            ("PS100001", True, False),
+            ("PS100002", False, False),
+            ("PS100003", True, True),
+        ):
+            conn.execute(
+                insert, {"id": package_id, "on_demand": on_demand, "auto": auto, "now": now}
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, auto_download_branch FROM packages ORDER BY id"))
+        assert [(i, bool(a)) for i, a in rows] == [
+            ("PS100001", True),
+            ("PS100002", False),
+            ("PS100003", True),
+        ]
+    checks = inspect(engine).get_check_constraints("package_distribution_points")
+    [state] = [c["sqltext"] for c in checks if c["name"] == "ck_package_distribution_points_state"]
+    assert "'waiting_for_prestage'" in state and "'installed'" in state
 
 
 def describe_schema(engine: Engine) -> dict[str, Any]:

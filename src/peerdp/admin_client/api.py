@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -23,6 +23,7 @@ from peerdp.security.tls import (
     client_context,
     untrusted_certificate,
 )
+from peerdp.transfer.download import NullProgress, ProgressSink
 
 # The environment variables peerdp's tools read the site URL and the admin token from;
 # the messages below name them because that is where a person fixes the problem.
@@ -94,6 +95,31 @@ class AdminClient:
         headers = {"Content-Type": content_type, "Content-Length": str(size)}
         timeout = httpx.Timeout(30.0, connect=10.0, read=None)
         return self.request("POST", path, content=chunks, headers=headers, timeout=timeout)
+
+    def download(self, path: str, out: IO[bytes], progress: ProgressSink | None = None) -> int:
+        """GET a streamed body into `out`; the bytes written. AdminError (nothing kept by the
+        caller) on an error answer or an incomplete body."""
+        timeout = httpx.Timeout(30.0, connect=10.0, read=None)
+        progress = progress or NullProgress()
+        written = 0
+        try:
+            with self._http.stream("GET", path, timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    raise AdminError(describe_error(response), response.status_code)
+                expected = response.headers.get("Content-Length")
+                progress.start(int(expected or 0))
+                for chunk in response.iter_raw():
+                    out.write(chunk)
+                    written += len(chunk)
+                    progress.advance(len(chunk))
+        except httpx.HTTPError as exc:
+            raise AdminError(self._transport_problem(exc)) from exc
+        finally:
+            progress.done()
+        if expected is not None and int(expected) != written:
+            raise AdminError(f"the site sent {written} of {expected} bytes; try again")
+        return written
 
     def request(self, method: str, path: str, **options: Any) -> Any:
         params = options.pop("params", None)

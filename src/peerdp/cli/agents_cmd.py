@@ -157,6 +157,49 @@ def branch_serve(
         raise typer.Exit(EXIT_NO_POLICY) from exc
 
 
+@branch_app.command("import")
+def branch_import(
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="A prestage archive (peerdp package export)."
+    ),
+    data_dir: Path = typer.Option(
+        ..., "--data-dir", help="The branch DP's data directory (as for `branch serve`)."
+    ),
+    ca_file: Path | None = CA_FILE,
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Load a prestage archive into this branch DP (no transfer over the WAN).
+
+    The archive is checked against the site key pinned at registration, and
+    every file against its SHA-256: a damaged or unsigned one is refused and
+    nothing is stored. The site's row of the package becomes installed.
+    The branch DP may be running.
+    """
+    from peerdp.cli.connection import fail
+    from peerdp.cli.output import human_size, print_json, say
+    from peerdp.dp.prestage import ImportRefused, import_prestage
+
+    _logging(logging.WARNING)
+    try:
+        result = import_prestage(data_dir, file, ca_file)
+    except ImportRefused as exc:
+        fail(str(exc))
+    if json_output:
+        print_json(result.__dict__)
+        return
+    held = " (it was held already)" if result.already_held else ""
+    say(
+        f"Imported {result.package_id} source version {result.source_version}: "
+        f"{result.files} file(s), {human_size(result.bytes)}, verified{held}.",
+        "green",
+    )
+    if result.reported:
+        say("The site now lists it installed on this branch DP.")
+    else:
+        reason = f" ({result.site_problem})" if result.site_problem else ""
+        say(f"The site was not told{reason}: the branch DP reports it when it next reaches it.")
+
+
 @client_app.command("run")
 def client_run(
     site: str = SITE,

@@ -23,6 +23,7 @@ STATE_STYLES = {
     "installed": "green",
     "provisioned": "green",
     "install_pending": "yellow",
+    "waiting_for_prestage": "cyan",
     "removal_pending": "yellow",
     "delayed": "yellow",
     "install_retrying": "dark_orange",

@@ -1,6 +1,9 @@
 """SCCM's seven states of a package on a distribution point, and the moves between them.
 
 `None` stands for "not on the package's DP list" (before it is added, after removal).
+One more state is peerdp's own: `waiting_for_prestage`, a branch DP of a package that is
+not downloaded automatically, waiting for an administrator to load a prestage archive on
+it. It has no deadline: nothing happens until the administrator acts.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ INSTALL_FAILED: Final = "install_failed"
 REMOVAL_PENDING: Final = "removal_pending"
 REMOVAL_RETRYING: Final = "removal_retrying"
 REMOVAL_FAILED: Final = "removal_failed"
+WAITING_FOR_PRESTAGE: Final = "waiting_for_prestage"
 REMOVED: Final = "removed"  # reported by a DP when removal is done; the row then goes
 # Reported by a DP that found a held version damaged (a read failed its check, or content
 # validation) and stopped serving it: not a row state, a report that moves the row.
@@ -27,6 +31,7 @@ STATES: Final = (
     REMOVAL_PENDING,
     REMOVAL_RETRYING,
     REMOVAL_FAILED,
+    WAITING_FOR_PRESTAGE,
 )
 PENDING: Final = frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING, REMOVAL_RETRYING})
 REMOVING: Final = frozenset({REMOVAL_PENDING, REMOVAL_RETRYING, REMOVAL_FAILED})
@@ -37,19 +42,36 @@ READDABLE: Final = REMOVING | {INSTALL_FAILED}
 _INSTALLING = {INSTALL_PENDING, INSTALL_RETRYING}
 
 TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
-    None: frozenset({INSTALL_PENDING}),
-    INSTALL_PENDING: frozenset({INSTALLED, INSTALL_RETRYING, INSTALL_FAILED, REMOVAL_PENDING}),
-    INSTALL_RETRYING: frozenset(
-        {INSTALLED, INSTALL_PENDING, INSTALL_RETRYING, INSTALL_FAILED, REMOVAL_PENDING}
+    None: frozenset({INSTALL_PENDING, WAITING_FOR_PRESTAGE}),
+    INSTALL_PENDING: frozenset(
+        {INSTALLED, INSTALL_RETRYING, INSTALL_FAILED, REMOVAL_PENDING, WAITING_FOR_PRESTAGE}
     ),
-    INSTALL_FAILED: frozenset({INSTALL_PENDING, REMOVAL_PENDING}),
+    INSTALL_RETRYING: frozenset(
+        {
+            INSTALLED,
+            INSTALL_PENDING,
+            INSTALL_RETRYING,
+            INSTALL_FAILED,
+            REMOVAL_PENDING,
+            WAITING_FOR_PRESTAGE,
+        }
+    ),
+    INSTALL_FAILED: frozenset({INSTALL_PENDING, REMOVAL_PENDING, WAITING_FOR_PRESTAGE}),
+    # Prestaged (installed), automatic download turned on (pending), or removed.
+    WAITING_FOR_PRESTAGE: frozenset({INSTALLED, INSTALL_PENDING, REMOVAL_PENDING}),
     # An update or a refresh sends a version again: installed -> install_pending.
     # A DP that finds the content lost (its start-up check) retries; one that finds it
     # damaged (start-up check, a read, content validation) has it sent again (after_damage).
-    INSTALLED: frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING}),
-    REMOVAL_PENDING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
-    REMOVAL_RETRYING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
-    REMOVAL_FAILED: frozenset({REMOVAL_PENDING, INSTALL_PENDING}),
+    INSTALLED: frozenset(
+        {INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING, WAITING_FOR_PRESTAGE}
+    ),
+    REMOVAL_PENDING: frozenset(
+        {None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING, WAITING_FOR_PRESTAGE}
+    ),
+    REMOVAL_RETRYING: frozenset(
+        {None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING, WAITING_FOR_PRESTAGE}
+    ),
+    REMOVAL_FAILED: frozenset({REMOVAL_PENDING, INSTALL_PENDING, WAITING_FOR_PRESTAGE}),
 }
 
 
@@ -78,6 +100,12 @@ def explain_refusal(current: str | None, new: str | None) -> str:
         f"a package cannot move from {current or 'not listed'} to {new or 'removed'}; "
         f"from {current or 'not listed'} it may move to {', '.join(allowed) or 'nothing'}"
     )
+
+
+def install_target(branch_dp: bool, auto_download: bool) -> str:
+    """Where a row goes when a version is to be installed on its DP: a branch DP of a package
+    that is not downloaded automatically waits for a prestage; every other DP is sent it."""
+    return WAITING_FOR_PRESTAGE if branch_dp and not auto_download else INSTALL_PENDING
 
 
 def is_installing(state: str) -> bool:

@@ -5,7 +5,8 @@ with that URL, then runs two things until SIGTERM: uvicorn serving the store wit
 the one ContentService (max-transfers limit, site access tokens), and a worker
 thread that long-polls the policy and makes the store match it:
 
-- each assigned package (when `auto_download` is set) is pulled from its sources
+- each assigned package (when `auto_download` is set; otherwise it is reported
+  `waiting_for_prestage` until `peerdp branch import` loads it) is pulled from its sources
   (BITS-enabled standard DPs of the site) with download_package: resumable, file
   by file verified, reusing held files, falling back from one source to the next;
   it becomes visible only when the whole version is there, and only if its
@@ -271,6 +272,12 @@ class BranchWorker:
         if not a.auto_download:
             self._attempts.pop(a.key, None)
             self._note(a, "%s v%d is to be prestaged by an administrator (no auto download)")
+            if a.state != dp_states.WAITING_FOR_PRESTAGE:
+                detail = (
+                    "automatic download is off: waiting for an administrator to prestage it "
+                    "(peerdp branch import FILE on this DP)"
+                )
+                self._report(*a.key, dp_states.WAITING_FOR_PRESTAGE, detail)
             return
         attempts = self._attempts.get(a.key)
         if attempts is not None and attempts.not_before > time.monotonic():

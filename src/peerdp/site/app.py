@@ -27,6 +27,7 @@ from peerdp.site.admin import (
     history,
     machines,
     packages,
+    prestage,
     refresh,
 )
 from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
@@ -108,6 +109,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         history,
         explain,
         refresh,
+        prestage,
     ):
         admin.include_router(module.router)
     app.include_router(admin)

@@ -20,7 +20,12 @@ from peerdp.store.models import DistributionPoint, PackageDistributionPoint
 
 # A row may "move" to the state it is in for these: another retry, or a re-report.
 REPEATABLE = frozenset(
-    {dp_states.INSTALLED, dp_states.INSTALL_RETRYING, dp_states.REMOVAL_RETRYING}
+    {
+        dp_states.INSTALLED,
+        dp_states.INSTALL_RETRYING,
+        dp_states.REMOVAL_RETRYING,
+        dp_states.WAITING_FOR_PRESTAGE,
+    }
 )
 # Moves to these count one more attempt.
 COUNTED = frozenset(

@@ -92,15 +92,57 @@ def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> Pac
 
 def _send_new_version(ctx: SiteContext, s: Session, package_id: str, version: int) -> None:
     """Every DP holding or getting the package is now to get the new version."""
-    rows = s.scalars(
-        select(PackageDistributionPoint).where(PackageDistributionPoint.package_id == package_id)
+    package = get_or_404(s, Package, package_id, "package")
+    rows = s.execute(
+        select(PackageDistributionPoint, DistributionPoint)
+        .join(DistributionPoint, DistributionPoint.id == PackageDistributionPoint.dp_id)
+        .where(PackageDistributionPoint.package_id == package_id)
     )
-    for row in rows:
+    for row, dp in rows:
         if row.state in dp_states.REMOVING:
             continue
-        set_state(ctx, row, dp_states.INSTALL_PENDING, f"update to source version {version}")
+        target = dp_states.install_target(dp.kind == "branch", package.auto_download_branch)
+        set_state(ctx, row, target, _update_detail(dp, package_id, version, target))
         row.source_version = version
         row.attempts = 0
+
+
+def _update_detail(dp: DistributionPoint, package_id: str, version: int, target: str) -> str:
+    if target == dp_states.WAITING_FOR_PRESTAGE:
+        return prestage_wait(dp, package_id, version)
+    return f"update to source version {version}"
+
+
+def prestage_wait(dp: DistributionPoint, package_id: str, version: int) -> str:
+    """The detail of a row waiting for a prestage: what the administrator is to do."""
+    return (
+        f"automatic download is off: waiting for an administrator to prestage source version "
+        f"{version} on {dp.name} (peerdp package export {package_id} FILE, then "
+        f"peerdp branch import FILE on {dp.name})"
+    )
+
+
+def apply_auto_download(ctx: SiteContext, s: Session, package: Package) -> None:
+    """After the package's automatic download was turned on or off: its branch DPs still
+    to get the version pull it now, or wait for a prestage instead."""
+    rows = s.execute(
+        select(PackageDistributionPoint, DistributionPoint)
+        .join(DistributionPoint, DistributionPoint.id == PackageDistributionPoint.dp_id)
+        .where(
+            PackageDistributionPoint.package_id == package.id,
+            DistributionPoint.kind == "branch",
+        )
+    )
+    for row, dp in rows:
+        if package.auto_download_branch and row.state == dp_states.WAITING_FOR_PRESTAGE:
+            set_state(ctx, row, dp_states.INSTALL_PENDING, _waiting_for(dp))
+        elif not package.auto_download_branch and (
+            row.state in dp_states.PENDING - dp_states.REMOVING
+            or row.state == dp_states.INSTALL_FAILED
+        ):
+            detail = prestage_wait(dp, package.id, row.source_version)
+            set_state(ctx, row, dp_states.WAITING_FOR_PRESTAGE, detail)
+            row.attempts = 0
 
 
 def pending_deadline(ctx: SiteContext) -> datetime:
@@ -118,7 +160,8 @@ def set_state(ctx: SiteContext, row: PackageDistributionPoint, state: str, detai
 def add_dp_to_package(
     ctx: SiteContext, s: Session, package_id: str, dp_id: int, *, origin: str
 ) -> PackageDistributionPoint:
-    """Put a DP on a package's list (install_pending) and change its policy."""
+    """Put a DP on a package's list (install_pending, or waiting_for_prestage for a branch DP
+    of a package with automatic download off) and change its policy."""
     package = get_or_404(s, Package, package_id, "package")
     dp = get_or_404(s, DistributionPoint, dp_id, "distribution point")
     if package.source_version < 1:
@@ -136,7 +179,11 @@ def add_dp_to_package(
     row.origin = origin
     row.source_version = package.source_version
     row.attempts = 0
-    set_state(ctx, row, dp_states.INSTALL_PENDING, _waiting_for(dp))
+    target = dp_states.install_target(dp.kind == "branch", package.auto_download_branch)
+    if target == dp_states.WAITING_FOR_PRESTAGE:
+        set_state(ctx, row, target, prestage_wait(dp, package_id, package.source_version))
+    else:
+        set_state(ctx, row, target, _waiting_for(dp))
     site_event(
         s,
         ctx,
@@ -144,7 +191,7 @@ def add_dp_to_package(
         package_id=package_id,
         source_version=package.source_version,
         dp_id=dp_id,
-        state=dp_states.INSTALL_PENDING,
+        state=target,
         detail=f"{dp.name} added by {origin}",
     )
     ctx.changes.publish(s)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from peerdp.cli.commands import package_dp
+from peerdp.cli.commands import package_dp, package_export
 from peerdp.cli.connection import JsonOption, SiteOption, admin_errors_reported, connect
 from peerdp.cli.output import (
     Column,
@@ -73,7 +73,7 @@ OnDemand = Annotated[
     typer.Option(
         "--on-demand",
         help="Make the package available on protected DPs when requested by clients "
-        "inside the protected boundaries (on-demand distribution).",
+        "inside the protected boundaries (on-demand distribution; needs automatic download).",
     ),
 ]
 NoAutoDownload = Annotated[
@@ -81,12 +81,14 @@ NoAutoDownload = Annotated[
     typer.Option(
         "--no-auto-download",
         help="Do not download the content automatically when the package is assigned "
-        "to a branch DP (the administrator prestages it).",
+        "to a branch DP: it waits for the administrator to prestage it (package export, "
+        "then branch import on the branch DP). Not with --on-demand.",
     ),
 ]
 
 app = typer.Typer(help="Packages: content, source versions and DP lists.", no_args_is_help=True)
 app.add_typer(package_dp.app, name="dp")
+app.command("export")(package_export.export)
 
 
 def _package_body(name: str, on_demand: bool, no_auto_download: bool) -> dict[str, Any]:
@@ -175,7 +177,8 @@ def set_(
         bool | None,
         typer.Option(
             "--auto-download/--no-auto-download",
-            help="Download automatically when assigned to a branch DP.",
+            help="Download automatically when assigned to a branch DP (off: branch DPs wait "
+            "for a prestage; on-demand packages need it on).",
         ),
     ] = None,
     site: SiteOption = None,

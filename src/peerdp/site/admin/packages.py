@@ -27,6 +27,7 @@ from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, Invalid, NotFound
 from peerdp.site.packages import (
     add_dp_to_package,
+    apply_auto_download,
     import_version,
     package_dp_rows,
     remove_dp_from_package,
@@ -42,6 +43,19 @@ from peerdp.store.models import (
 )
 
 router = APIRouter(prefix="/packages", tags=["packages"])
+
+ON_DEMAND_NEEDS_AUTO_DOWNLOAD = (
+    "on-demand distribution needs automatic download to branch DPs (on_demand requires "
+    "auto_download_branch): a branch DP added on demand must pull the content by itself; "
+    "turn on-demand off to prestage the package instead"
+)
+
+
+def check_branch_options(on_demand: bool, auto_download_branch: bool) -> None:
+    """Refuse on-demand distribution without automatic download (as SCCM does): a branch DP
+    added on demand would wait for a prestage no administrator knows to make."""
+    if on_demand and not auto_download_branch:
+        raise Invalid(ON_DEMAND_NEEDS_AUTO_DOWNLOAD)
 
 
 def next_package_id(session: Session, site_code: str) -> str:
@@ -75,6 +89,8 @@ def list_packages(ctx: SiteContext = Depends(site)) -> list[Package]:
 
 @router.post("", response_model=PackageOut, status_code=201)
 def create_package(body: PackageIn, ctx: SiteContext = Depends(site)) -> Package:
+    """Create a package; `on_demand` needs `auto_download_branch` (422 otherwise)."""
+    check_branch_options(body.on_demand, body.auto_download_branch)
     for _attempt in range(5):
         try:
             with ctx.transaction() as s:
@@ -97,12 +113,22 @@ def get_package(package_id: str, ctx: SiteContext = Depends(site)) -> Package:
 
 @router.patch("/{package_id}", response_model=PackageOut)
 def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depends(site)) -> Package:
+    """Change a package; the result may not have `on_demand` without `auto_download_branch`."""
     with ctx.transaction() as s:
         package = get_or_404(s, Package, package_id, "package")
-        for name, value in body.model_dump(exclude_unset=True).items():
+        changes = body.model_dump(exclude_unset=True)
+        for name, value in changes.items():
             if value is None:
                 raise Invalid(f"{name} cannot be null")
+        check_branch_options(
+            changes.get("on_demand", package.on_demand),
+            changes.get("auto_download_branch", package.auto_download_branch),
+        )
+        auto_download_before = package.auto_download_branch
+        for name, value in changes.items():
             setattr(package, name, value)
+        if package.auto_download_branch != auto_download_before:
+            apply_auto_download(ctx, s, package)
         package.updated_at = datetime.now(UTC)
         s.flush()
         ctx.changes.publish(s)

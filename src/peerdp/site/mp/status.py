@@ -31,6 +31,7 @@ REPORTABLE = frozenset(
         dp_states.REMOVAL_RETRYING,
         dp_states.REMOVAL_FAILED,
         dp_states.CONTENT_DAMAGED,
+        dp_states.WAITING_FOR_PRESTAGE,
     }
 )
 
