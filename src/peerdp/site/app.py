@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -149,6 +150,7 @@ def _ops_router(metrics_readers: tuple[str, ...] | None) -> APIRouter:
             "site_code": ctx.site_code,
             "database": "sqlite" if ctx.db.is_sqlite else "postgresql",
             "version": peerdp.__version__,
+            "process": os.getpid(),  # which of the site's processes (--workers) answered
         }
 
     @router.get("/metrics", response_class=PlainTextResponse)
