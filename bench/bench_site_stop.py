@@ -4,8 +4,8 @@ Starts a real site server on a fresh PostgreSQL schema, measures how long after 
 "listening on" line `/health` first answers, registers machines and opens one policy
 long-poll per machine (`wait=120`, spread over the workers by the kernel), then sends
 SIGTERM and measures how long the server takes to exit, what each long-poll got, and
-whether the server's log shows a traceback. Rounds alternate nothing: each is a fresh
-server.
+whether the server's log shows a traceback. Each round runs the reference, one process
+(`--workers 1`), then N workers, each a fresh server on a fresh schema; medians count.
 
     .venv/bin/python bench/bench_site_stop.py [--workers 2] [--polls 20] [--rounds 3]
                                               [--db postgresql://postgres@127.0.0.1/test]
@@ -101,7 +101,7 @@ def _measure(data: Path, db: str, workers: int, polls: int) -> dict[str, object]
         threads.append(threading.Thread(target=poll, daemon=True))
     for thread in threads:
         thread.start()
-    time.sleep(2)  # every long-poll is open and waiting
+    waiting(url, polls)
     started = time.monotonic()
     server.send_signal(signal.SIGTERM)
     code = server.wait(60)
@@ -120,6 +120,18 @@ def _measure(data: Path, db: str, workers: int, polls: int) -> dict[str, object]
     }
 
 
+def waiting(url: str, polls: int) -> None:
+    """Until the server's gauge says every long-poll waits (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = httpx.get(url + "/metrics").text
+        found = re.search(r"^peerdp_mp_policy_waiting (\S+)", text, re.MULTILINE)
+        if found and float(found[1]) >= polls:
+            return
+        time.sleep(0.1)
+    print(f"not all {polls} long-polls were waiting when the server was stopped")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -127,18 +139,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--db", default=DEFAULT_PG)
     args = parser.parse_args()
-    results = []
+    results: dict[int, list[dict[str, object]]] = {1: [], args.workers: []}
     for n in range(args.rounds):
-        result = one_round(args.db, args.workers, args.polls)
-        print(f"round {n + 1}: {result}", flush=True)
-        results.append(result)
-    stops = [float(r["stop_s"]) for r in results]  # type: ignore[arg-type]
-    ready = [float(r["healthy_after_s"]) for r in results]  # type: ignore[arg-type]
-    print(
-        f"--workers {args.workers}, {args.polls} open long-polls: median stop "
-        f"{statistics.median(stops):.2f} s; /health answers "
-        f"{statistics.median(ready):.2f} s after 'listening on'"
-    )
+        for workers in results:  # the reference, one process, then N workers, each round
+            result = one_round(args.db, workers, args.polls)
+            print(f"round {n + 1}, --workers {workers}: {result}", flush=True)
+            results[workers].append(result)
+    print(f"medians of {args.rounds} rounds, {args.polls} open long-polls:")
+    for workers, rows in results.items():
+        stops = [float(r["stop_s"]) for r in rows]  # type: ignore[arg-type]
+        ready = [float(r["healthy_after_s"]) for r in rows]  # type: ignore[arg-type]
+        answers: Counter[object] = Counter()
+        for row in rows:
+            answers.update(dict(row["answers"]))  # type: ignore[call-overload]
+        print(
+            f"--workers {workers}: stop {statistics.median(stops):.2f} s; /health answers "
+            f"{statistics.median(ready):.2f} s after 'listening on'; long-poll answers "
+            f"{dict(answers)}; tracebacks {sum(int(r['tracebacks']) for r in rows)}"  # type: ignore[call-overload]
+        )
 
 
 if __name__ == "__main__":

@@ -174,6 +174,9 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         """SIGTERM to every worker; SIGKILL to any still there `KILL_AFTER_S` later."""
+        # Once the workers close their copies, a new connection is refused at once rather
+        # than left in the listening queue until this process exits and resets it.
+        self.sock.close()
         alive = [w for w in self.workers if w.process.exitcode is None]
         for worker in alive:
             with contextlib.suppress(ProcessLookupError, TypeError):
