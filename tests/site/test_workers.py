@@ -9,6 +9,7 @@ connection, so its later requests go to that same worker.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -21,6 +22,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from peerdp.net import bind
+from peerdp.site.workers import Supervisor, WorkerFailed
 from tests.helpers.api import ok, unique, wait_for
 from tests.helpers.postgres import pg_schema
 from tests.helpers.processes import SiteProcess, start_site, stop_process
@@ -219,3 +222,21 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(")")[-1].split()[0] != "Z"
     return False
+
+
+def broken_app() -> Any:
+    """An app factory that fails, as a worker's would if it could not open the site."""
+    raise RuntimeError("this site cannot open")
+
+
+def test_a_worker_that_cannot_start_stops_the_server_unannounced(tmp_path: Path) -> None:
+    options = {"app": f"{__name__}:broken_app", "factory": True, "log_level": "critical"}
+    announced: list[bool] = []
+    supervisor = Supervisor(options, bind("127.0.0.1", 0), 2, str(tmp_path))
+    try:
+        with pytest.raises(WorkerFailed, match=r"exited with code 1 while starting"):
+            supervisor.run(lambda: announced.append(True))
+    finally:
+        gc.unfreeze()  # the supervisor freezes what it holds; this is pytest's process
+    assert announced == []
+    assert [w.process.exitcode for w in supervisor.workers if w.process.exitcode is None] == []

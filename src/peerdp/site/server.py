@@ -58,7 +58,12 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
     }.items():
         if value:
             os.environ[name] = value
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+    options: dict[str, Any] = {
+        "app": "peerdp.site.server:app_from_env",  # each process builds its own app
+        "factory": True,
+        "log_level": "warning",
+        "access_log": False,
+    }
     if certificate is not None:
         options.update(certificate.uvicorn_options())
 

@@ -30,20 +30,22 @@ from typing import Any
 
 import uvicorn
 
-from peerdp.config import ConfigError
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.site import metrics
 from peerdp.site.notify import release_waiters
 
 log = logging.getLogger(__name__)
 
-APP = "peerdp.site.server:app_from_env"  # uvicorn factory: each process builds its app
 GRACE_S = 5  # how long a stopping worker lets its requests finish before cancelling them
 # How long a stopping worker may take past the grace time (its background services and
 # database connections close) before it is killed.
 KILL_AFTER_S = GRACE_S + 10
 _spawn = multiprocessing.get_context("spawn")
 multiprocessing.allow_connection_pickling()  # the listening socket goes to each worker
+
+
+class WorkerFailed(Exception):
+    """A worker process died before it accepted connections (the server stops)."""
 
 
 class SiteServer(uvicorn.Server):
@@ -69,15 +71,14 @@ def serve(
     options: dict[str, Any], sock: socket.socket, workers: int, ready: Callable[[], None]
 ) -> None:
     """Serve on `sock` with `workers` processes until stopped; `ready()` once all accept
-    connections. `options` are uvicorn's (TLS, logging). Raises ConfigError when a
-    worker cannot start."""
+    connections. `options` are uvicorn's Config: the app (a factory each process calls),
+    TLS, logging. Raises WorkerFailed when a worker cannot start."""
     options = {**options, "timeout_graceful_shutdown": GRACE_S}
     exit_zero_after_sigterm()
     if workers == 1:
         # Our own TCP socket, as is: uvicorn's `fd=` would wrap it as a UNIX socket, so
         # TCP_NODELAY is never set and every answer waits ~40 ms for a delayed ACK.
-        config = uvicorn.Config(APP, factory=True, **options)
-        SiteServer(config, ready).run(sockets=[sock])
+        SiteServer(uvicorn.Config(**options), ready).run(sockets=[sock])
         return
     with metrics.shared_directory() as directory:
         Supervisor(options, sock, workers, directory).run(ready)
@@ -165,7 +166,7 @@ class Supervisor:
             return
         code = dead.process.exitcode
         if not dead.ready:
-            raise ConfigError(
+            raise WorkerFailed(
                 f"a site-server worker exited with code {code} while starting "
                 "(its error is above); stopping"
             )
@@ -199,8 +200,7 @@ def _worker(options: dict[str, Any], sock: socket.socket, conn: Connection) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ...ends the process normally
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor decides on a hang-up
     threading.Thread(target=_stop_with_supervisor, args=(conn,), daemon=True).start()
-    config = uvicorn.Config(APP, factory=True, **options)
-    SiteServer(config, lambda: conn.send(b"ready")).run(sockets=[sock])
+    SiteServer(uvicorn.Config(**options), lambda: conn.send(b"ready")).run(sockets=[sock])
 
 
 def _stop_with_supervisor(conn: Connection) -> None:
