@@ -40,6 +40,8 @@ class Workers:
     tmp: Path  # the server's TMPDIR: where its per-run metrics directory lives
     world: World
     headers: httpx.Headers = field(default_factory=httpx.Headers)  # a client's credential
+    # /metrics as first scraped, right after the "listening on" line and one /health.
+    at_start: dict[str, float] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -54,9 +56,11 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
             args=("--workers", "2", "--metrics-token", SCRAPE_TOKEN),
         )
         try:
+            with httpx.Client() as scraper:
+                at_start = scrape(scraper, site)
             world = build(site)
             with world.client(unique("pc")) as client:
-                yield Workers(site, tmp, world, client.headers)
+                yield Workers(site, tmp, world, client.headers, at_start)
         finally:
             stop_process(site.process)
 
@@ -111,6 +115,7 @@ def test_metrics_add_up_across_workers_in_one_scrape(workers: Workers) -> None:
     scrapers = {pid: clients[0] for pid, clients in per_worker.items()}
     first = {pid: scrape(client, w.site) for pid, client in scrapers.items()}
     # Both workers were serving when the server said it listens: each counts itself.
+    assert w.at_start["peerdp_site_processes[]"] == 2.0
     assert [samples["peerdp_site_processes[]"] for samples in first.values()] == [2.0, 2.0]
     before = total(next(iter(first.values())), "peerdp_mp_location_answers_total")
     answered = 0
