@@ -10,8 +10,10 @@ import pytest
 from peerdp.demo.signals import EndingSignals, Stopped
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_term_and_hup_raise_stopped_once_then_are_ignored(sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=["SIGTERM", "SIGHUP", "SIGQUIT"]
+)
+def test_term_hup_and_quit_raise_stopped_once_then_are_ignored(sig: signal.Signals) -> None:
     before = signal.getsignal(sig)
     with EndingSignals():
         with pytest.raises(Stopped) as stopped:
@@ -28,6 +30,6 @@ def test_ctrl_c_is_a_keyboard_interrupt_and_hold_ignores_everything() -> None:
         os.kill(os.getpid(), signal.SIGINT)
     with EndingSignals() as signals:
         signals.hold()  # the clean-up of a demo that ended by itself
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             os.kill(os.getpid(), sig)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,9 +1,9 @@
 """The signals that end the demo, turned into exceptions so its clean-up always runs.
 
-Ctrl-C (SIGINT) is Python's KeyboardInterrupt; SIGTERM (`kill`, `timeout`) and SIGHUP
-(the terminal closed) would end the process at once by default, leaving the servers it
-started running in their own sessions. Within `EndingSignals` each of the three raises in
-the main thread, once; from then on, or once the clean-up has begun (`hold`), they are
+Ctrl-C (SIGINT) is Python's KeyboardInterrupt; SIGTERM (`kill`, `timeout`), SIGHUP (the
+terminal closed) and SIGQUIT (Ctrl-\\) would end the process at once by default, leaving
+the servers it started running in their own sessions. Within `EndingSignals` each raises
+in the main thread, once; from then on, or once the clean-up has begun (`hold`), they are
 ignored, so a second signal cannot cut the clean-up short.
 """
 
@@ -13,11 +13,11 @@ import signal
 from types import FrameType, TracebackType
 from typing import Any
 
-ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 class Stopped(BaseException):
-    """The demo was told to stop by SIGTERM or SIGHUP (like KeyboardInterrupt, not an
+    """The demo was told to stop by SIGTERM, SIGHUP or SIGQUIT (like KeyboardInterrupt, not an
     Exception, so no `except Exception` on the way swallows it)."""
 
     def __init__(self, signum: int) -> None:
@@ -26,13 +26,13 @@ class Stopped(BaseException):
 
     @property
     def exit_code(self) -> int:
-        """What a shell reports for a process ended by this signal (143, 129)."""
+        """What a shell reports for a process ended by this signal (143, 129, 131)."""
         return 128 + self.signum
 
 
 class EndingSignals:
-    """SIGINT raises KeyboardInterrupt, SIGTERM and SIGHUP raise `Stopped`, the first
-    time only; the previous handlers come back on the way out."""
+    """SIGINT raises KeyboardInterrupt, the other ending signals raise `Stopped`, the
+    first time only; the previous handlers come back on the way out."""
 
     def __init__(self) -> None:
         self.held = False
