@@ -41,7 +41,7 @@ GRACE_S = 5  # how long a stopping worker lets its requests finish before cancel
 # database connections close) before it is killed.
 KILL_AFTER_S = GRACE_S + 10
 _spawn = multiprocessing.get_context("spawn")
-multiprocessing.allow_connection_pickling()  # the listening socket goes to each worker
+multiprocessing.allow_connection_pickling()  # each worker gets the listening socket and a pipe
 
 
 class WorkerFailed(Exception):
