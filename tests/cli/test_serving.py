@@ -27,6 +27,13 @@ def test_site_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_site_refuses_no_workers(tmp_path: Path) -> None:
+    done = serve("site", "serve", "--data-dir", str(tmp_path), "--port", "0", "--workers", "0")
+    assert done.returncode == 2
+    assert "--workers must be 1 or more, not 0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_standard_dp_without_token_or_identity_is_told_to_register(tmp_path: Path) -> None:
     args = ["--site", "http://127.0.0.1:9", "--data-dir", str(tmp_path), "--port", "0"]
     done = serve("dp", "serve", *args)

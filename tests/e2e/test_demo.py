@@ -196,9 +196,21 @@ def test_demo_refuses_a_used_data_dir(tmp_path: Path) -> None:
     assert sorted(p.name for p in data_dir.rglob("*")) == ["site", "site.db"]
 
 
-def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    """Ctrl-C mid-way (while the clients make their first attempt): the demo stops every
-    process it started, promptly, and exits 130."""
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [
+        (signal.SIGINT, 130, "Interrupted"),  # Ctrl-C
+        (signal.SIGTERM, 143, "Stopped by SIGTERM"),  # kill, timeout
+        (signal.SIGHUP, 129, "Stopped by SIGHUP"),  # the terminal closed
+    ],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
+def test_every_ending_signal_stops_everything(
+    tmp_path: Path, sig: signal.Signals, code: int, said: str
+) -> None:
+    """A signal mid-way (while the clients make their first attempt): the demo stops every
+    process it started (the site server, both DPs, the clients), frees their ports and
+    exits as a shell expects of that signal (128 + its number)."""
     data_dir = tmp_path / "demo"
     process = subprocess.Popen(
         peerdp_cmd("demo", "--data-dir", str(data_dir)),
@@ -224,16 +236,16 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert mid_way.wait(DEMO_TIMEOUT), "".join(lines)
         running = leftovers(data_dir)
         assert len(running) >= 4, running  # the demo, the site and both DPs at least
-        process.send_signal(signal.SIGINT)
-        code = process.wait(20)
+        process.send_signal(sig)
+        exited = process.wait(20)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     reader.join(10)
     output = "".join(lines)
-    assert code == 130, output[-3000:]
-    assert "Interrupted: stopping every process" in output
+    assert exited == code, output[-3000:]
+    assert f"{said}: stopping every process" in output
     assert "Traceback" not in output
     assert wait_no_leftovers(data_dir) == []
     assert [port for port in printed_ports(output) if is_open(port)] == []

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ class SiteProcess:
     process: subprocess.Popen[bytes]
     # What the site's HTTPS certificate is checked with (a path to a CA file, or True).
     verify: str | bool = True
+    # What it printed on stderr after its "listening on" line, as it goes.
+    output: list[str] = field(default_factory=list)
 
     def admin(self) -> httpx.Client:
         return httpx.Client(
@@ -105,12 +107,13 @@ def start_site(
     *,
     extra_env: dict[str, str] | None = None,
     verify: str | bool = True,
+    args: tuple[str, ...] = (),
 ) -> SiteProcess:
-    """Start `peerdp site serve` on a free loopback port and wait until it answers
-    (over HTTPS when `extra_env` names a certificate; `verify` is its CA file)."""
+    """Start `peerdp site serve` (with `args`) on a free loopback port and wait until it
+    answers (over HTTPS when `extra_env` names a certificate; `verify` is its CA file)."""
     token = secrets.token_urlsafe(16)
     env = {**os.environ, "PEERDP_ADMIN_TOKEN": token, **(extra_env or {})}
-    process = popen_site(data_dir, db_url, env)
+    process = popen_site(data_dir, db_url, env, args)
     assert process.stderr is not None
     url = None
     deadline = time.monotonic() + 60
@@ -121,35 +124,42 @@ def start_site(
         if found := re.search(r"listening on (https?://\S+)", line):
             url = found[1]
     assert url, "site server did not report its URL"
-    _drain(process)
+    output: list[str] = []
+    _drain(process, output)
     while time.monotonic() < deadline:
         try:
             health = httpx.get(url + "/health", timeout=2, verify=ssl_verify(verify))
             if health.status_code == 200:
-                return SiteProcess(url, token, data_dir, db_url, process, verify)
+                return SiteProcess(url, token, data_dir, db_url, process, verify, output)
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("site server did not become healthy")
 
 
-def popen_site(data_dir: Path, db_url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`peerdp site serve` on a free loopback port, its stderr (where it says its URL) piped."""
+def popen_site(
+    data_dir: Path, db_url: str, env: dict[str, str], args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """`peerdp site serve ARGS` on a free loopback port, its stderr (where it says its URL)
+    piped."""
     return subprocess.Popen(
-        peerdp_cmd("site", "serve", "--data-dir", str(data_dir), "--db", db_url, "--port", "0"),
+        peerdp_cmd(
+            *("site", "serve", "--data-dir", str(data_dir), "--db", db_url, "--port", "0"), *args
+        ),
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
     )
 
 
-def _drain(process: subprocess.Popen[bytes]) -> None:
-    """Keep reading the server's stderr so it never blocks on a full pipe."""
+def _drain(process: subprocess.Popen[bytes], output: list[str]) -> None:
+    """Keep reading the server's stderr into `output`, so it never blocks on a full pipe."""
 
     def pump() -> None:
         assert process.stderr is not None
         for line in process.stderr:
+            output.append(line.decode(errors="replace"))
             if os.environ.get("PEERDP_TEST_VERBOSE"):
-                sys.stderr.write(line.decode(errors="replace"))
+                sys.stderr.write(output[-1])
 
     threading.Thread(target=pump, daemon=True).start()

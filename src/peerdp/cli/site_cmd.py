@@ -67,7 +67,9 @@ def serve(
     ),
 ) -> None:
     """Run the site server until SIGTERM or Ctrl-C."""
+    from peerdp.cli.connection import fail
     from peerdp.site.server import run
+    from peerdp.site.workers import WorkerFailed
 
     settings = SiteSettings(
         data_dir=data_dir,
@@ -83,4 +85,7 @@ def serve(
         api_docs=api_docs,
     )
     with options_checked():
-        run(settings, announce, workers=workers)
+        try:
+            run(settings, announce, workers=workers)
+        except WorkerFailed as exc:
+            fail(str(exc))

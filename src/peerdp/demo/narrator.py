@@ -48,8 +48,9 @@ class Narrator:
         """Why the demo cannot start."""
         self.console.print(f"[red]error:[/] {problem}", highlight=False)
 
-    def interrupted(self) -> None:
-        self.console.print("\n[yellow]Interrupted: stopping every process[/]")
+    def interrupted(self, why: str) -> None:
+        """The demo was stopped (`why`: "Interrupted", "Stopped by SIGTERM")."""
+        self.console.print(f"\n[yellow]{why}: stopping every process[/]")
 
     def step(self, text: str) -> None:
         self.console.print(f"\n[bold cyan]{self._clock()} ▶ {text}[/]")

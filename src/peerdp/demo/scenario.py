@@ -7,6 +7,7 @@ loopback; each agent is told which network it sits in with --ip-address.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -24,6 +25,7 @@ from peerdp.admin_client import AdminClient, checked_folder, send_folder
 from peerdp.demo.fleet import Fleet, Service
 from peerdp.demo.narrator import Narrator
 from peerdp.demo.readings import bytes_by_source, bytes_under, first_outcome, metric
+from peerdp.demo.signals import EndingSignals, Stopped
 from peerdp.domain.timestamps import parse_rfc3339
 
 HQ_NET, BRANCH_NET = "10.0.0", "10.1.1"
@@ -409,15 +411,21 @@ def run(options: Options, narrator: Narrator) -> int:
         },
     )
     demo = Demo(options, narrator, root, fleet)
-    narrator.title(logs)
-    try:
-        return demo.run()
-    except KeyboardInterrupt:
-        narrator.interrupted()
-        return 130
-    finally:
-        fleet.stop()
-        if demo.api is not None:
-            demo.api.close()
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
+    with EndingSignals() as signals:
+        try:
+            narrator.title(logs)
+            return demo.run()
+        except KeyboardInterrupt:
+            narrator.interrupted("Interrupted")
+            return 130
+        except Stopped as stop:
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                narrator.interrupted(f"Stopped by {stop}")
+            return stop.exit_code
+        finally:
+            signals.hold()
+            fleet.stop()
+            if demo.api is not None:
+                demo.api.close()
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import select, text
 
 import peerdp
@@ -34,6 +35,7 @@ from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Unauthorized
 from peerdp.site.limits import BodySizeLimit
+from peerdp.site.metrics import PROCESSES, exposition
 from peerdp.site.mp.management_point import ManagementPoint
 from peerdp.site.mp.router import router as mp_router
 from peerdp.site.notify import ChangeBus
@@ -77,9 +79,11 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.changes.start(asyncio.get_running_loop())
         tasks = [asyncio.create_task(service(ctx)) for service in services or []]
+        PROCESSES.inc()
         try:
             yield
         finally:
+            PROCESSES.dec()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -148,6 +152,7 @@ def _ops_router(metrics_readers: tuple[str, ...] | None) -> APIRouter:
             "site_code": ctx.site_code,
             "database": "sqlite" if ctx.db.is_sqlite else "postgresql",
             "version": peerdp.__version__,
+            "process": os.getpid(),  # which of the site's processes (--workers) answered
         }
 
     @router.get("/metrics", response_class=PlainTextResponse)
@@ -156,6 +161,6 @@ def _ops_router(metrics_readers: tuple[str, ...] | None) -> APIRouter:
             request.headers.get("authorization"), metrics_readers
         ):
             raise Unauthorized("/metrics needs 'Authorization: Bearer <metrics or admin token>'")
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,22 +1,20 @@
-"""Running the site server under uvicorn, on a socket we bind so port 0 works."""
+"""Running the site server under uvicorn, on a socket we bind so port 0 works (its
+processes, and how they start and stop, are in `site/workers.py`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from peerdp.config import ConfigError, SiteSettings
 from peerdp.net import bind as bind  # re-exported: agents import it from here
-from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
 from peerdp.security.tls import ServerCertificate, TLSSetupError, client_context
 from peerdp.site.app import create_app, open_site
-from peerdp.site.notify import release_waiters
+from peerdp.site.workers import serve
 from peerdp.store.db import is_sqlite
 
 
@@ -28,10 +26,13 @@ def app_from_env() -> FastAPI:
 
 
 def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 1) -> None:
-    """Serve until SIGTERM; `announce` gets the lines that say where (URL, admin token).
+    """Serve until SIGTERM; `announce` gets the lines that say where (URL, admin token),
+    once every worker accepts connections.
 
     Raises ConfigError for settings that cannot work.
     """
+    if workers < 1:
+        raise ConfigError(f"--workers must be 1 or more, not {workers}")
     if workers > 1 and is_sqlite(settings.database_url):
         raise ConfigError("several workers need PostgreSQL (--db postgresql://...)")
     try:
@@ -57,42 +58,20 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
     }.items():
         if value:
             os.environ[name] = value
-    announce(f"peerdp site {settings.site_code} listening on {url}")
-    if ctx.admin_token_path is not None:
-        announce(f"admin token: {ctx.admin_token_path.resolve()}")
-    else:
-        announce("admin token: from PEERDP_ADMIN_TOKEN")
-    exit_zero_after_sigterm()
     options: dict[str, Any] = {
+        "app": "peerdp.site.server:app_from_env",  # each process builds its own app
+        "factory": True,
         "log_level": "warning",
         "access_log": False,
-        "timeout_graceful_shutdown": 5,
     }
     if certificate is not None:
         options.update(certificate.uvicorn_options())
-    if workers == 1:
-        # Our own TCP socket, as is: uvicorn's `fd=` would wrap it as a UNIX socket, so
-        # TCP_NODELAY is never set and every answer waits ~40 ms for a delayed ACK.
-        config = uvicorn.Config("peerdp.site.server:app_from_env", factory=True, **options)
-        SiteServer(config).run(sockets=[sock])
-        return
-    # Worker processes bind the port themselves (it is known now, even if 0 was asked).
-    port = sock.getsockname()[1]
-    sock.close()
-    uvicorn.run(
-        "peerdp.site.server:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=port,
-        workers=workers,
-        **options,
-    )
 
+    def ready() -> None:  # every worker accepts connections now
+        announce(f"peerdp site {settings.site_code} listening on {url}")
+        if ctx.admin_token_path is not None:
+            announce(f"admin token: {ctx.admin_token_path.resolve()}")
+        else:
+            announce("admin token: from PEERDP_ADMIN_TOKEN")
 
-class SiteServer(uvicorn.Server):
-    """uvicorn's server, which also answers open long-polls when told to stop, so a
-    shutdown does not wait out their `wait` (or the grace period) and cancel them."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        release_waiters()
-        super().handle_exit(sig, frame)
+    serve(options, sock, workers, ready)

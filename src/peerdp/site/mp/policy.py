@@ -18,6 +18,7 @@ from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
 from peerdp.security.signing import json_digest
 from peerdp.site.context import SiteContext
+from peerdp.site.metrics import POLICY_WAITING
 from peerdp.site.mp.identity import Caller
 from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
@@ -175,5 +176,6 @@ async def wait_for_change(
         done = since is None or policy["version"] > since or remaining <= 0
         if done or ctx.changes.stopping:
             return policy
-        await ctx.changes.wait(generation, remaining)
+        with POLICY_WAITING.track_inprogress():
+            await ctx.changes.wait(generation, remaining)
         await asyncio.sleep(0)
