@@ -384,7 +384,7 @@ class ClientAgent:
         )
         exit_code = fields.get("exit_code")
         if after.failed is None:
-            return Outcome.of(adv, FAILED, f"{reason}; {when}", exit_code)
+            return Outcome.of(adv, FAILED, f"{detail or reason}; {when}", exit_code)
         self._status(
             "advertisement_failed",
             adv,
