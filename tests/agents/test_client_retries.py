@@ -185,3 +185,11 @@ def test_the_service_wakes_for_the_next_attempt(tmp_path: Path) -> None:
         Advertisement.from_policy(entry).key
     )
     assert agent.cycle(rerun, wait_for_retry=True)[0].result == FAILED
+    # So does a changed program or a new source version (the content is then fetched anew).
+    fixed = {**entry, "program": {**entry["program"], "command_line": "exit 0"}}
+    assert agent.cycle({"advertisements": [fixed]}, wait_for_retry=True)[0].result == SUCCEEDED
+    keys = {
+        Advertisement.from_policy(e).key
+        for e in (entry, fixed, {**entry, "source_version": 2}, {**entry, "name": "renamed"})
+    }
+    assert len(keys) == 4
