@@ -203,6 +203,12 @@ def test_program_lifecycle(cli: Cli, api: httpx.Client) -> None:
     assert ok(api.get(f"/packages/{pid}/programs/Install"))["command_line"] == "setup.exe /q"
     cli.json("program", "set", pid, "Install", "--timeout", "600")
     assert ok(api.get(f"/packages/{pid}/programs/Install"))["timeout_s"] == 600
+    assert made["success_exit_codes"] == []
+    codes = ("--success-code", "17", "--success-code", "1618")
+    cli.json("program", "set", pid, "Install", *codes)
+    assert ok(api.get(f"/packages/{pid}/programs/Install"))["success_exit_codes"] == [17, 1618]
+    cli.json("program", "set", pid, "Install", "--no-success-codes")
+    assert ok(api.get(f"/packages/{pid}/programs/Install"))["success_exit_codes"] == []
     ok(api.post(f"/packages/{pid}/programs", json={"name": "Repair Me", "command_line": "r"}))
     programs = cli.json("program", "list", pid)
     assert [(p["name"], p["command_line"]) for p in programs] == [
@@ -278,6 +284,11 @@ def test_advertisement_lifecycle(cli: Cli, api: httpx.Client, tmp_path: Path) ->
     assert made["id"] in [a["id"] for a in cli.json("advertisement", "list")]
     assert "no program named" in cli.fails(
         "advertisement", "set", str(made["id"]), "--program", "Nope"
+    )
+    rerun = cli.json("advertisement", "rerun", str(made["id"]))
+    assert (rerun["advertisement_id"], rerun["client_name"]) == (made["id"], None)
+    assert "is not a member of collection" in cli.fails(
+        "advertisement", "rerun", str(made["id"]), "--client", "NOBODY"
     )
     cli.json("advertisement", "delete", str(made["id"]))
     assert api.get(f"/advertisements/{made['id']}").status_code == 404

@@ -5,15 +5,25 @@ is due and has not already run successfully at its source version:
 
 1. uses the cached content if this exact version (manifest digest) is held, else
    asks the MP where the content is; an empty answer is reported as
-   `content_location_failed` (detail: the MP's reason and detail) and the run
-   fails, to be retried after `--retry-interval` (the seed's first attempt);
+   `content_location_failed` (state: the MP's reason; detail: its reason and detail)
+   and the attempt fails, to be retried (the seed's first attempt);
 2. fetches the manifest from the first DP that serves the one the signed policy
    names, then downloads with download_package from the DPs in the MP's order
    (a 503 or an error moves on to the next), every file's SHA-256 verified;
 3. copies the files, verified once more, into `<data-dir>/packages/<id>/<version>/`
    and runs the program's command line there (shell) with its timeout, reporting
    `program_started` then `program_succeeded` / `program_failed` with the exit code
-   and where the content came from.
+   and where the content came from. Exit code 0, 3010 and 1641 (restart required:
+   state `restart_required`) and the program's own success codes are success.
+
+Retries (domain/programs.py): a failed attempt is reported with its number and the
+time of the next one (`attempt`, `next_attempt_at`), which comes after a growing
+interval; after the last attempt allowed, `advertisement_failed` (state `failed`) says
+why, and the advertisement is not tried again until its policy entry changes: a new
+source version, a changed advertisement or program, or an administrator's rerun
+(`rerun` in the policy, which also runs a succeeded advertisement again). The attempts
+are kept in the run history, so a restarted agent goes on where it was. A cycle run
+with `wait_for_retry=False` (`--once`) tries now what waits for its retry time.
 
 Scheduling: an advertisement is due once `available_at` has passed and, when it
 has a `mandatory_at`, once that has passed too (an agent has no user to start an
@@ -32,19 +42,21 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from peerdp.agents.client_cache import PackageCache
 from peerdp.config import writable_data_dir
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
-from peerdp.domain.timestamps import parse_rfc3339
+from peerdp.domain.programs import Attempts, FailureKind, RetryPolicy, exit_result
+from peerdp.domain.timestamps import parse_rfc3339, rfc3339
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
+from peerdp.security.signing import json_digest
 from peerdp.transfer.download import (
     DownloadFailed,
     DownloadReport,
@@ -63,11 +75,17 @@ SUCCEEDED = "succeeded"
 ALREADY_DONE = "already_done"
 FAILED = "failed"
 NOT_DUE = "not_due"
+WAITING = "waiting_to_retry"
+RERUN_HINT = (
+    "it runs again when the package gets a new source version, the advertisement or its "
+    "program changes, or an administrator reruns it (peerdp advertisement rerun)"
+)
 
 
 @dataclass(frozen=True)
 class ClientOptions:
-    retry_interval_s: float = 60.0
+    # Failed attempts: how soon, how often (also how soon a failed policy poll is retried).
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     poll_interval_s: float = 3600.0
     cache_bytes: int = 5 * 1024**3
     # Shows a download's progress, given what is downloaded ("PS100001 v3"); None: nothing.
@@ -86,6 +104,9 @@ class Advertisement:
     timeout_s: int
     available_at: datetime
     mandatory_at: datetime | None
+    success_exit_codes: tuple[int, ...] = ()
+    rerun: int = 0  # the latest administrator's rerun for this client
+    key: str = ""  # digest of its policy entry: a new one starts its attempts afresh
 
     @classmethod
     def from_policy(cls, entry: dict[str, Any]) -> Advertisement:
@@ -102,6 +123,9 @@ class Advertisement:
             timeout_s=int(program["timeout_s"]),
             available_at=parse_rfc3339(schedule["available_at"]),
             mandatory_at=parse_rfc3339(mandatory) if mandatory else None,
+            success_exit_codes=tuple(int(c) for c in program.get("success_exit_codes", ())),
+            rerun=int(entry.get("rerun", 0)),
+            key=json_digest(entry),
         )
 
     def due_at(self) -> datetime:
@@ -125,12 +149,27 @@ class Outcome:
     result: str
     detail: str = ""
     exit_code: int | None = None
+    restart_required: bool = False
 
     @classmethod
     def of(
-        cls, adv: Advertisement, result: str, detail: str = "", exit_code: int | None = None
+        cls,
+        adv: Advertisement,
+        result: str,
+        detail: str = "",
+        exit_code: int | None = None,
+        restart_required: bool = False,
     ) -> Outcome:
-        return cls(adv.id, adv.name, adv.package_id, adv.source_version, result, detail, exit_code)
+        return cls(
+            adv.id,
+            adv.name,
+            adv.package_id,
+            adv.source_version,
+            result,
+            detail,
+            exit_code,
+            restart_required,
+        )
 
     @property
     def ok(self) -> bool:
@@ -141,11 +180,18 @@ class Outcome:
 
 
 class _Failed(Exception):
-    """This advertisement cannot run now; the reason has been reported."""
+    """This attempt cannot go on: the status message to report, not yet sent."""
+
+    def __init__(self, type_: str, detail: str, fields: dict[str, Any]) -> None:
+        super().__init__(detail)
+        self.type_ = type_
+        self.detail = detail
+        self.fields = fields
 
 
 class RunHistory:
-    """`<data-dir>/client-state.json`: which advertisements ran, at which source version."""
+    """`<data-dir>/client-state.json`: which advertisements ran, at which source version
+    and rerun, and the failed attempts of those still trying (or failed)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STATE_FILE
@@ -155,12 +201,31 @@ class RunHistory:
             self._data = {}
         self._data.setdefault("succeeded", {})
         self._data.setdefault("received", {})
+        self._data.setdefault("attempts", {})
 
     def succeeded(self, adv: Advertisement) -> bool:
-        return bool(self._data["succeeded"].get(str(adv.id)) == adv.source_version)
+        done = self._data["succeeded"].get(str(adv.id))
+        if isinstance(done, int):  # written before reruns existed
+            done = {"source_version": done, "rerun": 0}
+        return bool(done == {"source_version": adv.source_version, "rerun": adv.rerun})
 
     def record_success(self, adv: Advertisement) -> None:
-        self._data["succeeded"][str(adv.id)] = adv.source_version
+        self._data["succeeded"][str(adv.id)] = {
+            "source_version": adv.source_version,
+            "rerun": adv.rerun,
+        }
+        self._data["attempts"].pop(str(adv.id), None)
+        self._save()
+
+    def attempts(self, adv: Advertisement) -> Attempts:
+        """Its failed attempts, unless its policy entry changed since (then none)."""
+        held = self._data["attempts"].get(str(adv.id))
+        if not isinstance(held, dict) or held.get("key") != adv.key:
+            return Attempts()
+        return Attempts.from_json(held)
+
+    def record_attempts(self, adv: Advertisement, attempts: Attempts) -> None:
+        self._data["attempts"][str(adv.id)] = {"key": adv.key, **attempts.to_json()}
         self._save()
 
     def first_seen(self, adv: Advertisement) -> bool:
@@ -198,20 +263,31 @@ class ClientAgent:
 
     # -- cycles -------------------------------------------------------------------
 
-    def cycle(self, policy: dict[str, Any], stop: threading.Event | None = None) -> list[Outcome]:
-        """Evaluate every advertisement of a verified policy once (until `stop`)."""
+    def cycle(
+        self,
+        policy: dict[str, Any],
+        stop: threading.Event | None = None,
+        *,
+        wait_for_retry: bool = False,
+    ) -> list[Outcome]:
+        """Evaluate every advertisement of a verified policy once (until `stop`).
+
+        `wait_for_retry`: leave an advertisement whose next attempt is not due yet (the
+        service); else try it now (`--once`). One that failed for good is never tried.
+        """
         outcomes = []
         for entry in policy.get("advertisements", []):
             if stop is not None and stop.is_set():
                 break
             adv = Advertisement.from_policy(entry)
-            outcome = self.evaluate(adv)
+            outcome = self.evaluate(adv, wait_for_retry=wait_for_retry)
             log.info("%s: %s %s", adv.name, outcome.result, outcome.detail)
             outcomes.append(outcome)
         return outcomes
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll policy and run cycles until `stop`: retry failures after the retry interval."""
+        """Poll policy and run cycles until `stop`: each failed advertisement is tried
+        again at its next attempt's time, and at once when its policy entry changes."""
         version: int | None = None
         wait = 0.0
         while not stop.is_set():
@@ -219,56 +295,105 @@ class ClientAgent:
                 policy = self.mp.policy(since=version, wait=wait)
             except MPError as exc:
                 report_policy_error(self.mp, exc)
-                stop.wait(self.options.retry_interval_s)
+                stop.wait(self.options.retry.interval_s)
                 continue
             version = int(policy["version"])
             self.busy.set()
             try:
-                outcomes = self.cycle(policy, stop)
+                self.cycle(policy, stop, wait_for_retry=True)
             except Exception:  # a bug or a full disk must not end the agent
                 log.exception("evaluating the policy failed; trying again")
-                outcomes = []
-                stop.wait(self.options.retry_interval_s)
+                stop.wait(self.options.retry.interval_s)
             finally:
                 self.busy.clear()
-            wait = self._next_wait(policy, outcomes)
+            wait = self._next_wait(policy)
 
-    def _next_wait(self, policy: dict[str, Any], outcomes: list[Outcome]) -> float:
+    def _next_wait(self, policy: dict[str, Any]) -> float:
+        """Until the next poll, the next due time or the next attempt, whichever is first."""
         waits = [self.options.poll_interval_s]
-        if any(not o.ok for o in outcomes):
-            waits.append(self.options.retry_interval_s)
         now = datetime.now(UTC)
         for entry in policy.get("advertisements", []):
-            due = Advertisement.from_policy(entry).due_at()
-            if due > now:
-                waits.append((due - now).total_seconds())
+            adv = Advertisement.from_policy(entry)
+            if adv.due_at() > now:
+                waits.append((adv.due_at() - now).total_seconds())
+            if self.history.succeeded(adv):
+                continue
+            attempts = self.history.attempts(adv)
+            if attempts.failed is None and attempts.next_attempt_at is not None:
+                waits.append((attempts.next_attempt_at - now).total_seconds())
         return max(0.0, min(waits))
 
     # -- one advertisement -----------------------------------------------------------
 
-    def evaluate(self, adv: Advertisement) -> Outcome:
+    def evaluate(self, adv: Advertisement, *, wait_for_retry: bool = False) -> Outcome:
         if self.history.succeeded(adv):
             return Outcome.of(adv, ALREADY_DONE, "ran successfully at this source version")
-        if adv.due_at() > datetime.now(UTC):
+        now = datetime.now(UTC)
+        if adv.due_at() > now:
             return Outcome.of(adv, NOT_DUE, f"due at {adv.due_at().isoformat()}")
+        attempts = self.history.attempts(adv)
+        if attempts.failed is not None:
+            return Outcome.of(adv, FAILED, f"{attempts.failed}; {RERUN_HINT}")
+        if wait_for_retry and not attempts.due(now):
+            assert attempts.next_attempt_at is not None
+            return Outcome.of(adv, WAITING, f"next attempt at {rfc3339(attempts.next_attempt_at)}")
         if self.history.first_seen(adv):
             self._status("advertisement_received", adv, f"program {adv.program_name}")
         try:
             manifest, origin = self._content(adv)
             folder = self.cache.materialise(manifest)
         except _Failed as exc:
-            return Outcome.of(adv, FAILED, str(exc))
+            return self._failed(adv, attempts, "content", exc.detail, exc.type_, **exc.fields)
         except DigestMismatch as exc:
             detail = f"cached content refused: {exc}; it will be downloaded again"
-            self._status("content_refused", adv, detail)
-            return Outcome.of(adv, FAILED, detail)
+            return self._failed(adv, attempts, "content", detail, "content_refused")
         except (ContentError, OSError) as exc:
             detail = f"cannot store the content: {type(exc).__name__}: {exc}"
-            self._status("content_download_failed", adv, detail)
-            return Outcome.of(adv, FAILED, detail)
-        outcome = self._execute(adv, folder, origin)
+            return self._failed(adv, attempts, "content", detail, "content_download_failed")
+        outcome = self._execute(adv, folder, origin, attempts)
         self.cache.evict(self.options.cache_bytes, keep=(adv.package_id, adv.source_version))
         return outcome
+
+    def _failed(
+        self,
+        adv: Advertisement,
+        attempts: Attempts,
+        kind: FailureKind,
+        reason: str,
+        type_: str,
+        *,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> Outcome:
+        """Count a failed attempt, report it (`type_`, with its number and the next one's
+        time) and, after the last one allowed, `advertisement_failed`."""
+        policy = self.options.retry
+        after = attempts.after_failure(kind, reason, datetime.now(UTC), policy)
+        self.history.record_attempts(adv, after)
+        number, limit = after.failures(kind), policy.limit(kind)
+        next_at = rfc3339(after.next_attempt_at) if after.next_attempt_at else None
+        when = f"next attempt at {next_at}" if next_at else "no more attempts"
+        fields.setdefault("state", "retrying" if next_at else FAILED)
+        self._status(
+            type_,
+            adv,
+            f"{detail or reason} (attempt {number} of {limit}; {when})",
+            attempt=number,
+            next_attempt_at=next_at,
+            **fields,
+        )
+        exit_code = fields.get("exit_code")
+        if after.failed is None:
+            return Outcome.of(adv, FAILED, f"{detail or reason}; {when}", exit_code)
+        self._status(
+            "advertisement_failed",
+            adv,
+            f"{after.failed}; {RERUN_HINT}",
+            state=FAILED,
+            attempt=number,
+            exit_code=exit_code,
+        )
+        return Outcome.of(adv, FAILED, after.failed, exit_code)
 
     def _content(self, adv: Advertisement) -> tuple[Manifest, str]:
         """The verified manifest with all its files in the cache, and where they came from."""
@@ -289,12 +414,13 @@ class ClientAgent:
                 adv.id, adv.package_id, adv.source_version, facts.ip_addresses, facts.ad_site
             )
         except MPError as exc:
-            self._fail(adv, "content_location_failed", f"content location request failed: {exc}")
+            detail = f"content location request failed: {exc}"
+            raise _Failed("content_location_failed", detail, {}) from exc
         dps = [dp for dp in answer.get("distribution_points", []) if dp.get("url")]
         if not dps:
             reason = str(answer.get("reason") or "no_content_accessible")
             detail = f"{reason}: {answer.get('detail') or 'no distribution point answered'}"
-            self._fail(adv, "content_location_failed", detail, state=reason)
+            raise _Failed("content_location_failed", detail, {"state": reason})
         return dps
 
     def _manifest_from(
@@ -314,7 +440,7 @@ class ClientAgent:
             except (DownloadFailed, ManifestRefused, ValueError) as exc:
                 problems.append(f"{source.name}: {exc}")
         detail = "no DP served the manifest the policy names: " + "; ".join(problems)
-        self._fail(adv, "content_download_failed", detail)
+        raise _Failed("content_download_failed", detail, {})
 
     def _download(
         self, adv: Advertisement, manifest: Manifest, sources: list[tuple[Source, str]]
@@ -333,22 +459,39 @@ class ClientAgent:
                 verify=self.mp.tls,
             )
         except DownloadFailed as exc:
-            self._fail(adv, "content_download_failed", failure_summary(exc))
+            raise _Failed("content_download_failed", failure_summary(exc), {}) from exc
 
     # -- running the program -----------------------------------------------------------
 
-    def _execute(self, adv: Advertisement, folder: Path, origin: str) -> Outcome:
-        self._status("program_started", adv, f"{adv.command_line} in {folder}")
+    def _execute(
+        self, adv: Advertisement, folder: Path, origin: str, attempts: Attempts
+    ) -> Outcome:
+        run = attempts.program_failures + 1
+        self._status("program_started", adv, f"{adv.command_line} in {folder}", attempt=run)
         exit_code, output = run_program(adv, folder, self._log_path(adv))
         detail = f"content from {origin}"
-        if exit_code == 0:
+        result = exit_result(exit_code, adv.success_exit_codes)
+        if result.succeeded:
             self.history.record_success(adv)
-            self._status("program_succeeded", adv, detail, exit_code=0)
-            return Outcome.of(adv, SUCCEEDED, detail, 0)
-        why = "timed out" if exit_code is None else f"exit code {exit_code}"
-        detail = f"{why}; {detail}; output: {output}"
-        self._status("program_failed", adv, detail, exit_code=exit_code)
-        return Outcome.of(adv, FAILED, detail, exit_code)
+            state = "restart_required" if result.restart_required else SUCCEEDED
+            if exit_code != 0:
+                detail = f"exit code {exit_code}: {result.words}; {detail}"
+            self._status(
+                "program_succeeded", adv, detail, exit_code=exit_code, state=state, attempt=run
+            )
+            return Outcome.of(adv, SUCCEEDED, detail, exit_code, result.restart_required)
+        why = (
+            f"timed out after {adv.timeout_s} s" if exit_code is None else f"exit code {exit_code}"
+        )
+        return self._failed(
+            adv,
+            attempts,
+            "program",
+            why,
+            "program_failed",
+            detail=f"{why}; {detail}; output: {output}",
+            exit_code=exit_code,
+        )
 
     def _log_path(self, adv: Advertisement) -> Path:
         logs = self.data_dir / "logs"
@@ -359,10 +502,6 @@ class ClientAgent:
 
     def _status(self, type_: str, adv: Advertisement, detail: str, **fields: Any) -> None:
         send_status(self.mp, type_, detail=detail[:4000], **adv.ids(), **fields)
-
-    def _fail(self, adv: Advertisement, type_: str, detail: str, **fields: Any) -> NoReturn:
-        self._status(type_, adv, detail, **fields)
-        raise _Failed(detail)
 
 
 def run_until_stopped(agent: ClientAgent, stop: threading.Event, grace_s: float = 30.0) -> None:
@@ -380,13 +519,21 @@ def run_until_stopped(agent: ClientAgent, stop: threading.Event, grace_s: float 
 
 
 def run_program(adv: Advertisement, folder: Path, log_path: Path) -> tuple[int | None, str]:
-    """Run the command line in `folder`; (exit code or None on timeout, tail of the output)."""
+    """Run the command line in `folder`; (exit code or None on timeout, tail of the output).
+
+    A POSIX exit status has 8 bits (`exit 3010` ends with 194), so a program may report
+    a wider exit code, such as 3010 (success, restart required), by writing it to the
+    file `$PEERDP_EXIT_CODE_FILE`: when that file holds a number, it is the exit code.
+    """
+    code_file = log_path.with_suffix(".exit-code")
+    code_file.unlink(missing_ok=True)
     env = {
         **os.environ,
         "PEERDP_PACKAGE_ID": adv.package_id,
         "PEERDP_SOURCE_VERSION": str(adv.source_version),
         "PEERDP_ADVERTISEMENT_ID": str(adv.id),
         "PEERDP_PACKAGE_DIR": str(folder),
+        "PEERDP_EXIT_CODE_FILE": str(code_file),
     }
     with open(log_path, "wb") as out:
         process = subprocess.Popen(
@@ -406,7 +553,28 @@ def run_program(adv: Advertisement, folder: Path, log_path: Path) -> tuple[int |
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             exit_code = None
+    if exit_code is not None:
+        exit_code = _reported_exit_code(code_file, exit_code)
     return exit_code, _tail(log_path)
+
+
+def _reported_exit_code(code_file: Path, status: int) -> int:
+    """The exit code the program wrote to its exit-code file, else its exit status."""
+    try:
+        text = code_file.read_text(errors="replace").strip()
+    except FileNotFoundError:
+        return status
+    except OSError as exc:
+        log.warning("cannot read %s: %s; using exit status %d", code_file, exc, status)
+        return status
+    try:
+        code = int(text)
+    except ValueError:
+        code = None
+    if code is None or not -(2**31) <= code < 2**31:
+        log.warning("%s holds %r, not an exit code; using exit status %d", code_file, text, status)
+        return status
+    return code
 
 
 def _tail(path: Path) -> str:

@@ -210,7 +210,22 @@ def client_run(
     ip_address: list[str] | None = ADDRESSES,
     ad_site: str | None = AD_SITE,
     retry_interval: float = typer.Option(
-        60.0, "--retry-interval", min=0, help="Seconds before a failed advertisement is retried."
+        60.0,
+        "--retry-interval",
+        min=0,
+        help="Seconds before a failed advertisement is tried again, doubled after each failure.",
+    ),
+    retry_max_interval: float = typer.Option(
+        3600.0, "--retry-max-interval", min=0, help="The longest wait between two attempts."
+    ),
+    program_attempts: int = typer.Option(
+        3, "--program-attempts", min=1, help="Runs of a failing program before it is failed."
+    ),
+    content_attempts: int = typer.Option(
+        30,
+        "--content-attempts",
+        min=1,
+        help="Attempts to get the content (no DP has it, or none serves it) before failing.",
     ),
     poll_interval: float = typer.Option(
         3600.0, "--poll-interval", min=0.1, help="Seconds between policy evaluations."
@@ -225,15 +240,23 @@ def client_run(
     """Register (first run), then evaluate advertisements: locate, download, verify, run.
 
     With --once: exit 0 when every due advertisement ran successfully, 1 when one did
-    not, 2 when no verified policy could be had.
+    not, 2 when no verified policy could be had. --once tries now an advertisement that
+    waits for its next attempt; one that used its last attempt stays failed until rerun.
+
+    A failed attempt is tried again after --retry-interval, doubled after each failure up
+    to --retry-max-interval; a failing program runs --program-attempts times, content
+    that no DP has is asked for --content-attempts times; then the advertisement is
+    failed until the package's source version or the advertisement changes, or an
+    administrator reruns it (peerdp advertisement rerun).
     """
     from peerdp.agents.client import ClientAgent, ClientOptions, single_instance
     from peerdp.cli.progress import terminal_progress
     from peerdp.cli.serving import options_checked
+    from peerdp.domain.programs import RetryPolicy
 
     _logging(logging.INFO if verbose else logging.WARNING)
     options = ClientOptions(
-        retry_interval_s=retry_interval,
+        retry=RetryPolicy(retry_interval, retry_max_interval, program_attempts, content_attempts),
         poll_interval_s=poll_interval,
         cache_bytes=cache_bytes,
         progress=None if json_output else terminal_progress,

@@ -168,6 +168,8 @@ class Program(Base):
     name: Mapped[str] = mapped_column(String(200))
     command_line: Mapped[str] = mapped_column(Text)
     timeout_s: Mapped[int] = mapped_column(Integer, default=3600)
+    # Exit codes that also mean success, besides 0 and the restart codes (3010, 1641).
+    success_exit_codes: Mapped[list[int]] = mapped_column(JSON, default=list)
 
 
 class Collection(Base):
@@ -232,6 +234,22 @@ class Advertisement(Base):
     on_slow: Mapped[str] = mapped_column(String(16), default="do_not_run")
     allow_remote: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AdvertisementRerun(Base):
+    """An administrator's rerun of an advertisement, for one client or (no name) all.
+
+    A client's policy carries, per advertisement, the highest rerun ID that concerns it:
+    when it grows, the client runs the advertisement again from its first attempt.
+    """
+
+    __tablename__ = "advertisement_reruns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    advertisement_id: Mapped[int] = mapped_column(
+        ForeignKey("advertisements.id", ondelete="CASCADE"), index=True
+    )
+    client_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PackageDistributionPoint(Base):
@@ -345,4 +363,7 @@ class StatusMessage(Base):
     advertisement_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     state: Mapped[str | None] = mapped_column(String(32), nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A client's attempt at an advertisement: its number, and when the next one is due.
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
 from peerdp.cli.connection import JsonOption, SiteOption
-from peerdp.cli.output import Column, when, yes_no
+from peerdp.cli.output import Column, say, when, yes_no
 from peerdp.cli.resources import (
     IdArgument,
     Resource,
@@ -130,6 +130,31 @@ def set_(
         changes["mandatory_at"] = None
     keep = ("name", "program_name")
     change_item(site, json_out, ADVERTISEMENTS.item(ident), changes, keep=keep)
+
+
+@app.command("rerun")
+def rerun(
+    ident: IdArgument,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", metavar="NAME", help="Only this client (default: every one)."),
+    ] = None,
+    site: SiteOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Run an advertisement again: on one client, or on every client of its collection.
+
+    The clients learn of it through their policy and run the program again from its first
+    attempt, whether it succeeded or failed after its last retry. The status message
+    `advertisement_rerun` records it.
+    """
+
+    def render(row: Any) -> None:
+        who = f"client {row['client_name']}" if row["client_name"] else "every client"
+        say(f"Advertisement {row['advertisement_id']} will run again on {who}.", "green")
+
+    body = drop_unset(client_name=client)
+    create_item(site, json_out, ADVERTISEMENTS.item(ident) + "/rerun", body, render)
 
 
 add_list_show_delete(app, ADVERTISEMENTS)

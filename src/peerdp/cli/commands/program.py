@@ -22,6 +22,7 @@ COLUMNS = (
     Column("Name", "name"),
     Column("Command line", "command_line"),
     Column("Timeout (s)", "timeout_s", justify="right"),
+    Column("Also success", lambda row: ", ".join(map(str, row.get("success_exit_codes") or []))),
 )
 
 PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
@@ -30,6 +31,16 @@ CommandLine = Annotated[str, typer.Option("--command-line", help="What the clien
 Timeout = Annotated[
     int | None,
     typer.Option("--timeout", metavar="SECONDS", min=1, help="Stop the program after this long."),
+]
+
+SuccessCode = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--success-code",
+        metavar="CODE",
+        help="An exit code that also means success (repeat for several); 0, 3010 and 1641 "
+        "always do (3010 and 1641: restart required).",
+    ),
 ]
 
 app = typer.Typer(help="Programs: a package's install command lines.", no_args_is_help=True)
@@ -50,11 +61,19 @@ def add(
     name: Name,
     command_line: CommandLine,
     timeout: Timeout = None,
+    success_code: SuccessCode = None,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Add a program to a package (default timeout: one hour)."""
-    body = drop_unset(name=name, command_line=command_line, timeout_s=timeout)
+    """Add a program to a package (default timeout: one hour).
+
+    Exit code 0 is success, 3010 and 1641 success with a restart required; any other
+    code fails the run unless given with --success-code. A failed run is retried by the
+    client agent a few times, then reported failed (see `peerdp advertisement rerun`).
+    """
+    body = drop_unset(
+        name=name, command_line=command_line, timeout_s=timeout, success_exit_codes=success_code
+    )
     create_item(site, json_out, _path(package_id), body, _render_created)
 
 
@@ -80,11 +99,19 @@ def set_(
         str | None, typer.Option("--command-line", help="New command line.")
     ] = None,
     timeout: Timeout = None,
+    success_code: SuccessCode = None,
+    no_success_codes: Annotated[
+        bool, typer.Option("--no-success-codes", help="Only 0, 3010 and 1641 mean success.")
+    ] = False,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Change a program's command line or timeout."""
-    changes = drop_unset(command_line=command_line, timeout_s=timeout)
+    """Change a program's command line, timeout or extra success exit codes.
+
+    --success-code replaces the program's list of extra success codes.
+    """
+    codes = [] if no_success_codes else success_code
+    changes = drop_unset(command_line=command_line, timeout_s=timeout, success_exit_codes=codes)
     change_item(site, json_out, _path(package_id, name), changes, keep=())
 
 

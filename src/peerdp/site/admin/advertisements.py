@@ -6,10 +6,25 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerdp.site.admin.schemas import AdvertisementIn, AdvertisementOut, AdvertisementPatch
+from peerdp.site.admin.schemas import (
+    AdvertisementIn,
+    AdvertisementOut,
+    AdvertisementPatch,
+    RerunIn,
+    RerunOut,
+)
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
-from peerdp.store.models import Advertisement, Collection, Package, Program, utcnow
+from peerdp.site.status import site_event
+from peerdp.store.models import (
+    Advertisement,
+    AdvertisementRerun,
+    Collection,
+    CollectionMember,
+    Package,
+    Program,
+    utcnow,
+)
 
 router = APIRouter(prefix="/advertisements", tags=["advertisements"])
 
@@ -74,3 +89,38 @@ def delete_advertisement(advertisement_id: int, ctx: SiteContext = Depends(site)
     with ctx.transaction() as s:
         s.delete(get_or_404(s, Advertisement, advertisement_id, "advertisement"))
         ctx.changes.publish(s)
+
+
+@router.post("/{advertisement_id}/rerun", response_model=RerunOut, status_code=201)
+def rerun_advertisement(
+    advertisement_id: int, body: RerunIn | None = None, ctx: SiteContext = Depends(site)
+) -> AdvertisementRerun:
+    """Run the advertisement again on one client (`client_name`) or on every client.
+
+    The clients learn of it through their policy and run the program again from its first
+    attempt, whether it succeeded or failed for good (SCCM's "rerun advertisement"). A
+    status message `advertisement_rerun` records it.
+    """
+    name = body.client_name if body is not None else None
+    with ctx.transaction() as s:
+        adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
+        if name is not None and s.get(CollectionMember, (adv.collection_id, name)) is None:
+            raise Invalid(
+                f"client_name: {name} is not a member of collection {adv.collection_id}, "
+                f"which advertisement {adv.id} is offered to"
+            )
+        rerun = AdvertisementRerun(advertisement_id=adv.id, client_name=name)
+        s.add(rerun)
+        s.flush()
+        site_event(
+            s,
+            ctx,
+            "advertisement_rerun",
+            advertisement_id=adv.id,
+            package_id=adv.package_id,
+            client_name=name,
+            detail=f"advertisement {adv.id} ({adv.name}) to run again on "
+            + (f"client {name}" if name else f"every client of collection {adv.collection_id}"),
+        )
+        ctx.changes.publish(s)
+        return rerun

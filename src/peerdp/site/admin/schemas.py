@@ -130,15 +130,23 @@ class PackageVersionOut(BaseModel):
     manifest: dict[str, Any]
 
 
+# Exit codes a program also succeeds with, besides 0, 3010 and 1641 (always success).
+SuccessCodes = Annotated[
+    list[Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]], Field(max_length=100)
+]
+
+
 class ProgramIn(Strict):
     name: VisibleName
     command_line: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
     timeout_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    success_exit_codes: SuccessCodes = Field(default_factory=list)
 
 
 class ProgramPatch(Strict):
     command_line: str | None = Field(default=None, min_length=1, max_length=4000, pattern=NO_NUL)
     timeout_s: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+    success_exit_codes: SuccessCodes | None = None
 
 
 class ProgramOut(Out):
@@ -147,6 +155,7 @@ class ProgramOut(Out):
     name: str
     command_line: str
     timeout_s: int
+    success_exit_codes: list[int]
 
 
 class CollectionIn(Strict):
@@ -206,6 +215,18 @@ class AdvertisementOut(Out):
     on_slow: str
     allow_remote: bool
     created_at: datetime
+
+
+class RerunIn(Strict):
+    client_name: VisibleName | None = None
+    """Rerun for this client only; absent: for every client of the collection."""
+
+
+class RerunOut(Out):
+    id: int
+    advertisement_id: int
+    client_name: str | None
+    requested_at: datetime
 
 
 class PackageDPIn(Strict):
@@ -292,4 +313,6 @@ class StatusMessageOut(Out):
     advertisement_id: int | None
     state: str | None
     exit_code: int | None
+    attempt: int | None
+    next_attempt_at: datetime | None
     detail: str

@@ -150,11 +150,15 @@ class LocationService:
         return outcome
 
     def locate(self, request: Request, *, explain: bool = False) -> Outcome:
+        """The answer to a content-location request; with `explain`, the answer the MP
+        would give now, with its trace, from the database's facts (not the cache, which
+        another site-server process's change may not have reached yet), changing nothing."""
         view = self.view()
-        facts = self._cached_facts(request)
-        decision = decide(view, request, facts, explain=explain)
         if explain:
-            return Outcome(decision, {})
+            with self.ctx.db.reading() as s:
+                facts = fresh_facts(s, request)
+            return Outcome(decide(view, request, facts, explain=True), {})
+        decision = decide(view, request, self._cached_facts(request))
         # On-demand is due: decide again on fresh facts under the write lock, then act.
         outcome = self._provision(view, request) if decision.on_demand else Outcome(decision, {})
         self._record_answer(request, outcome)
@@ -205,14 +209,7 @@ class LocationService:
     def _provision(self, view: rule.SiteView, request: Request) -> Outcome:
         """Decide again on fresh facts under the write lock, then carry out on-demand."""
         with self.ctx.transaction() as s:
-            adv = advertisement_facts(s, request.advertisement_id)
-            check_request(adv, request)
-            facts = Facts(
-                adv,
-                targets(s, adv.collection_id, request.client_name),
-                package_rows(s, adv.package_id, lock=True),
-            )
-            decision = decide(view, request, facts)
+            decision = decide(view, request, fresh_facts(s, request, lock=True))
             provisioned = self._act(s, request, decision)
             if "added" not in provisioned.values():
                 decision = decision.with_race_lost()
@@ -251,6 +248,18 @@ class LocationService:
             state=outcome.decision.reason,
             detail=rule.describe(outcome.decision),
         )
+
+
+def fresh_facts(s: Session, request: Request, *, lock: bool = False) -> Facts:
+    """The facts of one request read from the database (`lock`: the package's DP list
+    locked for update, to act on on-demand)."""
+    adv = advertisement_facts(s, request.advertisement_id)
+    check_request(adv, request)
+    return Facts(
+        adv,
+        targets(s, adv.collection_id, request.client_name),
+        package_rows(s, adv.package_id, lock=lock),
+    )
 
 
 def decide(

@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,7 @@ from peerdp.site.mp.identity import Caller
 from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
     Advertisement,
+    AdvertisementRerun,
     CollectionMember,
     DistributionPoint,
     Package,
@@ -52,6 +53,7 @@ def client_body(s: Session, caller: Caller) -> dict[str, Any]:
         .where(CollectionMember.machine_name == caller.name)
         .order_by(Advertisement.id)
     ).all()
+    reruns = _reruns(s, caller.name, [adv.id for adv, _, _ in rows])
     return {
         "advertisements": [
             {
@@ -64,7 +66,9 @@ def client_body(s: Session, caller: Caller) -> dict[str, Any]:
                     "name": program.name,
                     "command_line": program.command_line,
                     "timeout_s": program.timeout_s,
+                    "success_exit_codes": list(program.success_exit_codes),
                 },
+                "rerun": reruns.get(adv.id, 0),
                 "schedule": {
                     "available_at": rfc3339(adv.available_at),
                     "mandatory_at": rfc3339(adv.mandatory_at) if adv.mandatory_at else None,
@@ -79,6 +83,21 @@ def client_body(s: Session, caller: Caller) -> dict[str, Any]:
             for adv, program, version in rows
         ]
     }
+
+
+def _reruns(s: Session, name: str, advertisement_ids: list[int]) -> dict[int, int]:
+    """Per advertisement, the latest rerun that concerns this client (for all, or it)."""
+    if not advertisement_ids:
+        return {}
+    rows = s.execute(
+        select(AdvertisementRerun.advertisement_id, func.max(AdvertisementRerun.id))
+        .where(
+            AdvertisementRerun.advertisement_id.in_(advertisement_ids),
+            AdvertisementRerun.client_name.is_(None) | (AdvertisementRerun.client_name == name),
+        )
+        .group_by(AdvertisementRerun.advertisement_id)
+    ).all()
+    return {advertisement_id: rerun for advertisement_id, rerun in rows}
 
 
 def dp_body(s: Session, caller: Caller) -> dict[str, Any]:

@@ -81,7 +81,11 @@ class StatusIn(Strict):
     source_version: int | None = Field(default=None, ge=0)
     advertisement_id: int | None = None
     state: str | None = Field(default=None, max_length=32)
-    exit_code: int | None = None
+    exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
+    # A client's attempt at an advertisement (1, 2, ...) and when it tries next (None: it
+    # will not, on its own).
+    attempt: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    next_attempt_at: datetime | None = None
     detail: str = Field(default="", max_length=4000)
     at: datetime | None = None
 

@@ -63,18 +63,23 @@ def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> No
 
 
 def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
-    at = message.at
-    if at is not None and at.tzinfo is None:
-        raise Refused("'at' must carry a time zone (RFC 3339 UTC)")
+    at, next_at = message.at, message.next_attempt_at
+    for name, moment in (("at", at), ("next_attempt_at", next_at)):
+        if moment is not None and moment.tzinfo is None:
+            raise Refused(f"'{name}' must carry a time zone (RFC 3339 UTC)")
     fields: dict[str, Any] = {
         "package_id": message.package_id,
         "source_version": message.source_version,
         "advertisement_id": message.advertisement_id,
         "state": message.state,
         "exit_code": message.exit_code,
+        "attempt": message.attempt,
+        "next_attempt_at": next_at,
     }
+    # A program's success may have another exit code than 0 (3010: restart required).
+    exit_failed = message.exit_code not in (None, 0) and not message.type.endswith("_succeeded")
     failed = message.state in {dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED}
-    failed = failed or message.exit_code not in (None, 0) or message.type.endswith("_failed")
+    failed = failed or exit_failed or message.type.endswith("_failed")
     damaged = message.state == dp_states.CONTENT_DAMAGED
     severity = "error" if failed else "warning" if damaged else "info"
     if caller.role == "client":
