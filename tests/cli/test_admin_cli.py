@@ -155,8 +155,14 @@ def test_package_import_and_update(cli: Cli, api: httpx.Client, tmp_path: Path) 
     assert cli.json("package", "manifest", package_id, "2") == ok(
         api.get(f"/packages/{package_id}/versions/2/manifest")
     )
+    # The same folder again is no new version (exit 0), unless --force.
     human = cli.ok("package", "update", package_id, str(folder))
-    assert "source version 3" in human and "0 files" in human
+    assert "unchanged" in human and "identical to source version 2" in human
+    unchanged = cli.json("package", "update", package_id, str(folder))
+    assert (unchanged["changed"], unchanged["source_version"]) == (False, 2)
+    assert [v["source_version"] for v in cli.json("package", "versions", package_id)] == [1, 2]
+    forced = cli.ok("package", "update", package_id, str(folder), "--force")
+    assert "source version 3" in forced and "0 files" in forced
 
     again = cli.json("package", "import", unique("copy"), str(folder))
     assert again["version"]["new_files"] == 0 and again["version"]["file_count"] == 3

@@ -94,6 +94,15 @@ def _package_body(name: str, on_demand: bool, no_auto_download: bool) -> dict[st
 
 
 def _render_version(version: Any) -> None:
+    if not version.get("changed", True):
+        say(
+            f"Package {version['package_id']} is unchanged: the folder is identical to "
+            f"source version {version['source_version']} "
+            f"({plural(version['file_count'], 'file')}, {human_size(version['total_size'])}). "
+            "No new version was made; use --force to make one anyway.",
+            "yellow",
+        )
+        return
     say(
         f"Package {version['package_id']} source version {version['source_version']}: "
         f"{plural(version['file_count'], 'file')}, {human_size(version['total_size'])}; "
@@ -153,13 +162,27 @@ def import_(
 def update(
     package_id: PackageId,
     folder: Folder,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Make a new source version even if the folder is identical to the "
+            "current one (clients then run the program again).",
+        ),
+    ] = False,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Send the folder as the package's next source version (DPs then get the update)."""
+    """Send the folder as the package's next source version (DPs then get the update).
+
+    A folder identical to the current source version (same files, sizes and SHA-256s)
+    makes no new version: it says so and exits 0 (JSON: "changed": false). `--force`
+    makes one anyway.
+    """
     entries = folder_entries(folder)
+    path = PACKAGES.item(package_id) + "/versions" + ("?force=true" if force else "")
     with connect(site) as api:
-        version = send_with_progress(api, PACKAGES.item(package_id) + "/versions", entries)
+        version = send_with_progress(api, path, entries)
     emit(version, json_out, _render_version)
 
 

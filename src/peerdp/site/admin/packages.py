@@ -6,7 +6,7 @@ import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -128,6 +128,7 @@ def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
     "/{package_id}/versions",
     response_model=PackageVersionOut,
     status_code=201,
+    responses={200: {"description": "Unchanged content: no new version (`changed` false)."}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -138,14 +139,29 @@ def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
     },
 )
 async def upload_version(
-    package_id: str, request: Request, ctx: SiteContext = Depends(site)
+    package_id: str,
+    request: Request,
+    response: Response,
+    force: bool = Query(
+        False, description="Make a new source version even if the content is unchanged."
+    ),
+    ctx: SiteContext = Depends(site),
 ) -> PackageVersionOut:
-    """Create the next source version from a tar archive of the package folder."""
+    """Create the next source version from a tar archive of the package folder (201).
+
+    Content identical to the current source version (the same files with the same sizes
+    and SHA-256s) makes no new version: the answer is 200 with the current version,
+    `changed` false and a `detail` saying so; DPs and clients are sent nothing. With
+    `force=true` a new version is made anyway (201).
+    """
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(ctx.library_dir)) as body:
         async for chunk in request.stream():
             body.write(chunk)
         body.seek(0)
-        return await run_in_threadpool(import_version, ctx, package_id, body)
+        answer = await run_in_threadpool(import_version, ctx, package_id, body, force=force)
+    if not answer.changed:
+        response.status_code = 200
+    return answer
 
 
 @router.get("/{package_id}/versions", response_model=list[dict[str, Any]])

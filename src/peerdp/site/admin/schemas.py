@@ -125,6 +125,9 @@ class PackageVersionOut(BaseModel):
     new_bytes: int
     created_at: datetime
     manifest: dict[str, Any]
+    # False: the upload was identical to the current version and no new one was made.
+    changed: bool = True
+    detail: str = ""
 
 
 class ProgramIn(Strict):
