@@ -82,7 +82,11 @@ class DistributionPointOut(Out):
     site_code: str
     ip_addresses: list[str]
     ad_site: str | None
+    # The site's setting (sent in the DP's policy), the --max-transfers the DP process
+    # reported it was started with (it overrides the site's), and the limit in force.
     max_transfers: int | None
+    max_transfers_override: int | None
+    max_transfers_in_force: int | None
     last_seen: datetime | None
     created_at: datetime
 
