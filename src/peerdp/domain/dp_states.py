@@ -49,7 +49,9 @@ TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
     INSTALLED: frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING}),
     REMOVAL_PENDING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
     REMOVAL_RETRYING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
-    REMOVAL_FAILED: frozenset({REMOVAL_PENDING, INSTALL_PENDING}),
+    # A DP that was down when removal gave up deletes the content when it comes back, and
+    # reports it: the row goes.
+    REMOVAL_FAILED: frozenset({None, REMOVAL_PENDING, INSTALL_PENDING}),
 }
 
 

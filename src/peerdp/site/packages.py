@@ -26,6 +26,17 @@ from peerdp.store.models import (
 )
 
 
+def live_package(s: Session, package_id: str) -> Package:
+    """The package, if it exists and is not being deleted (404, else 409)."""
+    package = get_or_404(s, Package, package_id, "package")
+    if package.deleted_at is not None:
+        raise Conflict(
+            f"package {package_id} was deleted and its content is being removed from its "
+            "DPs; it cannot be changed (see `peerdp package dp list` for the removal)"
+        )
+    return package
+
+
 def library(ctx: SiteContext) -> ObjectStore:
     return ObjectStore(ctx.library_dir)
 
@@ -46,7 +57,7 @@ def import_version(
     false, so DPs and clients are not sent the same content (and programs not run) again.
     """
     with ctx.transaction() as s:
-        version = get_or_404(s, Package, package_id, "package").source_version + 1
+        version = live_package(s, package_id).source_version + 1
     created = utcnow()
     try:
         manifest, stats = import_tar(
@@ -57,7 +68,7 @@ def import_version(
     except ContentError as exc:
         raise Invalid(f"package content refused: {exc}") from exc
     with ctx.transaction() as s:
-        package = get_or_404(s, Package, package_id, "package")
+        package = live_package(s, package_id)
         if package.source_version != version - 1:
             raise Conflict(f"package {package_id} was updated meanwhile; send the content again")
         current = s.get(PackageVersion, (package_id, version - 1))
@@ -165,7 +176,7 @@ def add_dp_to_package(
     ctx: SiteContext, s: Session, package_id: str, dp_id: int, *, origin: str
 ) -> PackageDistributionPoint:
     """Put a DP on a package's list (install_pending) and change its policy."""
-    package = get_or_404(s, Package, package_id, "package")
+    package = live_package(s, package_id)
     dp = get_or_404(s, DistributionPoint, dp_id, "distribution point")
     if package.source_version < 1:
         raise Conflict(f"package {package_id} has no content yet; add a source version first")

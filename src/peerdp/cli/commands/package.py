@@ -28,6 +28,7 @@ from peerdp.cli.resources import (
     add_list_show_delete,
     change_item,
     create_item,
+    delete_item,
     drop_unset,
     item_path,
     list_rows,
@@ -45,6 +46,7 @@ PACKAGES = Resource(
         Column("On demand", "on_demand", yes_no),
         Column("Auto download", "auto_download_branch", yes_no),
         Column("Updated", "updated_at", when, no_wrap=True),
+        Column("Deleted", "deleted_at", when, no_wrap=True),
     ),
     numeric_id=False,
 )
@@ -238,4 +240,20 @@ def _render_manifest(document: Any) -> None:
     print_table(files, FILE_COLUMNS, empty="No files.")
 
 
-add_list_show_delete(app, PACKAGES)
+@app.command("delete")
+def delete(package_id: PackageId, site: SiteOption = None, json_out: JsonOption = False) -> None:
+    """Delete a package: its advertisements go at once, and its content is removed from
+    every DP holding it (standard and branch); the package goes when they all have.
+
+    Deleting it again retries DPs whose removal failed. JSON output: `{"deleted": PATH}`
+    when it is gone at once, else the deletion with `removing_from` and each DP's row.
+    """
+    delete_item(site, json_out, PACKAGES.item(package_id), f"package {package_id}", _deletion)
+
+
+def _deletion(answer: Any) -> None:
+    say(answer["detail"], "yellow")
+    print_table(answer["distribution_points"], package_dp.COLUMNS, empty="The package is on no DP.")
+
+
+add_list_show_delete(app, PACKAGES, delete=False)

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 from peerdp.site.admin.schemas import AdvertisementIn, AdvertisementOut, AdvertisementPatch
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
-from peerdp.store.models import Advertisement, Collection, Package, Program, utcnow
+from peerdp.site.packages import live_package
+from peerdp.store.models import Advertisement, Collection, Program, utcnow
 
 router = APIRouter(prefix="/advertisements", tags=["advertisements"])
 
 
 def _check(s: Session, adv: Advertisement) -> None:
-    get_or_404(s, Package, adv.package_id, "package")
+    live_package(s, adv.package_id)
     get_or_404(s, Collection, adv.collection_id, "collection")
     program = s.scalar(
         select(Program.id).where(

@@ -111,6 +111,8 @@ class PackageOut(Out):
     auto_download_branch: bool
     created_at: datetime
     updated_at: datetime
+    # Set when the package was deleted and some DP still holds it (removal under way).
+    deleted_at: datetime | None = None
 
 
 class ManifestFileOut(BaseModel):
@@ -288,3 +290,12 @@ class StatusMessageOut(Out):
     state: str | None
     exit_code: int | None
     detail: str
+
+
+class PackageDeletionOut(BaseModel):
+    package_id: str
+    name: str
+    deleted_at: datetime
+    removing_from: int
+    detail: str
+    distribution_points: list[PackageDPOut]
