@@ -117,6 +117,12 @@ def test_distribution_point_lifecycle(cli: Cli, api: httpx.Client) -> None:
     assert changed["protected"] is False and changed["bits_enabled"] is True
     assert ok(api.get(f"/distribution-points/{made['id']}"))["url"] == "http://dp:8081"
     assert name in [d["name"] for d in cli.json("dp", "list")]
+    # What is in force: the site's setting, else the kind's default (a branch DP: 10).
+    shown = cli.json("dp", "show", str(made["id"]))
+    assert (shown["max_transfers"], shown["max_transfers_in_force"]) == (5, 5)
+    assert "in force  5" in cli.ok("dp", "show", str(made["id"]))
+    cleared = cli.json("dp", "set", str(made["id"]), "--no-max-transfers")
+    assert (cleared["max_transfers"], cleared["max_transfers_in_force"]) == (None, 10)
 
     cli.json("dp", "delete", str(made["id"]))
     assert api.get(f"/distribution-points/{made['id']}").status_code == 404

@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from peerdp.dp.branch import BranchWorker
+from peerdp.dp.http.response import TransferLimiter
 from peerdp.dp.store import DPStore
+from peerdp.dp.transfer_limit import TransferLimit
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess
@@ -38,6 +40,23 @@ def test_branch_refuses_a_manifest_the_digest_does_not_name(tmp_path: Path) -> N
     worker.apply({"packages": [entry], "remove": []})
     assert [(m["type"], m["state"]) for m in mp.messages] == [("package_state", "install_failed")]
     assert "signed policy says" in mp.messages[0]["detail"]
+
+
+def test_branch_takes_the_sites_transfer_limit_from_each_policy(tmp_path: Path) -> None:
+    limiter = TransferLimiter(None)
+    limit = TransferLimit.start(limiter, "branch", None)
+    assert limiter.max_transfers == 10  # a workstation's limit until the site says otherwise
+    worker = BranchWorker(RecordingMP(), DPStore(tmp_path), limit=limit)  # type: ignore[arg-type]
+    worker.apply({"packages": [], "remove": [], "max_transfers": 3})
+    assert limiter.max_transfers == 3
+    worker.apply({"packages": [], "remove": [], "max_transfers": None})
+    assert limiter.max_transfers == 10
+
+    overridden = TransferLimiter(None)
+    mine = TransferLimit.start(overridden, "branch", 2)  # started with --max-transfers 2
+    worker = BranchWorker(RecordingMP(), DPStore(tmp_path / "b"), limit=mine)  # type: ignore[arg-type]
+    worker.apply({"packages": [], "remove": [], "max_transfers": 50})
+    assert overridden.max_transfers == 2
 
 
 def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
