@@ -15,6 +15,7 @@ from peerdp.dp.branch import BranchWorker
 from peerdp.dp.http.response import TransferLimiter
 from peerdp.dp.store import DPStore
 from peerdp.dp.transfer_limit import TransferLimit
+from peerdp.machine.reporting import package_state
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess
@@ -198,3 +199,30 @@ def test_removal_deletes_content_and_reports(world: Callable[..., World], tmp_pa
     objects = data_dir / "store" / "objects"
     assert not [p for p in objects.rglob("*") if p.is_file()]
     assert branch.stop(signal.SIGTERM) == 0  # a clean shutdown
+
+
+def test_deleting_the_package_removes_it_from_the_branch_dp(
+    world: Callable[..., World], tmp_path: Path
+) -> None:
+    w = world()
+    data_dir = tmp_path / "branch"
+    w.start_branch(data_dir)
+    dp_id = w.branch_dp["id"]
+    assert w.admin.post(
+        f"/packages/{w.package_id}/distribution-points", json={"dp_id": dp_id}
+    ).is_success
+    w.wait_branch_state("installed")
+    manifest = data_dir / "store" / "manifests" / w.package_id / f"{w.version}.json"
+    assert manifest.exists()
+
+    assert w.admin.delete(f"/packages/{w.package_id}").status_code == 202
+    wait_for("the branch DP's row to go", lambda: w.branch_row() is None)
+    assert not manifest.exists()
+    objects = data_dir / "store" / "objects"
+    assert not [p for p in objects.rglob("*") if p.is_file()]
+    assert [m["state"] for m in w.typed("package_state", dp_id=dp_id)][-1] == "removed"
+    # The standard DP still holds it (this one takes no pushes): the package waits for it.
+    assert w.admin.get(f"/packages/{w.package_id}").json()["deleted_at"] is not None
+    assert w.standard_mp is not None
+    w.standard_mp.status(package_state(w.package_id, w.version, "removed", "deleted"))
+    assert w.admin.get(f"/packages/{w.package_id}").status_code == 404
