@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,7 +16,7 @@ from fastapi import FastAPI
 from peerdp.machine.mp_client import Identity, save_identity
 from peerdp.security.signing import SiteKey
 from tests.dp.branch_support import World, worlds
-from tests.dp.support import free_port, start_uvicorn, stop_uvicorn
+from tests.dp.support import free_port, stalled_download, start_uvicorn, stop_uvicorn
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess, peerdp_cmd
 from tests.machine.support import run_client
@@ -78,20 +75,6 @@ def test_full_branch_dp_sends_client_to_next_dp(
     assert result.returncode == 0, result.stdout + result.stderr
     detail = w.typed("program_succeeded", client_name=name)[0]["detail"]
     assert f"from {w.tag}-std:" in detail and f"{w.tag}-br-dp:" not in detail
-
-
-@contextlib.contextmanager
-def stalled_download(base_url: str, path: str, token: str) -> Iterator[None]:
-    """A GET that reads its first bytes and then nothing: a tiny receive buffer, so the
-    DP cannot finish sending and keeps the transfer slot."""
-    host, port = urlsplit(base_url).hostname, urlsplit(base_url).port
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect((host, port))
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        sock.sendall(request.encode())
-        assert sock.recv(64).startswith(b"HTTP/1.1 200")
-        yield
 
 
 def test_corrupt_file_is_never_run(world: Callable[..., World], tmp_path: Path) -> None:

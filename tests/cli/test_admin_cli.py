@@ -117,6 +117,12 @@ def test_distribution_point_lifecycle(cli: Cli, api: httpx.Client) -> None:
     assert changed["protected"] is False and changed["bits_enabled"] is True
     assert ok(api.get(f"/distribution-points/{made['id']}"))["url"] == "http://dp:8081"
     assert name in [d["name"] for d in cli.json("dp", "list")]
+    # What is in force: the site's setting, else the kind's default (a branch DP: 10).
+    shown = cli.json("dp", "show", str(made["id"]))
+    assert (shown["max_transfers"], shown["max_transfers_in_force"]) == (5, 5)
+    assert "in force  5" in cli.ok("dp", "show", str(made["id"]))
+    cleared = cli.json("dp", "set", str(made["id"]), "--no-max-transfers")
+    assert (cleared["max_transfers"], cleared["max_transfers_in_force"]) == (None, 10)
 
     cli.json("dp", "delete", str(made["id"]))
     assert api.get(f"/distribution-points/{made['id']}").status_code == 404
@@ -155,8 +161,14 @@ def test_package_import_and_update(cli: Cli, api: httpx.Client, tmp_path: Path) 
     assert cli.json("package", "manifest", package_id, "2") == ok(
         api.get(f"/packages/{package_id}/versions/2/manifest")
     )
+    # The same folder again is no new version (exit 0), unless --force.
     human = cli.ok("package", "update", package_id, str(folder))
-    assert "source version 3" in human and "0 files" in human
+    assert "unchanged" in human and "identical to source version 2" in human
+    unchanged = cli.json("package", "update", package_id, str(folder))
+    assert (unchanged["changed"], unchanged["source_version"]) == (False, 2)
+    assert [v["source_version"] for v in cli.json("package", "versions", package_id)] == [1, 2]
+    forced = cli.ok("package", "update", package_id, str(folder), "--force")
+    assert "source version 3" in forced and "0 files" in forced
 
     again = cli.json("package", "import", unique("copy"), str(folder))
     assert again["version"]["new_files"] == 0 and again["version"]["file_count"] == 3

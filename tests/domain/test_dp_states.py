@@ -45,6 +45,7 @@ ALLOWED: set[tuple[str | None, str | None]] = {
     (REMOVAL_RETRYING, REMOVAL_RETRYING),
     (REMOVAL_RETRYING, REMOVAL_FAILED),
     (REMOVAL_RETRYING, INSTALL_PENDING),
+    (REMOVAL_FAILED, NOT_LISTED),  # a DP back up after removal gave up deletes it then
     (REMOVAL_FAILED, REMOVAL_PENDING),
     (REMOVAL_FAILED, INSTALL_PENDING),
     # A branch DP of a package with automatic download off waits for a prestage archive.
@@ -96,7 +97,7 @@ def test_some_forbidden_moves_by_name() -> None:
     assert not dp_states.can_move(NOT_LISTED, INSTALLED)  # never installed without a push
     assert not dp_states.can_move(INSTALLED, NOT_LISTED)  # removal goes through pending
     assert not dp_states.can_move(INSTALL_FAILED, INSTALLED)
-    assert not dp_states.can_move(REMOVAL_FAILED, NOT_LISTED)
+    assert not dp_states.can_move(INSTALL_FAILED, NOT_LISTED)  # removal goes through pending
     assert not dp_states.can_move("no_such_state", INSTALL_PENDING)
 
 

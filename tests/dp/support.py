@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -173,3 +175,17 @@ def assert_error(resp: httpx.Response, status: int) -> None:
 
 def key_public(key: SiteKey) -> SitePublicKey:
     return SitePublicKey.from_b64(key.public_key_b64)
+
+
+@contextlib.contextmanager
+def stalled_download(base_url: str, path: str, token: str) -> Iterator[None]:
+    """A GET that reads its first bytes and then nothing: a tiny receive buffer, so the
+    DP cannot finish sending and keeps the transfer slot."""
+    host, port = urlsplit(base_url).hostname, urlsplit(base_url).port
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, port))
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        sock.sendall(request.encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        yield

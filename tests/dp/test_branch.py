@@ -12,7 +12,10 @@ import httpx
 import pytest
 
 from peerdp.dp.branch import BranchWorker
+from peerdp.dp.http.response import TransferLimiter
 from peerdp.dp.store import DPStore
+from peerdp.dp.transfer_limit import TransferLimit
+from peerdp.machine.reporting import package_state
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess
@@ -38,6 +41,23 @@ def test_branch_refuses_a_manifest_the_digest_does_not_name(tmp_path: Path) -> N
     worker.apply({"packages": [entry], "remove": []})
     assert [(m["type"], m["state"]) for m in mp.messages] == [("package_state", "install_failed")]
     assert "signed policy says" in mp.messages[0]["detail"]
+
+
+def test_branch_takes_the_sites_transfer_limit_from_each_policy(tmp_path: Path) -> None:
+    limiter = TransferLimiter(None)
+    limit = TransferLimit.start(limiter, "branch", None)
+    assert limiter.max_transfers == 10  # a workstation's limit until the site says otherwise
+    worker = BranchWorker(RecordingMP(), DPStore(tmp_path), limit=limit)  # type: ignore[arg-type]
+    worker.apply({"packages": [], "remove": [], "max_transfers": 3})
+    assert limiter.max_transfers == 3
+    worker.apply({"packages": [], "remove": [], "max_transfers": None})
+    assert limiter.max_transfers == 10
+
+    overridden = TransferLimiter(None)
+    mine = TransferLimit.start(overridden, "branch", 2)  # started with --max-transfers 2
+    worker = BranchWorker(RecordingMP(), DPStore(tmp_path / "b"), limit=mine)  # type: ignore[arg-type]
+    worker.apply({"packages": [], "remove": [], "max_transfers": 50})
+    assert overridden.max_transfers == 2
 
 
 def test_branch_without_sources_retries_with_a_reason(tmp_path: Path) -> None:
@@ -202,3 +222,30 @@ def test_removal_deletes_content_and_reports(world: Callable[..., World], tmp_pa
     objects = data_dir / "store" / "objects"
     assert not [p for p in objects.rglob("*") if p.is_file()]
     assert branch.stop(signal.SIGTERM) == 0  # a clean shutdown
+
+
+def test_deleting_the_package_removes_it_from_the_branch_dp(
+    world: Callable[..., World], tmp_path: Path
+) -> None:
+    w = world()
+    data_dir = tmp_path / "branch"
+    w.start_branch(data_dir)
+    dp_id = w.branch_dp["id"]
+    assert w.admin.post(
+        f"/packages/{w.package_id}/distribution-points", json={"dp_id": dp_id}
+    ).is_success
+    w.wait_branch_state("installed")
+    manifest = data_dir / "store" / "manifests" / w.package_id / f"{w.version}.json"
+    assert manifest.exists()
+
+    assert w.admin.delete(f"/packages/{w.package_id}").status_code == 202
+    wait_for("the branch DP's row to go", lambda: w.branch_row() is None)
+    assert not manifest.exists()
+    objects = data_dir / "store" / "objects"
+    assert not [p for p in objects.rglob("*") if p.is_file()]
+    assert [m["state"] for m in w.typed("package_state", dp_id=dp_id)][-1] == "removed"
+    # The standard DP still holds it (this one takes no pushes): the package waits for it.
+    assert w.admin.get(f"/packages/{w.package_id}").json()["deleted_at"] is not None
+    assert w.standard_mp is not None
+    w.standard_mp.status(package_state(w.package_id, w.version, "removed", "deleted"))
+    assert w.admin.get(f"/packages/{w.package_id}").status_code == 404

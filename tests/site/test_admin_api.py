@@ -300,6 +300,52 @@ def test_update_with_one_changed_file_stores_one_new_object(
     assert setup["sha256"] == hashlib.sha256(files["setup.cmd"]).hexdigest()
 
 
+def test_update_with_unchanged_content_makes_no_version_unless_forced(
+    admin: httpx.Client,
+) -> None:
+    files = unique_files(3)
+    package = new_package(admin, unique("pkg"))
+    first = ok(upload(admin, package["id"], make_tar(files)), 201)
+    dp = ok(admin.post("/distribution-points", json={"name": unique("dp"), "kind": "branch"}), 201)
+    ok(admin.post(f"/packages/{package['id']}/distribution-points", json={"dp_id": dp["id"]}), 201)
+    before = ok(admin.get(f"/packages/{package['id']}/distribution-points"))
+
+    # The same files in another order in the archive are the same content.
+    reordered = dict(reversed(list(files.items())))
+    same = ok(upload(admin, package["id"], make_tar(reordered)), 200)
+
+    assert same["changed"] is False and "identical to source version 1" in same["detail"]
+    assert (same["source_version"], same["new_files"]) == (1, 0)
+    assert same["manifest_digest"] == first["manifest_digest"]
+    assert ok(admin.get(f"/packages/{package['id']}"))["source_version"] == 1
+    assert [v["source_version"] for v in ok(admin.get(f"/packages/{package['id']}/versions"))] == [
+        1
+    ]
+    # No DP is sent anything again.
+    assert ok(admin.get(f"/packages/{package['id']}/distribution-points")) == before
+    messages = ok(admin.get("/status-messages", params={"package_id": package["id"]}))
+    assert "package_version_unchanged" in [m["type"] for m in messages]
+
+    forced = ok(
+        admin.post(
+            f"/packages/{package['id']}/versions",
+            params={"force": "true"},
+            content=make_tar(files),
+            headers={"Content-Type": "application/x-tar"},
+        ),
+        201,
+    )
+    assert (forced["source_version"], forced["changed"]) == (2, True)
+    [row] = ok(admin.get(f"/packages/{package['id']}/distribution-points"))
+    assert (row["state"], row["source_version"]) == ("install_pending", 2)
+
+    # Unchanged means unchanged from the current version: going back to v1's content after
+    # a real change is a change.
+    ok(upload(admin, package["id"], make_tar({**files, "extra.txt": b"x"})), 201)
+    back = ok(upload(admin, package["id"], make_tar(files)), 201)
+    assert (back["source_version"], back["changed"]) == (4, True)
+
+
 # -- programs -----------------------------------------------------------------------
 
 

@@ -223,6 +223,68 @@ def test_removal_deletes_the_content_and_the_row(
     assert "deleted" in removed["detail"]
 
 
+def test_deleting_a_package_removes_it_from_standard_dps(
+    site: Site, dps: list[DPProcess], tmp_path: Path
+) -> None:
+    dp_id, dp = new_dp(site, dps, tmp_path)
+    files = {"tool.exe": os.urandom(20_000)}
+    package_id, version = site.package(files)
+    site.add(package_id, dp_id)
+    site.wait_state(package_id, dp_id, {"installed"})
+    key = site_key(site)
+    assert get_file(dp, package_id, version, "tool.exe", key).status_code == 200
+
+    answer = ok(site.admin.delete(f"/packages/{package_id}"), 202)
+    assert answer["removing_from"] == 1
+    [row] = answer["distribution_points"]
+    assert row["dp_id"] == dp_id and row["state"].startswith("removal_")
+    wait_for(
+        "the package to go", lambda: site.admin.get(f"/packages/{package_id}").status_code == 404
+    )
+    assert get_file(dp, package_id, version, "tool.exe", key).status_code == 404
+    assert not dp.object_path(sha(files["tool.exe"])).exists()
+    assert not (dp.data_dir / "content" / "manifests" / package_id / f"{version}.json").exists()
+    messages = site.messages(package_id=package_id)
+    removed = [m for m in messages if m["type"] == "package_state" and m["state"] == "removed"]
+    assert [m["dp_id"] for m in removed] == [dp_id]
+    types = [m["type"] for m in messages]
+    assert types.index("package_deleted") < types.index("package_removed")
+
+
+def test_a_dp_down_when_its_package_is_deleted_removes_it_when_it_comes_back(
+    site: Site, dps: list[DPProcess], tmp_path: Path
+) -> None:
+    dp_id, dp = new_dp(site, dps, tmp_path)
+    files = {"tool.exe": os.urandom(20_000)}
+    package_id, version = site.package(files)
+    site.add(package_id, dp_id)
+    site.wait_state(package_id, dp_id, {"installed"})
+    port = dp.url.rsplit(":", 1)[1]
+    dps.remove(dp)
+    dp.stop()
+
+    ok(site.admin.delete(f"/packages/{package_id}"), 202)
+    row = site.wait_state(package_id, dp_id, {"removal_failed"})
+    assert "cannot reach" in row["detail"] and "gave up" in row["detail"]
+    states = [m["state"] for m in site.messages(package_id=package_id, type="package_state")]
+    assert states.count("removal_retrying") == ATTEMPTS - 1 and "removal_failed" in states
+    # Meanwhile the package is still there, deleted, and nothing can be added to it.
+    package = ok(site.admin.get(f"/packages/{package_id}"))
+    assert package["deleted_at"] is not None
+    refused = site.admin.post(f"/packages/{package_id}/distribution-points", json={"dp_id": dp_id})
+    assert refused.status_code == 409 and "deleted" in refused.json()["detail"]
+
+    # Back up (same data directory and port): it deletes the content at start and says so.
+    back = start_dp(site.server, dp.data_dir, None, "--port", port)
+    dps.append(back)
+    wait_for(
+        "the package to go", lambda: site.admin.get(f"/packages/{package_id}").status_code == 404
+    )
+    assert not back.object_path(sha(files["tool.exe"])).exists()
+    assert not (back.data_dir / "content" / "manifests" / package_id / f"{version}.json").exists()
+    assert get_file(back, package_id, version, "tool.exe", site_key(site)).status_code == 404
+
+
 def test_restarted_dp_keeps_its_content_and_reports_it(
     site: Site, dps: list[DPProcess], tmp_path: Path
 ) -> None:

@@ -83,8 +83,12 @@ def branch_serve(
     name: str | None = NAME,
     ip_address: list[str] | None = ADDRESSES,
     ad_site: str | None = AD_SITE,
-    max_transfers: int = typer.Option(
-        10, "--max-transfers", min=1, help="Downloads served at once; more get 503 + Retry-After."
+    max_transfers: int | None = typer.Option(
+        None,
+        "--max-transfers",
+        min=1,
+        help="Downloads served at once; more get 503 + Retry-After. Overrides the site's "
+        "setting for this DP (default: the site's, else 10).",
     ),
     bandwidth_limit: int | None = typer.Option(
         None, "--bandwidth-limit", min=1, help="Cap on pulling content, in bytes per second."

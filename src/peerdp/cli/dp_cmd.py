@@ -44,7 +44,11 @@ def serve(
         None, "--url", help="Public URL clients use (default: http://HOST:PORT)."
     ),
     max_transfers: int | None = typer.Option(
-        None, "--max-transfers", min=1, help="Transfers served at once (default: no limit)."
+        None,
+        "--max-transfers",
+        min=1,
+        help="Transfers served at once. Overrides the site's setting for this DP "
+        "(default: the site's, else no limit).",
     ),
     validate_interval: str = typer.Option(
         "24h", "--validate-interval", help=VALIDATE_INTERVAL_HELP

@@ -71,7 +71,9 @@ TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
     REMOVAL_RETRYING: frozenset(
         {None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING, WAITING_FOR_PRESTAGE}
     ),
-    REMOVAL_FAILED: frozenset({REMOVAL_PENDING, INSTALL_PENDING, WAITING_FOR_PRESTAGE}),
+    # A DP that was down when removal gave up deletes the content when it comes back, and
+    # reports it: the row goes.
+    REMOVAL_FAILED: frozenset({None, REMOVAL_PENDING, INSTALL_PENDING, WAITING_FOR_PRESTAGE}),
 }
 
 

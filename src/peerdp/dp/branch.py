@@ -15,6 +15,8 @@ thread that long-polls the policy and makes the store match it:
   doubling delay, then `install_failed`;
 - packages in `remove` (and any held version no longer assigned) are deleted,
   then reported `removed`;
+- the transfer limit follows the site's setting in the policy (`--max-transfers`
+  overrides it; dp/transfer_limit.py);
 - a held version found damaged (on a read, by content validation every
   `--validate-interval`, or when the policy is applied) is withdrawn, reported
   `content_damaged` (dp/damage.py) and pulled again.
@@ -48,6 +50,7 @@ from peerdp.dp.damage import (
 from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
+from peerdp.dp.transfer_limit import TransferLimit
 from peerdp.dp.zerocopy import server_config
 from peerdp.machine.listen import keep_url, listen
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
@@ -89,7 +92,8 @@ class BranchOptions:
     name: str | None = None
     ip_addresses: tuple[str, ...] = ()
     ad_site: str | None = None
-    max_transfers: int = 10
+    # Its own --max-transfers, overriding the site's setting (None: the site's, else 10).
+    max_transfers: int | None = None
     bandwidth_limit: int | None = None
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
@@ -152,6 +156,7 @@ class BranchWorker:
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
     max_attempts: int = 10
+    limit: TransferLimit | None = None
     _attempts: dict[tuple[str, int], _Attempts] = field(default_factory=dict)
     _drop_errors: dict[tuple[str, int], str] = field(default_factory=dict)
     _noted: set[tuple[str, int]] = field(default_factory=set)
@@ -164,6 +169,8 @@ class BranchWorker:
         errors = 0
         while not stop.is_set():
             try:
+                if self.limit is not None:
+                    self.limit.report(self.mp)
                 policy = self.mp.policy(since=version, wait=self._wait_s())
                 version = int(policy["version"])
                 self.apply(policy)
@@ -186,7 +193,9 @@ class BranchWorker:
         return max(0.0, min([self.poll_interval_s, *due]))
 
     def apply(self, policy: dict[str, Any]) -> None:
-        """Bring the store in line with one verified policy."""
+        """Bring the store (and the transfer limit) in line with one verified policy."""
+        if self.limit is not None:
+            self.limit.apply(policy)
         assignments = [Assignment.from_policy(p) for p in policy.get("packages", [])]
         manifests = {a.key: self._manifest_of(a) for a in assignments}
         self._drop_unassigned(set(manifests))
@@ -381,6 +390,8 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     damaged = [found for found in store.check() if not found.intact]
     mp = MPClient(identity, ca_file=options.ca_file)
     keep_url(options.data_dir, url, mp, announce)
+    app = content_app(store, identity, options.max_transfers, options.metrics_token)
+    limiter = app.state.content_service.limiter
     worker = BranchWorker(
         mp,
         store,
@@ -388,6 +399,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         poll_interval_s=options.poll_interval_s,
         retry_base_s=options.retry_base_s,
         max_attempts=options.max_attempts,
+        limit=TransferLimit.start(limiter, "branch", options.max_transfers),
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)
@@ -397,11 +409,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         store, mp, options.validate_interval_s, stop, found_at_start=damaged
     )
     try:
-        _serve_http(
-            content_app(store, identity, options.max_transfers, options.metrics_token),
-            sock,
-            options.certificate,
-        )
+        _serve_http(app, sock, options.certificate)
     finally:
         stop.set()
         for running in (thread, *damage_threads):
@@ -437,7 +445,10 @@ def _serve_http(app: FastAPI, sock: socket.socket, certificate: ServerCertificat
 
 
 def content_app(
-    store: DPStore, identity: Identity, max_transfers: int, metrics_token: str | None = None
+    store: DPStore,
+    identity: Identity,
+    max_transfers: int | None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
     app = create_content_app(

@@ -10,10 +10,12 @@ the pinned site key) and takes what the site's distribution manager pushes to it
 
 Those need a site-signed distribution token for this DP (``Authorization: Bearer``); a
 client's access token is refused there, as a distribution token is refused for content.
-At start it checks its store, deletes damaged versions, and reports to the management
-point what it holds (``installed``), what it found damaged (``content_damaged``) and what
-it lost (``install_retrying``, with why). While it serves, a version found damaged on a
-read or by content validation (dp/damage.py) is withdrawn and reported the same way.
+It long-polls its policy for the site's settings (the transfer limit; its own
+``--max-transfers`` overrides it). At start it checks its store, deletes damaged versions,
+and reports to the management point what it holds (``installed``), what it found damaged
+(``content_damaged``) and what it lost (``install_retrying``, with why). While it serves,
+a version found damaged on a read or by content validation (dp/damage.py) is withdrawn and
+reported the same way.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from peerdp.dp.disk_full import answer_disk_full
 from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
+from peerdp.dp.transfer_limit import TransferLimit, follow
 from peerdp.dp.zerocopy import server_config
 from peerdp.machine.mp_client import (
     Identity,
@@ -87,7 +90,10 @@ class DPOptions:
     ip_addresses: tuple[str, ...] = ()
     ad_site: str | None = None
     public_url: str | None = None
+    # Its own --max-transfers, overriding the site's setting (None: follow the site's).
     max_transfers: int | None = None
+    # The longest wait of its policy long-poll (a change of the site's settings ends it).
+    policy_wait_s: float = 300.0
     report_retry_s: float = 2.0
     validate_interval_s: float = DEFAULT_VALIDATE_INTERVAL_S
     # HTTPS: the certificate to serve with (None: plain HTTP), and the CA file the site's
@@ -207,6 +213,7 @@ def create_dp_app(
     content = ContentService(
         store, identity.public_key, ContentOptions(max_transfers=max_transfers)
     )
+    app.state.content_service = content
     app.include_router(content.router())
     app.include_router(receive_router(store, identity.public_key, identity.dp_id))
 
@@ -319,13 +326,20 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     thread.start()
     damage_threads = start_damage_threads(store, mp, options.validate_interval_s, stop)
     app = create_dp_app(store, identity, options.max_transfers, options.metrics_token)
+    limit = TransferLimit.start(
+        app.state.content_service.limiter, "standard", options.max_transfers
+    )
+    follower = threading.Thread(
+        target=follow, args=(mp, limit, stop, options.policy_wait_s), name="policy", daemon=True
+    )
+    follower.start()
     config = server_config(app, options.certificate)
     exit_zero_after_sigterm()  # the finally below runs; exit code 0
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
-        for running in (thread, *damage_threads):
+        for running in (thread, follower, *damage_threads):
             running.join(timeout=2)
         store.flush()
         mp.close()

@@ -247,6 +247,12 @@ class MPClient:
         """Tell the site this DP now serves at `url`."""
         self._call("POST", "/announce", json={"url": url})
 
+    def dp_settings(self, max_transfers_override: int | None) -> dict[str, Any]:
+        """Tell the site the --max-transfers this DP was started with (None: none)."""
+        body = {"max_transfers_override": max_transfers_override}
+        answer: dict[str, Any] = self._call("POST", "/dp-settings", json=body)
+        return answer
+
     def status(self, *messages: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self._call("POST", "/status", json={"messages": list(messages)})
         return answer

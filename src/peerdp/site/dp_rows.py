@@ -3,7 +3,8 @@
 A row moves only along SCCM's transitions (domain/dp_states). Repeating a retry moves its
 deadline on; repeating `installed` (a DP re-reporting after a restart) is accepted. When a
 BITS-enabled standard DP becomes `installed`, delayed on-demand requests waiting for it are
-carried out in the same transaction.
+carried out in the same transaction; when the last row of a deleted package goes, the
+package goes too (site/package_deletion.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
-from peerdp.site import provisioning
+from peerdp.site import package_deletion, provisioning
 from peerdp.site.context import SiteContext
 from peerdp.site.packages import set_state
 from peerdp.store.models import DistributionPoint, PackageDistributionPoint
@@ -62,6 +63,7 @@ def move(
     ctx.changes.publish(s)
     if target is None:
         s.delete(row)
+        package_deletion.purge_if_removed(ctx, s, row.package_id)
         return
     if target in COUNTED:
         row.attempts += 1

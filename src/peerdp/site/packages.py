@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from peerdp.content.archive_limits import ArchiveLimits, ArchiveTooLarge
-from peerdp.content.manifest import import_tar
+from peerdp.content.manifest import Manifest, import_tar
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
@@ -26,6 +26,17 @@ from peerdp.store.models import (
 )
 
 
+def live_package(s: Session, package_id: str) -> Package:
+    """The package, if it exists and is not being deleted (404, else 409)."""
+    package = get_or_404(s, Package, package_id, "package")
+    if package.deleted_at is not None:
+        raise Conflict(
+            f"package {package_id} was deleted and its content is being removed from its "
+            "DPs; it cannot be changed (see `peerdp package dp list` for the removal)"
+        )
+    return package
+
+
 def library(ctx: SiteContext) -> ObjectStore:
     return ObjectStore(ctx.library_dir)
 
@@ -36,10 +47,17 @@ def upload_limits(ctx: SiteContext) -> ArchiveLimits:
     return ArchiveLimits(settings.max_upload_bytes, settings.max_upload_members)
 
 
-def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> PackageVersionOut:
-    """Store a tar archive's files once each and make it the package's next source version."""
+def import_version(
+    ctx: SiteContext, package_id: str, archive: IO[bytes], *, force: bool = False
+) -> PackageVersionOut:
+    """Store a tar archive's files once each and make it the package's next source version.
+
+    Content identical to the current source version (the same paths, sizes and SHA-256s)
+    makes no new version unless `force`: the answer is the current version, `changed`
+    false, so DPs and clients are not sent the same content (and programs not run) again.
+    """
     with ctx.transaction() as s:
-        version = get_or_404(s, Package, package_id, "package").source_version + 1
+        version = live_package(s, package_id).source_version + 1
     created = utcnow()
     try:
         manifest, stats = import_tar(
@@ -50,9 +68,12 @@ def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> Pac
     except ContentError as exc:
         raise Invalid(f"package content refused: {exc}") from exc
     with ctx.transaction() as s:
-        package = get_or_404(s, Package, package_id, "package")
+        package = live_package(s, package_id)
         if package.source_version != version - 1:
             raise Conflict(f"package {package_id} was updated meanwhile; send the content again")
+        current = s.get(PackageVersion, (package_id, version - 1))
+        if not force and current is not None and same_files(current, manifest):
+            return _unchanged(ctx, s, current)
         document = manifest.to_json()
         row = PackageVersion(
             package_id=package_id,
@@ -87,7 +108,43 @@ def import_version(ctx: SiteContext, package_id: str, archive: IO[bytes]) -> Pac
             new_bytes=stats.new_bytes,
             created_at=created,
             manifest=document,
+            changed=True,
+            detail=f"source version {version} created",
         )
+
+
+def same_files(version: PackageVersion, manifest: Manifest) -> bool:
+    """Whether `manifest` lists exactly the files of `version` (paths, sizes, SHA-256s)."""
+    return Manifest.from_json(version.manifest).files == manifest.files
+
+
+def _unchanged(ctx: SiteContext, s: Session, current: PackageVersion) -> PackageVersionOut:
+    """The answer to an upload identical to the current version: nothing is made."""
+    detail = (
+        f"the content is identical to source version {current.source_version}: "
+        "no new version made (send it with force to make one anyway)"
+    )
+    site_event(
+        s,
+        ctx,
+        "package_version_unchanged",
+        package_id=current.package_id,
+        source_version=current.source_version,
+        detail=detail,
+    )
+    return PackageVersionOut(
+        package_id=current.package_id,
+        source_version=current.source_version,
+        manifest_digest=current.manifest_digest,
+        file_count=current.file_count,
+        total_size=current.total_size,
+        new_files=0,
+        new_bytes=0,
+        created_at=current.created_at,
+        manifest=current.manifest,
+        changed=False,
+        detail=detail,
+    )
 
 
 def _send_new_version(ctx: SiteContext, s: Session, package_id: str, version: int) -> None:
@@ -162,7 +219,7 @@ def add_dp_to_package(
 ) -> PackageDistributionPoint:
     """Put a DP on a package's list (install_pending, or waiting_for_prestage for a branch DP
     of a package with automatic download off) and change its policy."""
-    package = get_or_404(s, Package, package_id, "package")
+    package = live_package(s, package_id)
     dp = get_or_404(s, DistributionPoint, dp_id, "distribution point")
     if package.source_version < 1:
         raise Conflict(f"package {package_id} has no content yet; add a source version first")

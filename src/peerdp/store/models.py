@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from peerdp.domain import dp_states
+from peerdp.domain import dp_states, transfer_limits
 from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS, LOCATE_BY
 from peerdp.domain.location.model import DP_KINDS
 
@@ -108,7 +108,11 @@ class DistributionPoint(Base):
     site_code: Mapped[str] = mapped_column(ForeignKey("sites.code"))
     ip_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
     ad_site: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The site's limit on transfers served at once (None: the kind's default), sent to the
+    # DP in its policy; and the limit the DP process was started with (its --max-transfers,
+    # which overrides the site's), as it reported it.
     max_transfers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_transfers_override: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     protected_boundaries: Mapped[list[ProtectedBoundary]] = relationship(
@@ -122,6 +126,11 @@ class DistributionPoint(Base):
     @property
     def protected(self) -> bool:
         return bool(self.protected_boundaries)
+
+    @property
+    def max_transfers_in_force(self) -> int | None:
+        """The transfer limit the DP applies (None: no limit)."""
+        return transfer_limits.in_force(self.kind, self.max_transfers, self.max_transfers_override)
 
 
 class ProtectedBoundary(Base):
@@ -143,6 +152,9 @@ class Package(Base):
     auto_download_branch: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Deleted by an administrator, but still on some DPs: the row stays (its DP-list rows
+    # in removal states) until every DP has removed the content, then it goes.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class PackageVersion(Base):

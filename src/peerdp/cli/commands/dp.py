@@ -54,7 +54,13 @@ Addresses = Annotated[
 AdSite = Annotated[str | None, typer.Option("--ad-site", help="The DP's AD site.")]
 MaxTransfers = Annotated[
     int | None,
-    typer.Option("--max-transfers", metavar="N", min=1, help="Transfers served at once."),
+    typer.Option(
+        "--max-transfers",
+        metavar="N",
+        min=1,
+        help="Transfers served at once (sent to the DP in its policy; its own "
+        "--max-transfers overrides it).",
+    ),
 ]
 
 app = typer.Typer(help="Distribution points: standard and branch DPs.", no_args_is_help=True)
@@ -100,10 +106,21 @@ def set_(
     ip_address: Addresses = None,
     ad_site: AdSite = None,
     max_transfers: MaxTransfers = None,
+    no_max_transfers: Annotated[
+        bool,
+        typer.Option(
+            "--no-max-transfers",
+            help="Drop the site's transfer limit: the DP's own --max-transfers applies, "
+            "else its kind's default (branch 10, standard none).",
+        ),
+    ] = False,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Change a distribution point (only the options given; --protect replaces the list)."""
+    """Change a distribution point (only the options given; --protect replaces the list).
+
+    A new --max-transfers reaches the running DP through its policy, without a restart.
+    """
     changes = drop_unset(
         name=name,
         bits_enabled=bits,
@@ -113,6 +130,8 @@ def set_(
         ad_site=ad_site,
         max_transfers=max_transfers,
     )
+    if no_max_transfers:
+        changes["max_transfers"] = None
     change_item(site, json_out, DPS.item(ident), changes)
 
 

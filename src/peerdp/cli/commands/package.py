@@ -28,6 +28,7 @@ from peerdp.cli.resources import (
     add_list_show_delete,
     change_item,
     create_item,
+    delete_item,
     drop_unset,
     item_path,
     list_rows,
@@ -45,6 +46,7 @@ PACKAGES = Resource(
         Column("On demand", "on_demand", yes_no),
         Column("Auto download", "auto_download_branch", yes_no),
         Column("Updated", "updated_at", when, no_wrap=True),
+        Column("Deleted", "deleted_at", when, no_wrap=True),
     ),
     numeric_id=False,
 )
@@ -96,6 +98,15 @@ def _package_body(name: str, on_demand: bool, no_auto_download: bool) -> dict[st
 
 
 def _render_version(version: Any) -> None:
+    if not version.get("changed", True):
+        say(
+            f"Package {version['package_id']} is unchanged: the folder is identical to "
+            f"source version {version['source_version']} "
+            f"({plural(version['file_count'], 'file')}, {human_size(version['total_size'])}). "
+            "No new version was made; use --force to make one anyway.",
+            "yellow",
+        )
+        return
     say(
         f"Package {version['package_id']} source version {version['source_version']}: "
         f"{plural(version['file_count'], 'file')}, {human_size(version['total_size'])}; "
@@ -155,13 +166,27 @@ def import_(
 def update(
     package_id: PackageId,
     folder: Folder,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Make a new source version even if the folder is identical to the "
+            "current one (clients then run the program again).",
+        ),
+    ] = False,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Send the folder as the package's next source version (DPs then get the update)."""
+    """Send the folder as the package's next source version (DPs then get the update).
+
+    A folder identical to the current source version (same files, sizes and SHA-256s)
+    makes no new version: it says so and exits 0 (JSON: "changed": false). `--force`
+    makes one anyway.
+    """
     entries = folder_entries(folder)
+    path = PACKAGES.item(package_id) + "/versions" + ("?force=true" if force else "")
     with connect(site) as api:
-        version = send_with_progress(api, PACKAGES.item(package_id) + "/versions", entries)
+        version = send_with_progress(api, path, entries)
     emit(version, json_out, _render_version)
 
 
@@ -218,4 +243,20 @@ def _render_manifest(document: Any) -> None:
     print_table(files, FILE_COLUMNS, empty="No files.")
 
 
-add_list_show_delete(app, PACKAGES)
+@app.command("delete")
+def delete(package_id: PackageId, site: SiteOption = None, json_out: JsonOption = False) -> None:
+    """Delete a package: its advertisements go at once, and its content is removed from
+    every DP holding it (standard and branch); the package goes when they all have.
+
+    Deleting it again retries DPs whose removal failed. JSON output: `{"deleted": PATH}`
+    when it is gone at once, else the deletion with `removing_from` and each DP's row.
+    """
+    delete_item(site, json_out, PACKAGES.item(package_id), f"package {package_id}", _deletion)
+
+
+def _deletion(answer: Any) -> None:
+    say(answer["detail"], "yellow")
+    print_table(answer["distribution_points"], package_dp.COLUMNS, empty="The package is on no DP.")
+
+
+add_list_show_delete(app, PACKAGES, delete=False)

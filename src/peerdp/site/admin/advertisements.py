@@ -15,13 +15,13 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.packages import live_package
 from peerdp.site.status import site_event
 from peerdp.store.models import (
     Advertisement,
     AdvertisementRerun,
     Collection,
     CollectionMember,
-    Package,
     Program,
     utcnow,
 )
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/advertisements", tags=["advertisements"])
 
 
 def _check(s: Session, adv: Advertisement) -> None:
-    get_or_404(s, Package, adv.package_id, "package")
+    live_package(s, adv.package_id)
     get_or_404(s, Collection, adv.collection_id, "collection")
     program = s.scalar(
         select(Program.id).where(

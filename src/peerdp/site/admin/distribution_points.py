@@ -15,6 +15,7 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.package_deletion import purge_all_removed
 from peerdp.store.models import (
     Boundary,
     DistributionPoint,
@@ -90,4 +91,7 @@ def patch_dp(
 def delete_dp(dp_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         s.delete(get_or_404(s, DistributionPoint, dp_id, "distribution point"))
+        s.flush()
+        # Its rows went with it: a deleted package it alone still held goes now.
+        purge_all_removed(ctx, s)
         ctx.changes.publish(s, topology=True, machines=True)  # its credential dies with it

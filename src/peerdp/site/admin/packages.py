@@ -6,13 +6,15 @@ import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.admin.schemas import (
+    PackageDeletionOut,
     PackageDPIn,
     PackageDPOut,
     PackageIn,
@@ -25,14 +27,15 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, Invalid, NotFound
+from peerdp.site.package_deletion import delete_package as start_deletion
 from peerdp.site.packages import (
     add_dp_to_package,
     apply_auto_download,
     import_version,
+    live_package,
     package_dp_rows,
     remove_dp_from_package,
 )
-from peerdp.site.status import site_event
 from peerdp.store.models import (
     Advertisement,
     Package,
@@ -40,6 +43,7 @@ from peerdp.store.models import (
     PackageVersion,
     Program,
     StatusMessage,
+    utcnow,
 )
 
 router = APIRouter(prefix="/packages", tags=["packages"])
@@ -94,8 +98,9 @@ def create_package(body: PackageIn, ctx: SiteContext = Depends(site)) -> Package
     for _attempt in range(5):
         try:
             with ctx.transaction() as s:
-                if s.scalar(select(func.count()).where(Package.name == body.name)):
-                    raise Conflict(f"a package named '{body.name}' already exists")
+                taken = s.scalar(select(Package).where(Package.name == body.name))
+                if taken is not None:
+                    raise Conflict(_name_taken(taken))
                 package = Package(id=next_package_id(s, ctx.site_code), **body.model_dump())
                 s.add(package)
                 s.flush()
@@ -103,6 +108,15 @@ def create_package(body: PackageIn, ctx: SiteContext = Depends(site)) -> Package
         except IntegrityError:
             continue  # another request took the same ID; take the next
     raise Conflict("could not allocate a package ID; try again")
+
+
+def _name_taken(package: Package) -> str:
+    if package.deleted_at is not None:
+        return (
+            f"a package named '{package.name}' ({package.id}) was deleted and is still being "
+            "removed from its DPs; its name is free when that is done (choose another meanwhile)"
+        )
+    return f"a package named '{package.name}' already exists"
 
 
 @router.get("/{package_id}", response_model=PackageOut)
@@ -115,7 +129,7 @@ def get_package(package_id: str, ctx: SiteContext = Depends(site)) -> Package:
 def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depends(site)) -> Package:
     """Change a package; the result may not have `on_demand` without `auto_download_branch`."""
     with ctx.transaction() as s:
-        package = get_or_404(s, Package, package_id, "package")
+        package = live_package(s, package_id)
         changes = body.model_dump(exclude_unset=True)
         for name, value in changes.items():
             if value is None:
@@ -135,25 +149,41 @@ def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depend
         return package
 
 
-@router.delete("/{package_id}", status_code=204)
-def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
+@router.delete(
+    "/{package_id}",
+    status_code=204,
+    response_model=None,
+    responses={202: {"model": PackageDeletionOut, "description": "Removal from DPs under way."}},
+)
+def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> Response:
+    """Delete a package: 204 when no DP held it (it is gone); 202 when its content is being
+    removed from the DPs that hold it (every row `removal_pending`; the package, marked
+    `deleted_at`, goes when the last DP has deleted it). Its advertisements go at once.
+    Deleting it again retries DPs whose removal failed."""
     with ctx.transaction() as s:
         package = get_or_404(s, Package, package_id, "package")
-        s.delete(package)
-        site_event(
-            s,
-            ctx,
-            "package_deleted",
+        name = package.name
+        holding = start_deletion(ctx, s, package)
+        if s.get(Package, package_id) is None:
+            return Response(status_code=204)
+        answer = PackageDeletionOut(
             package_id=package_id,
-            detail=f"package '{package.name}' deleted",
+            name=name,
+            deleted_at=package.deleted_at or utcnow(),
+            removing_from=holding,
+            detail=f"package {package_id} deleted; its content is being removed from "
+            f"{holding} DP(s), and it goes when they have all deleted it "
+            f"(`peerdp package dp list {package_id}` shows each DP's removal)",
+            distribution_points=package_dp_rows(s, package_id),
         )
-        ctx.changes.publish(s)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202)
 
 
 @router.post(
     "/{package_id}/versions",
     response_model=PackageVersionOut,
     status_code=201,
+    responses={200: {"description": "Unchanged content: no new version (`changed` false)."}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -164,14 +194,29 @@ def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> None:
     },
 )
 async def upload_version(
-    package_id: str, request: Request, ctx: SiteContext = Depends(site)
+    package_id: str,
+    request: Request,
+    response: Response,
+    force: bool = Query(
+        False, description="Make a new source version even if the content is unchanged."
+    ),
+    ctx: SiteContext = Depends(site),
 ) -> PackageVersionOut:
-    """Create the next source version from a tar archive of the package folder."""
+    """Create the next source version from a tar archive of the package folder (201).
+
+    Content identical to the current source version (the same files with the same sizes
+    and SHA-256s) makes no new version: the answer is 200 with the current version,
+    `changed` false and a `detail` saying so; DPs and clients are sent nothing. With
+    `force=true` a new version is made anyway (201).
+    """
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, dir=str(ctx.library_dir)) as body:
         async for chunk in request.stream():
             body.write(chunk)
         body.seek(0)
-        return await run_in_threadpool(import_version, ctx, package_id, body)
+        answer = await run_in_threadpool(import_version, ctx, package_id, body, force=force)
+    if not answer.changed:
+        response.status_code = 200
+    return answer
 
 
 @router.get("/{package_id}/versions", response_model=list[dict[str, Any]])
@@ -231,7 +276,7 @@ def list_programs(package_id: str, ctx: SiteContext = Depends(site)) -> list[Pro
 @router.post("/{package_id}/programs", response_model=ProgramOut, status_code=201)
 def create_program(package_id: str, body: ProgramIn, ctx: SiteContext = Depends(site)) -> Program:
     with ctx.transaction() as s:
-        get_or_404(s, Package, package_id, "package")
+        live_package(s, package_id)
         exists = s.scalar(
             select(func.count()).where(Program.package_id == package_id, Program.name == body.name)
         )

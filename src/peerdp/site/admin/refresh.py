@@ -14,7 +14,7 @@ from peerdp.site import dp_rows
 from peerdp.site.admin.schemas import PackageDPOut
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, NotFound
-from peerdp.site.packages import package_dp_rows
+from peerdp.site.packages import live_package, package_dp_rows
 from peerdp.site.status import site_event
 from peerdp.store.models import DistributionPoint, Package, PackageDistributionPoint
 
@@ -42,6 +42,7 @@ def refresh_package_dp(
                 f"package {package_id} is {row.state} on distribution point {dp_id}; "
                 f"only an installed, retrying or failed package can be refreshed"
             )
+        live_package(s, package_id)
         dp = get_or_404(s, DistributionPoint, dp_id, "distribution point")
         row.attempts = 0
         detail = f"refresh: {dp.name} is to get source version {row.source_version} again"

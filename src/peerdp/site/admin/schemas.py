@@ -85,7 +85,11 @@ class DistributionPointOut(Out):
     site_code: str
     ip_addresses: list[str]
     ad_site: str | None
+    # The site's setting (sent in the DP's policy), the --max-transfers the DP process
+    # reported it was started with (it overrides the site's), and the limit in force.
     max_transfers: int | None
+    max_transfers_override: int | None
+    max_transfers_in_force: int | None
     last_seen: datetime | None
     created_at: datetime
 
@@ -110,6 +114,8 @@ class PackageOut(Out):
     auto_download_branch: bool
     created_at: datetime
     updated_at: datetime
+    # Set when the package was deleted and some DP still holds it (removal under way).
+    deleted_at: datetime | None = None
 
 
 class ManifestFileOut(BaseModel):
@@ -128,6 +134,9 @@ class PackageVersionOut(BaseModel):
     new_bytes: int
     created_at: datetime
     manifest: dict[str, Any]
+    # False: the upload was identical to the current version and no new one was made.
+    changed: bool = True
+    detail: str = ""
 
 
 # Exit codes a program also succeeds with, besides 0, 3010 and 1641 (always success).
@@ -316,3 +325,12 @@ class StatusMessageOut(Out):
     attempt: int | None
     next_attempt_at: datetime | None
     detail: str
+
+
+class PackageDeletionOut(BaseModel):
+    package_id: str
+    name: str
+    deleted_at: datetime
+    removing_from: int
+    detail: str
+    distribution_points: list[PackageDPOut]

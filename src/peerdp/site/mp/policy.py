@@ -135,7 +135,14 @@ def dp_body(s: Session, caller: Caller) -> dict[str, Any]:
                 "sources": sources(s, dp, package.id, version.source_version),
             }
         )
-    return {"dp_id": dp.id, "packages": packages, "remove": remove}
+    # The site's transfer limit for this DP (None: the kind's default); the DP's own
+    # --max-transfers overrides it. A change reaches a running DP through its long-poll.
+    return {
+        "dp_id": dp.id,
+        "packages": packages,
+        "remove": remove,
+        "max_transfers": dp.max_transfers,
+    }
 
 
 def sources(s: Session, dp: DistributionPoint, package_id: str, version: int) -> list[Any]:

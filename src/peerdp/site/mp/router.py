@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.domain.location import describe
+from peerdp.domain.transfer_limits import describe as describe_limit
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
@@ -17,6 +18,7 @@ from peerdp.site.mp.peers import peer_address, record_peer_address
 from peerdp.site.mp.registration import check_token, register
 from peerdp.site.mp.schemas import (
     AnnounceIn,
+    DPSettingsIn,
     LocatedDP,
     LocationIn,
     LocationOut,
@@ -82,6 +84,41 @@ def announce(
             )
             ctx.changes.publish(s, topology=True)
         return {"dp_id": dp.id, "url": dp.url}
+
+
+@router.post("/dp-settings")
+def dp_settings(
+    body: DPSettingsIn,
+    caller: Caller = Depends(machine("branch_dp", "standard_dp")),
+    ctx: SiteContext = Depends(site),
+) -> dict[str, Any]:
+    """A DP tells the site the settings it was started with that override the site's
+    (`max_transfers_override`: its --max-transfers, or null), so `dp show` shows what is in
+    force."""
+    with ctx.transaction() as s:
+        dp = s.get(DistributionPoint, caller.dp_id)
+        if dp is None:
+            raise NotFound("this DP no longer exists at the site")
+        if dp.max_transfers_override != body.max_transfers_override:
+            dp.max_transfers_override = body.max_transfers_override
+            status.machine_event(
+                s,
+                caller,
+                "dp_settings",
+                dp_id=dp.id,
+                detail=f"{dp.name} serves {describe_limit(dp.max_transfers_in_force)} "
+                + (
+                    "(its --max-transfers)"
+                    if body.max_transfers_override is not None
+                    else "(the site's setting)"
+                ),
+            )
+        return {
+            "dp_id": dp.id,
+            "max_transfers": dp.max_transfers,
+            "max_transfers_override": dp.max_transfers_override,
+            "max_transfers_in_force": dp.max_transfers_in_force,
+        }
 
 
 @router.get("/ping")

@@ -45,6 +45,11 @@ class AnnounceIn(Strict):
     url: str = Field(max_length=500, pattern=r"^https?://")
 
 
+class DPSettingsIn(Strict):
+    # The --max-transfers the DP process was started with (None: it follows the site's).
+    max_transfers_override: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
 class LocationIn(Strict):
     advertisement_id: int
     package_id: str = Field(pattern=API_PACKAGE_ID)
