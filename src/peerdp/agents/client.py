@@ -15,6 +15,11 @@ is due and has not already run successfully at its source version:
    `program_started` then `program_succeeded` / `program_failed` with the exit code
    and where the content came from.
 
+Everything it decides is logged (`peerdp.client`): each advertisement's outcome, the
+MP's answer (the DPs in order, or the reason none), the program's start, exit code and
+duration; downloads log their own progress (`peerdp.transfer`) and every status message
+sent is logged (`peerdp.status`).
+
 Scheduling: an advertisement is due once `available_at` has passed and, when it
 has a `mandatory_at`, once that has passed too (an agent has no user to start an
 optional program; a future mandatory time means "not yet").
@@ -25,12 +30,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -42,6 +47,7 @@ from peerdp.config import writable_data_dir
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
 from peerdp.domain.timestamps import parse_rfc3339
+from peerdp.logs import bind_process, get_logger
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
@@ -54,7 +60,7 @@ from peerdp.transfer.download import (
     fetch_manifest,
 )
 
-log = logging.getLogger("peerdp.client")
+log = get_logger("peerdp.client")
 
 STATE_FILE = "client-state.json"
 OUTPUT_TAIL = 800
@@ -195,6 +201,7 @@ class ClientAgent:
         self.history = RunHistory(data_dir)
         self.cache = PackageCache(data_dir)
         self.busy = threading.Event()  # set while a cycle runs (not while waiting for policy)
+        bind_process(client=identity.name)
 
     # -- cycles -------------------------------------------------------------------
 
@@ -206,7 +213,14 @@ class ClientAgent:
                 break
             adv = Advertisement.from_policy(entry)
             outcome = self.evaluate(adv)
-            log.info("%s: %s %s", adv.name, outcome.result, outcome.detail)
+            (log.info if outcome.ok else log.warning)(
+                "advertisement evaluated",
+                **adv.ids(),
+                advertisement=adv.name,
+                result=outcome.result,
+                exit_code=outcome.exit_code,
+                detail=outcome.detail,
+            )
             outcomes.append(outcome)
         return outcomes
 
@@ -294,7 +308,13 @@ class ClientAgent:
         if not dps:
             reason = str(answer.get("reason") or "no_content_accessible")
             detail = f"{reason}: {answer.get('detail') or 'no distribution point answered'}"
+            log.warning("content not located", **adv.ids(), reason=reason, detail=detail)
             self._fail(adv, "content_location_failed", detail, state=reason)
+        log.info(
+            "content located",
+            **adv.ids(),
+            dps=[f"{dp.get('name')} ({dp.get('kind')}, {dp.get('locality')})" for dp in dps],
+        )
         return dps
 
     def _manifest_from(
@@ -339,7 +359,25 @@ class ClientAgent:
 
     def _execute(self, adv: Advertisement, folder: Path, origin: str) -> Outcome:
         self._status("program_started", adv, f"{adv.command_line} in {folder}")
+        log.info(
+            "program started",
+            **adv.ids(),
+            program=adv.program_name,
+            command_line=adv.command_line,
+            folder=str(folder),
+            timeout_s=adv.timeout_s,
+        )
+        started = time.monotonic()
         exit_code, output = run_program(adv, folder, self._log_path(adv))
+        (log.info if exit_code == 0 else log.warning)(
+            "program exited",
+            **adv.ids(),
+            program=adv.program_name,
+            exit_code=exit_code,
+            timed_out=exit_code is None,
+            duration_s=round(time.monotonic() - started, 3),
+            output_log=str(self._log_path(adv)),
+        )
         detail = f"content from {origin}"
         if exit_code == 0:
             self.history.record_success(adv)
@@ -416,7 +454,7 @@ def _tail(path: Path) -> str:
 
 
 def report_policy_error(mp: MPClient, exc: MPError) -> None:
-    log.error("policy: %s", exc)
+    log.error("policy not received", reason=str(exc))
     if isinstance(exc, PolicyRefused):
         send_status(mp, "policy_refused", detail=str(exc))
 

@@ -173,6 +173,7 @@ def server_config(app: Any, certificate: ServerCertificate | None = None) -> Any
         app,
         http=ZeroCopyHttpToolsProtocol if certificate is None else "httptools",
         log_level="warning",
+        log_config=None,  # uvicorn's records go through peerdp.logs like every other
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from peerdp.config import ConfigError, SiteSettings
+from peerdp.logs import setup
 from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.net import url_of as url_of
@@ -24,6 +25,7 @@ def app_from_env() -> FastAPI:
     """uvicorn factory: each worker process builds its app from PEERDP_* settings."""
     from peerdp.site.services import SERVICES
 
+    setup(role="site")  # a worker process: the format comes from PEERDP_LOG_FORMAT
     return create_app(SiteSettings(), services=SERVICES)
 
 
@@ -65,6 +67,7 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
     exit_zero_after_sigterm()
     options: dict[str, Any] = {
         "log_level": "warning",
+        "log_config": None,  # uvicorn's records go through peerdp.logs like every other
         "access_log": False,
         "timeout_graceful_shutdown": 5,
     }
