@@ -236,6 +236,12 @@ class ClientAgent:
                 stop.wait(self.options.retry_interval_s)
                 continue
             version = int(policy["version"])
+            adverts = policy.get("advertisements", [])
+            log.info(
+                "policy received",
+                policy_version=version,
+                advertisements=[f"{a.get('id')} {a.get('package_id')}" for a in adverts],
+            )
             self.busy.set()
             try:
                 outcomes = self.cycle(policy, stop)
