@@ -3,6 +3,9 @@ streaming and the sendfile path alike), refusals by status without a package lab
 
 from __future__ import annotations
 
+import socket
+import struct
+
 import httpx
 from prometheus_client import REGISTRY
 
@@ -92,3 +95,21 @@ def test_each_package_has_its_own_count(server: Server) -> None:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_transfer_cut_short_counts_the_bytes_that_went_out(server: Server) -> None:
+    """A client that reads a little of the big file and goes away: the answer is counted
+    once, with fewer bytes than the file (the sendfile path reports how far it got)."""
+    size = len(server.files["big.bin"])
+    bytes_before, whole_before = served_bytes(), served_requests(200)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        path = f"/content/{PACKAGE}/{VERSION}/files/big.bin"
+        auth = f"Authorization: Bearer {server.token()}"
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: dp\r\n{auth}\r\n\r\n".encode())
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+        # Closed with unread bytes: the kernel resets the connection.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    wait_for("the cut answer counted", lambda: served_requests(200) == whole_before + 1)
+    # Nothing, if the reset came before the first body byte; never the whole file.
+    assert 0 <= served_bytes() - bytes_before < size
