@@ -213,7 +213,8 @@ class ClientAgent:
                 break
             adv = Advertisement.from_policy(entry)
             outcome = self.evaluate(adv)
-            (log.info if outcome.ok else log.warning)(
+            # Info whatever the result: `--once` prints the outcomes themselves.
+            log.info(
                 "advertisement evaluated",
                 **adv.ids(),
                 advertisement=adv.name,
@@ -314,7 +315,7 @@ class ClientAgent:
         if not dps:
             reason = str(answer.get("reason") or "no_content_accessible")
             detail = f"{reason}: {answer.get('detail') or 'no distribution point answered'}"
-            log.warning("content not located", **adv.ids(), reason=reason, detail=detail)
+            log.info("content not located", **adv.ids(), reason=reason, detail=detail)
             self._fail(adv, "content_location_failed", detail, state=reason)
         log.info(
             "content located",
@@ -375,7 +376,7 @@ class ClientAgent:
         )
         started = time.monotonic()
         exit_code, output = run_program(adv, folder, self._log_path(adv))
-        (log.info if exit_code == 0 else log.warning)(
+        log.info(
             "program exited",
             **adv.ids(),
             program=adv.program_name,
