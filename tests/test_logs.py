@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +49,7 @@ def test_json_events_carry_their_fields_and_the_process_s() -> None:
     assert event["event"] == "pull started"
     assert event["package_id"] == "PS100001" and event["source_version"] == 3
     assert event["role"] == "branch_dp" and event["dp"] == "BR01-DP" and event["dp_id"] == 2
-    assert event["peerdp"] == __version__
+    assert event["peerdp"] == __version__ and event["pid"] == os.getpid()
 
 
 def test_an_event_s_own_field_wins_over_the_process_s() -> None:

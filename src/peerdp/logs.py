@@ -9,7 +9,7 @@ standard library's records (uvicorn, httpx) the same way:
   key=value ...`;
 * `json`: one JSON object per line, with `timestamp` (RFC 3339 UTC), `level`, `logger`,
   `event`, the event's fields, and the fields of the process itself (`role`, `peerdp`
-  (its version), and `dp` or `client`, the machine's own name, once it is known).
+  (its version), `pid`, and `dp` or `client`, the machine's own name, once it is known).
 
 The format comes from `--log-format` or the `PEERDP_LOG_FORMAT` variable.
 """
@@ -49,6 +49,7 @@ _FIRST = ("timestamp", "level", "logger", "event")
 def _process_fields(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
     for key, value in _PROCESS.items():
         event.setdefault(key, value)
+    event.setdefault("pid", os.getpid())  # tells a site's worker processes apart
     return event
 
 
@@ -135,8 +136,10 @@ def setup(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # One line per HTTP request would drown what the roles decide.
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # One line per HTTP request, or per schema check at start, would drown what the roles
+    # decide.
+    for chatty in ("httpx", "alembic"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
     if role is not None:
         bind_process(role=role)
     return chosen
