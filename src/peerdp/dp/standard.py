@@ -273,6 +273,15 @@ class StartReport:
         if not messages:
             return
         answer = self.mp.status(*messages)
+        for message in messages:
+            log.info(
+                "status reported",
+                type=message["type"],
+                package_id=message["package_id"],
+                source_version=message["source_version"],
+                state=message.get("state"),
+                detail=message.get("detail"),
+            )
         for rejected in answer.get("rejected", []):
             log.info("start-up report refused by the MP", reason=rejected.get("detail"))
 
