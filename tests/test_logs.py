@@ -125,3 +125,17 @@ def test_an_unknown_format_is_refused_in_one_line(bad: str) -> None:
     message = str(refused.value)
     assert "console, json" in message and logs.LOG_FORMAT_ENV in message
     assert "\n" not in message
+
+
+def test_a_console_traceback_is_plain_text() -> None:
+    out = io.StringIO()
+    logs.setup("console", stream=out)
+    try:
+        raise ValueError("broken manifest")
+    except ValueError:
+        logs.get_logger("peerdp.test").exception("applying the policy failed")
+    text = out.getvalue()
+    assert "applying the policy failed" in text
+    assert "Traceback (most recent call last):" in text
+    assert text.rstrip().endswith("ValueError: broken manifest")
+    assert "╭" not in text  # no box drawn around it

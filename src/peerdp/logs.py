@@ -121,7 +121,10 @@ def setup(
             _ordered,
         ]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=_is_terminal(out))
+        # Plain tracebacks: a log file is read with `less` and `grep`, not in a rich box.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_is_terminal(out), exception_formatter=structlog.dev.plain_traceback
+        )
         tail = []
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
