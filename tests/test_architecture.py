@@ -3,7 +3,7 @@
     floor 4  cli, demo, __main__             the faces: the only place for typer and Rich
     floor 3  admin_client                    the admin API as a library
     floor 2  machine, site, dp, agents       the roles, and the link every machine shares
-    floor 1  store, content, transfer, security, net, config
+    floor 1  store, content, transfer, security, net, config, logs
     floor 0  domain (and the package itself) pure rules and vocabularies
 
 A module may import its own package, any package on a lower floor, and a package on its
@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "security": 1,
     "net": 1,
     "config": 1,
+    "logs": 1,
     "machine": 2,
     "site": 2,
     "dp": 2,
@@ -50,11 +51,13 @@ FORBIDDEN: dict[tuple[str, str], str] = {
     ("store", "security"): "storage knows the domain only",
     ("store", "net"): "storage knows the domain only",
     ("store", "config"): "storage knows the domain only (config reads the store, not back)",
+    ("store", "logs"): "storage knows the domain only",
     ("security", "store"): "the trust root depends on nothing but the domain",
     ("security", "content"): "the trust root depends on nothing but the domain",
     ("security", "transfer"): "the trust root depends on nothing but the domain",
     ("security", "net"): "the trust root depends on nothing but the domain",
     ("security", "config"): "the trust root depends on nothing but the domain",
+    ("security", "logs"): "the trust root depends on nothing but the domain",
     ("content", "transfer"): "downloads build on the content store, not the reverse",
     ("machine", "site"): "a managed machine talks to its site over HTTP only",
     ("machine", "dp"): "the machine link is shared by every role: no role in it",

@@ -3,14 +3,15 @@ and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import socket
 from types import FrameType
 
 import httpx
 
-log = logging.getLogger(__name__)
+from peerdp.logs import get_logger
+
+log = get_logger("peerdp.net")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -39,7 +40,7 @@ def exit_zero_after_sigterm() -> None:
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
-    log.info("stopped by signal %d", signum)
+    log.info("stopping", signal=signal.Signals(signum).name)
 
 
 def error_detail(response: httpx.Response) -> str:

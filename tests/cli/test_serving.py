@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.mounts import tmpfs
-from tests.helpers.processes import peerdp_cmd
+from tests.helpers.postgres import pg_schema
+from tests.helpers.processes import peerdp_cmd, stop_process
 
 pytestmark = pytest.mark.slow  # each test runs `peerdp ... serve` as a real process
 
@@ -69,3 +71,39 @@ def test_a_read_only_data_directory_stops_the_role_in_one_line(role: str, tmp_pa
     assert "cannot be written: read-only file system" in done.stderr
     assert str(mounted / "data") in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_an_unknown_log_format_stops_the_role_in_one_line(role: str, tmp_path: Path) -> None:
+    done = serve(*ROLES[role], "--data-dir", str(tmp_path / "data"), "--log-format", "xml")
+    assert done.returncode == 2, done.stderr
+    assert "log format 'xml' is not one of console, json" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything is written
+
+
+def test_every_worker_of_a_site_logs_json_lines(tmp_path: Path) -> None:
+    """`--log-format json` reaches the worker processes of `--workers 2` (PostgreSQL)."""
+    with pg_schema("logs_workers") as db_url:
+        args = ["--data-dir", str(tmp_path), "--db", db_url, "--port", "0", "--workers", "2"]
+        process = subprocess.Popen(
+            peerdp_cmd("site", "serve", *args, "--log-format", "json"),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stderr is not None
+        lines: list[str] = []
+        warmed: set[int] = set()
+        try:
+            while len(warmed) < 2:
+                line = process.stderr.readline()
+                assert line, f"the site stopped: {''.join(lines)}"
+                lines.append(line)
+                event = json.loads(line)  # every line, the parent's and the workers'
+                assert event["role"] == "site"
+                if event["event"] == "management point caches read":
+                    warmed.add(event["pid"])
+        finally:
+            assert stop_process(process) == 0
+        assert process.pid not in warmed  # the workers' own lines

@@ -60,7 +60,7 @@ def start_dp(site: SiteProcess, data_dir: Path, token: str | None = None, *extra
         lines.append(line)
         if not line and process.poll() is not None:
             raise RuntimeError(f"dp exited with {process.returncode}: {''.join(lines)}")
-        if found := re.search(r"peerdp dp \S+ listening on (http://\S+)", line):
+        if found := re.search(r"peerdp dp \S+ listening on (http://[^\s\"]+)", line):
             url = found[1]
     assert url, "the DP did not report its URL"
     dp = DPProcess(url, data_dir, process, lines)

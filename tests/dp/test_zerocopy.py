@@ -165,11 +165,17 @@ class _SendfileSpy:
         self.bytes = 0
 
     async def __call__(
-        self, sock_fd: int, fd: int, offset: int, count: int, stall: float | None = None
+        self,
+        sock_fd: int,
+        fd: int,
+        offset: int,
+        count: int,
+        stall: float | None = None,
+        progress: list[int] | None = None,
     ) -> None:
         self.calls += 1
         self.bytes += count
-        await self.real(sock_fd, fd, offset, count, stall)
+        await self.real(sock_fd, fd, offset, count, stall, progress)
 
 
 @pytest.fixture

@@ -160,6 +160,11 @@ def test_demo(tmp_path: Path) -> None:
     ).fetchall()
     assert len(installed) == 1 and "(from HQ-DP01: " in installed[0][0]
     assert "bytes over the WAN" in done.stdout
+    # BR01-DP's own metrics: one copy pulled, one per client served.
+    found = re.search(r"/metrics: ([\d.]+) MiB pulled, ([\d.]+) MiB served", done.stdout)
+    assert found, done.stdout[-3000:]
+    pulled, served = float(found[1]), float(found[2])
+    assert pulled == 24.0 and served >= len(clients) * pulled
 
 
 def test_demo_delayed(tmp_path: Path) -> None:

@@ -82,8 +82,8 @@ class SiteProcess:
     process: subprocess.Popen[bytes]
     # What the site's HTTPS certificate is checked with (a path to a CA file, or True).
     verify: str | bool = True
-    # What it printed on stderr after its "listening on" line, as it goes.
-    output: list[str] = field(default_factory=list)
+    # The lines it wrote to stderr (its log), as they come.
+    lines: list[str] = field(default_factory=list)
 
     def admin(self) -> httpx.Client:
         return httpx.Client(
@@ -116,21 +116,22 @@ def start_site(
     process = popen_site(data_dir, db_url, env, args)
     assert process.stderr is not None
     url = None
+    lines: list[str] = []
     deadline = time.monotonic() + 60
     while url is None and time.monotonic() < deadline:
         line = process.stderr.readline().decode()
         if not line and process.poll() is not None:
             raise RuntimeError(f"site server exited with {process.returncode}")
-        if found := re.search(r"listening on (https?://\S+)", line):
+        lines.append(line)
+        if found := re.search(r"listening on (https?://[^\s\"]+)", line):
             url = found[1]
     assert url, "site server did not report its URL"
-    output: list[str] = []
-    _drain(process, output)
+    _drain(process, lines)
     while time.monotonic() < deadline:
         try:
             health = httpx.get(url + "/health", timeout=2, verify=ssl_verify(verify))
             if health.status_code == 200:
-                return SiteProcess(url, token, data_dir, db_url, process, verify, output)
+                return SiteProcess(url, token, data_dir, db_url, process, verify, lines)
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()
@@ -152,14 +153,15 @@ def popen_site(
     )
 
 
-def _drain(process: subprocess.Popen[bytes], output: list[str]) -> None:
-    """Keep reading the server's stderr into `output`, so it never blocks on a full pipe."""
+def _drain(process: subprocess.Popen[bytes], lines: list[str]) -> None:
+    """Keep reading the server's stderr into `lines` so it never blocks on a full pipe."""
 
     def pump() -> None:
         assert process.stderr is not None
-        for line in process.stderr:
-            output.append(line.decode(errors="replace"))
+        for raw in process.stderr:
+            line = raw.decode(errors="replace")
+            lines.append(line)
             if os.environ.get("PEERDP_TEST_VERBOSE"):
-                sys.stderr.write(output[-1])
+                sys.stderr.write(line)
 
     threading.Thread(target=pump, daemon=True).start()

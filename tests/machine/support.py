@@ -64,7 +64,7 @@ def start_agent(kind: str, args: list[str], timeout: float = 60) -> AgentProcess
         if not line and process.poll() is not None:
             raise RuntimeError(f"{kind} exited with {process.returncode}: {''.join(lines)}")
         lines.append(line)
-        if found := re.search(rf"peerdp {kind} \S+ listening on (https?://\S+)", line):
+        if found := re.search(rf"peerdp {kind} \S+ listening on (https?://[^\s\"]+)", line):
             _pump(process, lines)
             return AgentProcess(process, found[1], lines)
     process.kill()

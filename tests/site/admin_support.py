@@ -131,7 +131,7 @@ def launch(data_dir: Path, db_url: str, env: dict[str, str]) -> RawSite:
             rest = process.wait(10)
             raise AssertionError(f"site server exited with {rest}: {''.join(lines)}")
         lines.append(line)
-        if found := re.search(r"listening on (http://\S+)", line):
+        if found := re.search(r"listening on (http://[^\s\"]+)", line):
             url = found[1]
         if line.startswith("admin token:"):
             token_line = line.strip()

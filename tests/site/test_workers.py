@@ -177,7 +177,7 @@ def test_sigterm_answers_every_workers_long_polls_and_stops_cleanly(workers: Wor
     # Every long-poll, on both workers, got the current policy as a normal answer.
     assert [status for status, _ in answers] == [200] * len(polls), answers
     assert all(body["version"] == since and body["signature"] for _, body in answers)
-    log = "".join(w.site.output)
+    log = "".join(w.site.lines)
     assert "Traceback" not in log and "CancelledError" not in log, log
     # The run's metrics directory is gone with it.
     assert [p.name for p in w.tmp.iterdir() if p.name.startswith("peerdp-metrics-")] == []

@@ -34,6 +34,7 @@ from peerdp.transfer.download import (
     fetch_manifest,
 )
 from peerdp.transfer.throttle import TokenBucket
+from tests.helpers.logs import captured_log
 
 NOW = "2024-05-01T12:00:00Z"
 
@@ -427,6 +428,43 @@ def test_resumes_a_partial_left_by_an_earlier_run(
     assert seen.headers["range"] == "bytes=30000-"
     assert report.network_bytes == 70_000
     assert store.verify(sha(data))
+
+
+def test_a_download_logs_its_start_progress_resume_and_end(
+    scripted: Iterator[Scripted], store: ObjectStore, http: httpx.Client
+) -> None:
+    dp = next(scripted)
+    data = os.urandom(100_000)
+    manifest = make_manifest("PS100016", {"a.bin": data, "held.txt": b"held already"})
+    dp.publish(manifest, {"a.bin": data, "held.txt": b"held already"})
+    store.add_stream([b"held already"])
+    store.partial_path(sha(data)).write_bytes(data[:30_000])
+    received: list[int] = []
+
+    with captured_log() as log:
+        download_package(
+            manifest,
+            [dp.source],
+            store,
+            client=http,
+            on_received=received.append,
+            progress_log_s=0.0,  # every piece: each progress line can be checked
+        )
+
+    ids = {"package_id": "PS100016", "source_version": 1}
+    [started] = log.events("download started")
+    assert started | ids == started
+    assert (started["files"], started["bytes_total"]) == (1, 100_000)
+    assert (started["files_held"], started["bytes_held"]) == (1, len(b"held already"))
+    assert started["sources"] == [dp.source.name]
+    [resumed] = log.events("download resumed")
+    assert resumed | ids == resumed
+    assert (resumed["path"], resumed["offset"], resumed["size"]) == ("a.bin", 30_000, 100_000)
+    progress = [e["bytes_done"] for e in log.events("download progress")]
+    assert progress and progress == sorted(progress) and progress[-1] == 100_000
+    [verified] = log.events("download verified")
+    assert verified["network_bytes"] == 70_000 == sum(received)
+    assert verified["bytes_by_source"] == {dp.source.name: 70_000}
 
 
 def test_nginx_etag_mismatch_on_if_range_restarts_from_zero(

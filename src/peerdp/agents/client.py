@@ -25,6 +25,11 @@ source version, a changed advertisement or program, or an administrator's rerun
 are kept in the run history, so a restarted agent goes on where it was. A cycle run
 with `wait_for_retry=False` (`--once`) tries now what waits for its retry time.
 
+Everything it decides is logged (`peerdp.client`): each advertisement's outcome, the
+MP's answer (the DPs in order, or the reason none), the program's start, exit code and
+duration; downloads log their own progress (`peerdp.transfer`) and every status message
+sent is logged (`peerdp.status`).
+
 Scheduling: an advertisement is due once `available_at` has passed and, when it
 has a `mandatory_at`, once that has passed too (an agent has no user to start an
 optional program; a future mandatory time means "not yet").
@@ -35,12 +40,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +58,7 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
 from peerdp.domain.programs import Attempts, FailureKind, RetryPolicy, exit_result
 from peerdp.domain.timestamps import parse_rfc3339, rfc3339
+from peerdp.logs import bind_process, get_logger
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
 from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
@@ -66,7 +72,7 @@ from peerdp.transfer.download import (
     fetch_manifest,
 )
 
-log = logging.getLogger("peerdp.client")
+log = get_logger("peerdp.client")
 
 STATE_FILE = "client-state.json"
 OUTPUT_TAIL = 800
@@ -260,6 +266,7 @@ class ClientAgent:
         self.history = RunHistory(data_dir)
         self.cache = PackageCache(data_dir)
         self.busy = threading.Event()  # set while a cycle runs (not while waiting for policy)
+        bind_process(client=identity.name)
 
     # -- cycles -------------------------------------------------------------------
 
@@ -281,7 +288,15 @@ class ClientAgent:
                 break
             adv = Advertisement.from_policy(entry)
             outcome = self.evaluate(adv, wait_for_retry=wait_for_retry)
-            log.info("%s: %s %s", adv.name, outcome.result, outcome.detail)
+            # Info whatever the result: `--once` prints the outcomes themselves.
+            log.info(
+                "advertisement evaluated",
+                **adv.ids(),
+                advertisement=adv.name,
+                result=outcome.result,
+                exit_code=outcome.exit_code,
+                detail=outcome.detail,
+            )
             outcomes.append(outcome)
         return outcomes
 
@@ -298,6 +313,12 @@ class ClientAgent:
                 stop.wait(self.options.retry.interval_s)
                 continue
             version = int(policy["version"])
+            adverts = policy.get("advertisements", [])
+            log.info(
+                "policy received",
+                policy_version=version,
+                advertisements=[f"{a.get('id')} {a.get('package_id')}" for a in adverts],
+            )
             self.busy.set()
             try:
                 self.cycle(policy, stop, wait_for_retry=True)
@@ -420,7 +441,13 @@ class ClientAgent:
         if not dps:
             reason = str(answer.get("reason") or "no_content_accessible")
             detail = f"{reason}: {answer.get('detail') or 'no distribution point answered'}"
+            log.info("content not located", **adv.ids(), reason=reason, detail=detail)
             raise _Failed("content_location_failed", detail, {"state": reason})
+        log.info(
+            "content located",
+            **adv.ids(),
+            dps=[f"{dp.get('name')} ({dp.get('kind')}, {dp.get('locality')})" for dp in dps],
+        )
         return dps
 
     def _manifest_from(
@@ -468,7 +495,26 @@ class ClientAgent:
     ) -> Outcome:
         run = attempts.program_failures + 1
         self._status("program_started", adv, f"{adv.command_line} in {folder}", attempt=run)
+        log.info(
+            "program started",
+            **adv.ids(),
+            program=adv.program_name,
+            command_line=adv.command_line,
+            folder=str(folder),
+            timeout_s=adv.timeout_s,
+            attempt=run,
+        )
+        started = time.monotonic()
         exit_code, output = run_program(adv, folder, self._log_path(adv))
+        log.info(
+            "program exited",
+            **adv.ids(),
+            program=adv.program_name,
+            exit_code=exit_code,
+            timed_out=exit_code is None,
+            duration_s=round(time.monotonic() - started, 3),
+            output_log=str(self._log_path(adv)),
+        )
         detail = f"content from {origin}"
         result = exit_result(exit_code, adv.success_exit_codes)
         if result.succeeded:
@@ -584,7 +630,7 @@ def _tail(path: Path) -> str:
 
 
 def report_policy_error(mp: MPClient, exc: MPError) -> None:
-    log.error("policy: %s", exc)
+    log.error("policy not received", reason=str(exc))
     if isinstance(exc, PolicyRefused):
         send_status(mp, "policy_refused", detail=str(exc))
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from peerdp.cli.serving import VALIDATE_INTERVAL_HELP
+from peerdp.cli.serving import LOG_FORMAT, VALIDATE_INTERVAL_HELP, start_logging
+from peerdp.logs import get_logger
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 branch_app = typer.Typer(help="A branch distribution point.", no_args_is_help=True)
 client_app = typer.Typer(help="The client agent of a managed machine.", no_args_is_help=True)
+
+_log = get_logger("peerdp.client")
 
 EXIT_FAILED = 1  # some due advertisement did not run successfully
 EXIT_NO_POLICY = 2  # no verified policy (site unreachable, registration or signature refused)
@@ -58,13 +61,6 @@ TLS_KEY = typer.Option(
 def register(app: typer.Typer) -> None:
     app.add_typer(branch_app, name="branch")
     app.add_typer(client_app, name="client")
-
-
-def _logging(level: int) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _site_url(url: str) -> str:
@@ -117,8 +113,14 @@ def branch_serve(
         envvar="PEERDP_METRICS_TOKEN",
         help="Serve /metrics only to a bearer of this token (default: to anyone).",
     ),
+    log_format: str | None = LOG_FORMAT,
 ) -> None:
-    """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients."""
+    """Serve as a branch DP until SIGTERM: pull assigned packages, serve them to clients.
+
+    It logs every pull (start, progress, resume, verification, publication) and state it
+    reports on stderr; /metrics shows the bytes pulled as they arrive, and the bytes and
+    requests it serves to clients.
+    """
     from peerdp.cli.serving import (
         announce,
         options_checked,
@@ -127,7 +129,7 @@ def branch_serve(
     )
     from peerdp.dp.branch import BranchOptions, serve
 
-    _logging(logging.INFO)
+    start_logging(log_format, "branch_dp")
     with options_checked():
         certificate = server_certificate(tls_cert, tls_key)
     options = BranchOptions(
@@ -183,7 +185,7 @@ def branch_import(
     from peerdp.cli.output import human_size, print_json, say
     from peerdp.dp.prestage import ImportRefused, import_prestage
 
-    _logging(logging.WARNING)
+    start_logging(None, "branch_dp", logging.WARNING)
     try:
         result = import_prestage(data_dir, file, ca_file)
     except ImportRefused as exc:
@@ -238,8 +240,14 @@ def client_run(
         5 * 1024**3, "--cache-bytes", min=0, help="Cache size; least recently used goes first."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the outcomes as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the agent does."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="With --once, log what the agent does (it always does as a service).",
+    ),
     ca_file: Path | None = CA_FILE,
+    log_format: str | None = LOG_FORMAT,
 ) -> None:
     """Register (first run), then evaluate advertisements: locate, download, verify, run.
 
@@ -258,7 +266,7 @@ def client_run(
     from peerdp.cli.serving import options_checked
     from peerdp.domain.programs import RetryPolicy
 
-    _logging(logging.INFO if verbose else logging.WARNING)
+    start_logging(log_format, "client", logging.INFO if verbose or not once else logging.WARNING)
     options = ClientOptions(
         retry=RetryPolicy(retry_interval, retry_max_interval, program_attempts, content_attempts),
         poll_interval_s=poll_interval,
@@ -270,7 +278,7 @@ def client_run(
         with options_checked(), single_instance(data_dir):
             identity = _client_identity(site, token, facts, data_dir, ca_file)
             if name is not None and name != identity.name:
-                typer.echo(f"note: registered as {identity.name}; --name {name} ignored", err=True)
+                _log.warning(f"registered as {identity.name}; --name {name} ignored")
             mp = MPClient(identity, ca_file=ca_file)
             agent = ClientAgent(identity, mp, facts, data_dir, options)
             code = _once(agent, json_output) if once else _forever(agent)
@@ -319,6 +327,6 @@ def _forever(agent: ClientAgent) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    typer.echo(f"peerdp client {agent.identity.name} running", err=True)
+    _log.info(f"peerdp client {agent.identity.name} running")
     run_until_stopped(agent, stop)
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from peerdp.cli.serving import VALIDATE_INTERVAL_HELP
+from peerdp.cli.serving import LOG_FORMAT, VALIDATE_INTERVAL_HELP
 
 
 def register() -> None:
@@ -75,17 +75,24 @@ def serve(
         envvar="PEERDP_METRICS_TOKEN",
         help="Serve /metrics only to a bearer of this token (default: to anyone).",
     ),
+    log_format: str | None = LOG_FORMAT,
 ) -> None:
-    """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C."""
+    """Register (first time), check the store, report it, and serve until SIGTERM or Ctrl-C.
+
+    It logs what it receives, publishes and removes on stderr; /metrics counts the bytes
+    and requests it serves to clients.
+    """
     from peerdp.cli.serving import (
         announce,
         options_checked,
         server_certificate,
+        start_logging,
         validate_interval_s,
     )
     from peerdp.dp.standard import DPOptions
     from peerdp.dp.standard import serve as run
 
+    start_logging(log_format, "standard_dp")
     with options_checked():
         certificate = server_certificate(tls_cert, tls_key)
     options = DPOptions(

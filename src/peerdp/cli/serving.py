@@ -1,12 +1,15 @@
-"""What the `serve` commands share: the lines a server announces, and its bad options.
+"""What the `serve` and agent commands share: logging, the lines a server announces, and
+its bad options.
 
-The roles print nothing themselves: they hand their "listening on ..." lines to the
-`announce` callback and raise ConfigError for settings that cannot work; the commands
-print the one and report the other as a bad option (one line, exit code 2).
+The roles print nothing themselves: they log through `peerdp.logs` (set up here from
+`--log-format`), hand their "listening on ..." lines to the `announce` callback, which
+logs them too, and raise ConfigError for settings that cannot work; the commands report
+those as a bad option (one line, exit code 2).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,12 +17,31 @@ from pathlib import Path
 import typer
 
 from peerdp.config import ConfigError
+from peerdp.logs import LOG_FORMAT_ENV, get_logger, setup
 from peerdp.security.tls import ServerCertificate, TLSSetupError
+
+LOG_FORMAT = typer.Option(
+    None,
+    "--log-format",
+    envvar=LOG_FORMAT_ENV,
+    help="How the log on stderr is written: console (one readable line per event, the "
+    "default) or json (one JSON object per line).",
+    show_default=False,
+)
+
+_log = get_logger("peerdp.serve")
+
+
+def start_logging(log_format: str | None, role: str, level: int = logging.INFO) -> str:
+    """Set up this process's log (`--log-format`); an unknown format is a bad option.
+    The format used."""
+    with options_checked():
+        return setup(log_format, level=level, role=role)
 
 
 def announce(line: str) -> None:
-    """A line a starting server prints on stderr (tests and the demo read its URL there)."""
-    typer.echo(line, err=True)
+    """A line a starting server logs on stderr (tests and the demo read its URL there)."""
+    _log.info(line)
 
 
 @contextmanager

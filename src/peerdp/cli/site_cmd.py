@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
-from peerdp.cli.serving import announce, options_checked
+from peerdp.cli.serving import LOG_FORMAT, announce, options_checked, start_logging
 from peerdp.config import SiteSettings
+from peerdp.logs import LOG_FORMAT_ENV
 
 app = typer.Typer(help="The site server.", no_args_is_help=True)
 
@@ -65,12 +67,19 @@ def serve(
         envvar="PEERDP_API_DOCS",
         help="Serve the API documentation (/docs, /redoc, /openapi.json).",
     ),
+    log_format: str | None = LOG_FORMAT,
 ) -> None:
-    """Run the site server until SIGTERM or Ctrl-C."""
+    """Run the site server until SIGTERM or Ctrl-C.
+
+    It logs what its distribution manager and management point decide (pushes to DPs,
+    DP state changes, on-demand provisioning, status messages) on stderr.
+    """
     from peerdp.cli.connection import fail
     from peerdp.site.server import run
     from peerdp.site.workers import WorkerFailed
 
+    # Worker processes (--workers) set up their log from the variable.
+    os.environ[LOG_FORMAT_ENV] = start_logging(log_format, "site")
     settings = SiteSettings(
         data_dir=data_dir,
         db=db,

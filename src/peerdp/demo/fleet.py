@@ -130,7 +130,7 @@ def _pump(stream: IO[bytes], log: Path) -> _Ready:
             for line in stream:
                 sink.write(line)
                 sink.flush()
-                if not ready.url and (match := re.search(rb"listening on (http://\S+)", line)):
+                if not ready.url and (match := re.search(rb"listening on (http://[^\s\"]+)", line)):
                     ready.url.append(match[1].decode())
                     ready.event.set()
         ready.event.set()

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 def first_outcome(stdout: str, stderr: str) -> dict[str, Any]:
     """The first outcome a `peerdp client run --once --json` printed (its one advertisement)."""
@@ -31,9 +33,11 @@ def bytes_under(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def metric(exposition: str, name: str) -> float:
-    """The value of the unlabelled metric `name` in Prometheus text, 0 if it is not there."""
-    for line in exposition.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
+def metric(exposition: str, name: str, **labels: str) -> float:
+    """The value of metric `name` with exactly these `labels` (none: the unlabelled one) in
+    Prometheus text, 0 if it is not there."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0

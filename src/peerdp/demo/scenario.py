@@ -372,8 +372,15 @@ class Demo:
         self.narrator.table(("client", "first attempt", "then", "content from", "exit code"), rows)
         exposition = httpx.get(branch.url + "/metrics", timeout=10).text
         wan = metric(exposition, "peerdp_branch_pulled_bytes_total")
+        lan_served = metric(
+            exposition, "peerdp_dp_served_bytes_total", package_id=str(self.ids["package"])
+        )
         self.say(f"bytes over the WAN (head office → branch): {wan / 2**20:.1f} MiB, once")
         self.say(f"bytes served inside the branch (BR01-DP → clients): {lan / 2**20:.1f} MiB")
+        self.say(
+            f"BR01-DP's /metrics: {wan / 2**20:.1f} MiB pulled, "
+            f"{lan_served / 2**20:.1f} MiB served to clients"
+        )
         asked = self.api.get(
             "/status-messages",
             params={"package_id": self.ids["package"], "type": "content_location", "limit": 1},

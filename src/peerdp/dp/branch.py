@@ -20,11 +20,16 @@ thread that long-polls the policy and makes the store match it:
 - a held version found damaged (on a read, by content validation every
   `--validate-interval`, or when the policy is applied) is withdrawn, reported
   `content_damaged` (dp/damage.py) and pulled again.
+
+Every pull is logged (`peerdp.branch`, `peerdp.transfer`): started (from which sources,
+which attempt), progress, resumed files, verified, published, or failed and when it is
+tried again. `/metrics` counts the bytes pulled as they arrive
+(`peerdp_branch_pulled_bytes_total`) and shows the pull in progress
+(`peerdp_branch_pull_done_bytes` of `peerdp_branch_pull_size_bytes`).
 """
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -34,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from peerdp.config import writable_data_dir
 from peerdp.content.ids import is_sha256
@@ -52,6 +57,7 @@ from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.transfer_limit import TransferLimit
 from peerdp.dp.zerocopy import server_config
+from peerdp.logs import bind_process, get_logger
 from peerdp.machine.listen import keep_url, listen
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 from peerdp.machine.mp_client import (
@@ -73,12 +79,37 @@ from peerdp.machine.reporting import (
 )
 from peerdp.net import exit_zero_after_sigterm
 from peerdp.security.tls import ServerCertificate
-from peerdp.transfer.download import DownloadFailed, Source, download_package
+from peerdp.transfer.download import DownloadFailed, NullProgress, Source, download_package
 
-log = logging.getLogger("peerdp.branch")
+log = get_logger("peerdp.branch")
 
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
-PULLED_BYTES = Counter("peerdp_branch_pulled_bytes", "Bytes this branch DP pulled over the WAN")
+PULLED_BYTES = Counter(
+    "peerdp_branch_pulled_bytes",
+    "Bytes this branch DP pulled over the WAN, counted as they arrive",
+)
+PULL_SIZE = Gauge(
+    "peerdp_branch_pull_size_bytes", "Bytes the pull in progress fetches in all (0: none)"
+)
+PULL_DONE = Gauge(
+    "peerdp_branch_pull_done_bytes",
+    "Bytes of the pull in progress held so far, resumed partials included (0: none)",
+)
+
+
+class PullGauges(NullProgress):
+    """Shows the pull in progress in /metrics."""
+
+    def start(self, total_bytes: int) -> None:
+        PULL_DONE.set(0)
+        PULL_SIZE.set(total_bytes)
+
+    def advance(self, n: int) -> None:
+        PULL_DONE.inc(n)
+
+    def done(self) -> None:
+        PULL_SIZE.set(0)
+        PULL_DONE.set(0)
 
 
 @dataclass(frozen=True)
@@ -177,7 +208,7 @@ class BranchWorker:
                 errors = 0
             except MPError as exc:
                 errors += 1
-                log.warning("policy: %s", exc)
+                log.warning("policy not received", reason=str(exc))
                 if isinstance(exc, PolicyRefused):
                     send_status(self.mp, "policy_refused", detail=str(exc))
                 stop.wait(backoff_delay(errors, 1.0, 60.0))
@@ -197,6 +228,12 @@ class BranchWorker:
         if self.limit is not None:
             self.limit.apply(policy)
         assignments = [Assignment.from_policy(p) for p in policy.get("packages", [])]
+        log.info(
+            "policy received",
+            policy_version=policy.get("version"),
+            packages=[f"{a.package_id} v{a.source_version}" for a in assignments],
+            remove=[f"{r.get('id')} v{r.get('source_version')}" for r in policy.get("remove", [])],
+        )
         manifests = {a.key: self._manifest_of(a) for a in assignments}
         self._drop_unassigned(set(manifests))
         collect_leftovers(self.store, [m for m in manifests.values() if m is not None])
@@ -218,7 +255,12 @@ class BranchWorker:
         except ManifestRefused as exc:
             if a.state not in (dp_states.INSTALL_FAILED, dp_states.INSTALLED):
                 self._report(a.package_id, a.source_version, dp_states.INSTALL_FAILED, str(exc))
-            log.error("%s", exc)
+            log.error(
+                "manifest refused",
+                package_id=a.package_id,
+                source_version=a.source_version,
+                reason=str(exc),
+            )
             return None
 
     def _drop_unassigned(self, assigned: set[tuple[str, int]]) -> None:
@@ -232,7 +274,12 @@ class BranchWorker:
                 continue
             try:
                 self.store.remove(*key)
-                log.info("deleted %s v%d (no longer assigned)", *key)
+                log.info(
+                    "package deleted",
+                    package_id=key[0],
+                    source_version=key[1],
+                    reason="no longer assigned",
+                )
             except OSError as exc:
                 self._drop_errors[key] = f"could not delete: {exc}"
 
@@ -263,10 +310,18 @@ class BranchWorker:
                 try:
                     self.store.remove(package_id, version)
                     log.info(
-                        "deleted %s v%d (superseded by v%d)", package_id, version, a.source_version
+                        "package deleted",
+                        package_id=package_id,
+                        source_version=version,
+                        reason=f"superseded by v{a.source_version}",
                     )
                 except OSError as exc:
-                    log.warning("could not delete %s v%d: %s", package_id, version, exc)
+                    log.warning(
+                        "package not deleted",
+                        package_id=package_id,
+                        source_version=version,
+                        reason=str(exc),
+                    )
 
     def _install(self, a: Assignment, manifest: Manifest) -> None:
         if self._holds(manifest):
@@ -280,7 +335,7 @@ class BranchWorker:
             return
         if not a.auto_download:
             self._attempts.pop(a.key, None)
-            self._note(a, "%s v%d is to be prestaged by an administrator (no auto download)")
+            self._note(a, "waiting for an administrator to prestage it (no automatic download)")
             if a.state != dp_states.WAITING_FOR_PRESTAGE:
                 detail = (
                     "automatic download is off: waiting for an administrator to prestage it "
@@ -297,7 +352,15 @@ class BranchWorker:
         if not a.sources:
             self._attempt_failed(a, "no BITS-enabled standard DP of this site holds it yet")
             return
-        log.info("downloading %s v%d from %s", *a.key, ", ".join(s.name for s in a.sources))
+        previous = self._attempts.get(a.key)
+        log.info(
+            "pull started",
+            **_fields(a),
+            sources=[s.name for s in a.sources],
+            attempt=1 if previous is None else previous.count + 1,
+            files=len(manifest.files),
+            bytes_total=manifest.total_size,
+        )
         try:
             report = download_package(
                 manifest,
@@ -306,6 +369,8 @@ class BranchWorker:
                 token_for=lambda _source: a.access_token,
                 bandwidth_limit=self.bandwidth_limit,
                 verify=self.mp.tls,
+                on_received=PULLED_BYTES.inc,
+                progress=PullGauges(),
             )
             self.store.install(a.package_id, a.source_version, manifest.to_bytes())
         except DownloadFailed as exc:
@@ -317,12 +382,18 @@ class BranchWorker:
         self._attempts.pop(a.key, None)
         self._drop_superseded(a)
         PULLS.labels("installed").inc()
-        PULLED_BYTES.inc(report.network_bytes)
         detail = (
             f"downloaded and verified {len(manifest.files)} file(s): "
             f"{transfer_summary(report, manifest.total_size)}"
         )
-        log.info("%s v%d installed: %s", *a.key, detail)
+        log.info(
+            "package published",
+            **_fields(a),
+            files=len(manifest.files),
+            network_bytes=report.network_bytes,
+            bytes_total=manifest.total_size,
+            elapsed_s=round(report.elapsed_s, 3),
+        )
         if a.state != dp_states.INSTALLED:
             self._report(*a.key, dp_states.INSTALLED, detail)
 
@@ -332,11 +403,18 @@ class BranchWorker:
         PULLS.labels("failed").inc()
         delay = backoff_delay(attempts.count, self.retry_base_s)
         attempts.not_before = time.monotonic() + delay
-        log.warning("%s v%d: attempt %d failed: %s", *a.key, attempts.count, reason)
         if attempts.count >= self.max_attempts:
             detail = f"gave up after {attempts.count} attempt(s): {reason}"
+            log.error("pull failed", **_fields(a), attempt=attempts.count, reason=reason)
             self._report(*a.key, dp_states.INSTALL_FAILED, detail)
             return
+        log.warning(
+            "pull failed",
+            **_fields(a),
+            attempt=attempts.count,
+            reason=reason,
+            next_attempt_s=round(delay, 3),
+        )
         detail = (
             f"attempt {attempts.count} of {self.max_attempts} failed: {reason}; "
             f"next attempt in {delay:.0f} s"
@@ -346,10 +424,14 @@ class BranchWorker:
     def _note(self, a: Assignment, message: str) -> None:
         if a.key not in self._noted:
             self._noted.add(a.key)
-            log.info(message, *a.key)
+            log.info(message, **_fields(a))
 
     def _report(self, package_id: str, version: int, state: str, detail: str) -> None:
         send_message(self.mp, package_state(package_id, version, state, detail[:4000]))
+
+
+def _fields(a: Assignment) -> dict[str, Any]:
+    return {"package_id": a.package_id, "source_version": a.source_version}
 
 
 def collect_leftovers(store: DPStore, keep: list[Manifest]) -> None:
@@ -386,6 +468,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
+    bind_process(dp=identity.name, dp_id=identity.dp_id)
     store = DPStore(options.data_dir / "store")
     damaged = [found for found in store.check() if not found.intact]
     mp = MPClient(identity, ca_file=options.ca_file)
@@ -415,7 +498,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         for running in (thread, *damage_threads):
             running.join(timeout=2)
         mp.close()
-    log.info("branch DP %s stopped", identity.name)
+    log.info(f"branch DP {identity.name} stopped")
 
 
 def _identity(options: BranchOptions, url: str) -> Identity:

@@ -9,7 +9,6 @@ takes the DP out of the version's locations and sends (or has it pull) the conte
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Iterable
@@ -20,10 +19,11 @@ from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
 from peerdp.domain.timestamps import rfc3339_now
 from peerdp.dp.store import DPStore, VersionCheck
+from peerdp.logs import get_logger
 from peerdp.machine.mp_client import MPClient, MPError
 from peerdp.machine.reporting import package_state
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.dp.damage")
 
 # Content validation hashes the whole store: daily by default, as a DP may hold a lot; the
 # minimum keeps a mistyped interval from reading the disk without pause.
@@ -69,11 +69,11 @@ class DamageReporter:
     def found(self, check: VersionCheck, how: str) -> None:
         """The store's `on_damage`: log it and queue the report."""
         log.warning(
-            "%s version %d damaged (%s), no longer served: %s",
-            check.package_id,
-            check.source_version,
-            how,
-            check.reason,
+            "damaged content withdrawn",
+            package_id=check.package_id,
+            source_version=check.source_version,
+            found=how,
+            reason=check.reason,
         )
         self._queue.put(damage_message(check, how))
 
@@ -94,11 +94,11 @@ class DamageReporter:
             except MPError as exc:
                 attempt += 1
                 delay = backoff_delay(attempt, self.retry_s, cap_s=60.0)
-                log.warning("damage report not sent (retrying in %.0f s): %s", delay, exc)
+                log.warning("damage report not sent", retry_in_s=round(delay, 3), reason=str(exc))
                 stop.wait(delay)
                 continue
             for rejected in answer.get("rejected", []):
-                log.info("damage report refused by the MP: %s", rejected.get("detail"))
+                log.info("damage report refused by the MP", reason=rejected.get("detail"))
             return
 
 
@@ -114,9 +114,9 @@ class ValidationSchedule:
             try:
                 found = self.store.validate()  # damaged versions go to the store's on_damage
             except OSError as exc:
-                log.error("content validation failed: %s", exc)
+                log.error("content validation failed", reason=str(exc))
                 continue
-            log.info("content validation: %d damaged version(s)", len(found))
+            log.info("content validated", damaged_versions=len(found))
 
 
 def start_damage_threads(

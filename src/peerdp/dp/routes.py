@@ -12,7 +12,8 @@ the router::
     uvicorn.Server(server_config(app)).run()   # file bodies via os.sendfile (dp.zerocopy)
 
 Every lookup goes through the manifest: the URL path is only a key into the
-manifest's file list and is never joined onto a filesystem path.
+manifest's file list and is never joined onto a filesystem path. Every answer is counted
+for `/metrics` (dp/served.py): requests and body bytes by package, refusals by status.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from peerdp.dp.http.response import (
     error_response,
     file_response,
 )
+from peerdp.dp.served import count_answer, count_refusal
 from peerdp.dp.source import ContentSource
 from peerdp.security.bearer import bearer_token
 from peerdp.security.signing import SignatureError, SitePublicKey
@@ -172,39 +174,41 @@ class ContentService:
     ) -> Response:
         version = self._version_asked(request, package_id, source_version)
         if isinstance(version, Response):
-            return version
+            return count_refusal(version)
         data = await anyio.to_thread.run_sync(self.source.manifest_bytes, package_id, version)
         if data is None:
-            return error_response(404, _NOT_FOUND)
-        return bytes_response(
+            return count_refusal(error_response(404, _NOT_FOUND))
+        answer = bytes_response(
             request,
             data,
             sha256_hex=hashlib.sha256(data).hexdigest(),
             last_modified=_manifest_created_at(data),
         )
+        return count_answer(package_id, answer)
 
     async def get_file(
         self, request: Request, package_id: str, source_version: str, file_path: str
     ) -> Response:
         version = self._version_asked(request, package_id, source_version)
         if isinstance(version, Response):
-            return version
+            return count_refusal(version)
         if _ENCODED_SEPARATOR.search(request.scope.get("raw_path") or b"") or not (
             safe_manifest_path(file_path)
         ):
-            return error_response(404, _FILE_NOT_FOUND)
+            return count_refusal(error_response(404, _FILE_NOT_FOUND))
         entry = await anyio.to_thread.run_sync(
             self.source.file_entry, package_id, version, file_path
         )
         if entry is None:
-            return error_response(404, _FILE_NOT_FOUND)
-        return file_response(
+            return count_refusal(error_response(404, _FILE_NOT_FOUND))
+        answer = file_response(
             request,
             entry,
             chunk_size=self.options.chunk_size,
             limiter=self.limiter,
             stall_timeout_s=self.options.stall_timeout_s,
         )
+        return count_answer(package_id, answer)
 
 
 def _parse_version(text: str) -> int | None:

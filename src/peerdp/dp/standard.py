@@ -16,11 +16,14 @@ and reports to the management point what it holds (``installed``), what it found
 (``content_damaged``) and what it lost (``install_retrying``, with why). While it serves,
 a version found damaged on a read or by content validation (dp/damage.py) is withdrawn and
 reported the same way.
+
+It logs (`peerdp.dp`) each version published, removed or refused, each object refused,
+and each object received (at debug level); `/metrics` counts what it receives and what
+it serves to clients (dp/served.py).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +53,7 @@ from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.transfer_limit import TransferLimit, follow
 from peerdp.dp.zerocopy import server_config
+from peerdp.logs import bind_process, get_logger
 from peerdp.machine.mp_client import (
     Identity,
     MachineFacts,
@@ -63,7 +67,7 @@ from peerdp.security.bearer import bearer_token
 from peerdp.security.signing import SignatureError, SitePublicKey
 from peerdp.security.tls import ServerCertificate
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.dp")
 
 MAX_MANIFEST_BYTES = 16 << 20
 RECEIVED_OBJECTS = Counter(
@@ -143,6 +147,7 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
             stored = await anyio.to_thread.run_sync(store.finish_receive, writer)
         except DigestMismatch as exc:
             REFUSED_OBJECTS.inc()
+            log.warning("object refused", sha256=sha256, reason=str(exc))
             raise HTTPException(422, f"object refused, nothing kept: {exc}") from exc
         except BaseException:
             # A push starts again from byte 0: what this one left would only take room.
@@ -152,6 +157,7 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
             writer.close()
         RECEIVED_OBJECTS.inc()
         RECEIVED_BYTES.inc(stored.size)
+        log.debug("object received", sha256=stored.sha256, size=stored.size, added=stored.added)
         return {"sha256": stored.sha256, "size": stored.size, "added": stored.added}
 
     @router.put("/packages/{package_id}/{source_version}")
@@ -163,10 +169,25 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
                 store.install, package_id, source_version, raw
             )
         except MissingObjects as exc:
+            fields = {"package_id": package_id, "source_version": source_version}
+            log.warning("version not published yet", **fields, missing=len(exc.missing))
             return JSONResponse({"detail": str(exc), "missing": exc.missing}, status_code=409)
         except ManifestError as exc:
+            log.warning(
+                "manifest refused",
+                package_id=package_id,
+                source_version=source_version,
+                reason=str(exc),
+            )
             raise HTTPException(422, f"manifest refused: {exc}") from exc
         INSTALLED_VERSIONS.inc()
+        log.info(
+            "package published",
+            package_id=package_id,
+            source_version=source_version,
+            files=len(manifest.files),
+            bytes_total=manifest.total_size,
+        )
         return JSONResponse(
             {
                 "package_id": package_id,
@@ -181,6 +202,7 @@ def receive_router(store: DPStore, public_key: SitePublicKey, dp_id: int) -> API
         if not await anyio.to_thread.run_sync(store.remove, package_id, source_version):
             raise HTTPException(404, f"{package_id} version {source_version} is not held here")
         REMOVED_VERSIONS.inc()
+        log.info("package deleted", package_id=package_id, source_version=source_version)
         return Response(status_code=204)
 
     @router.get("/inventory")
@@ -249,7 +271,7 @@ class StartReport:
             except MPError as exc:
                 attempt += 1
                 delay = backoff_delay(attempt, self.retry_s, cap_s=60.0)
-                log.warning("start-up report not sent (retrying in %.0f s): %s", delay, exc)
+                log.warning("start-up report not sent", retry_in_s=round(delay, 3), reason=str(exc))
                 stop.wait(delay)
 
     def send(self) -> None:
@@ -258,8 +280,17 @@ class StartReport:
         if not messages:
             return
         answer = self.mp.status(*messages)
+        for message in messages:
+            log.info(
+                "status reported",
+                type=message["type"],
+                package_id=message["package_id"],
+                source_version=message["source_version"],
+                state=message.get("state"),
+                detail=message.get("detail"),
+            )
         for rejected in answer.get("rejected", []):
-            log.info("start-up report refused by the MP: %s", rejected.get("detail"))
+            log.info("start-up report refused by the MP", reason=rejected.get("detail"))
 
     def messages(self, policy: dict[str, Any]) -> list[dict[str, Any]]:
         """`installed` for intact versions on this DP's list, `content_damaged` for damaged
@@ -309,11 +340,15 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     tls = options.certificate is not None
     sock, url = listen(options.data_dir, options.host, options.port, options.public_url, tls=tls)
     identity = _identity(options, url)
+    bind_process(dp=identity.name, dp_id=identity.dp_id)
     store = DPStore(options.data_dir / "content")
     checks = store.check()
     for check in checks:
+        fields = {"package_id": check.package_id, "source_version": check.source_version}
         if not check.intact:
-            log.warning("%s version %d deleted: %s", *_check_key(check), check.reason)
+            log.warning("damaged version deleted at start", **fields, reason=check.reason)
+        else:
+            log.info("version held and verified at start", **fields)
     try:
         mp = MPClient(identity, ca_file=options.ca_file)
     except MPError as exc:
@@ -375,7 +410,3 @@ def _identity(options: DPOptions, url: str) -> Identity:
             f"this data directory holds a {identity.role} identity, not a standard DP's"
         )
     return identity
-
-
-def _check_key(check: VersionCheck) -> tuple[str, int]:
-    return check.package_id, check.source_version

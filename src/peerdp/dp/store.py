@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import stat
@@ -38,8 +37,9 @@ from peerdp.content.objects import ObjectStore, PartialWriter, StoredObject
 from peerdp.content.space import is_disk_full
 from peerdp.domain.timestamps import parse_rfc3339
 from peerdp.dp.source import FileEntry
+from peerdp.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.dp.store")
 
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,8})\.json")
 
@@ -324,7 +324,7 @@ class DPStore:
                     raise
                 # Only a cache (unsaved, objects are hashed again after a restart): a full
                 # disk must not fail the change or the shutdown that saves it.
-                log.warning("fingerprints of %s not saved: %s", self.root, exc)
+                log.warning("fingerprints not saved", store=str(self.root), reason=str(exc))
 
     # -- internals ----------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from peerdp.dp.http.response import STALL_TIMEOUT_KEY, ZEROCOPY_SEND
+from peerdp.dp.http.response import SENT_BYTES_KEY, STALL_TIMEOUT_KEY, ZEROCOPY_SEND
 from peerdp.security.tls import ServerCertificate
 
 __all__ = ["ZeroCopyHttpToolsProtocol", "server_config"]
@@ -69,6 +69,7 @@ async def _zerocopy_send(
     message: dict[str, Any],
 ) -> None:
     if cycle.disconnected:
+        message[SENT_BYTES_KEY] = 0
         return  # like uvicorn's own send after a disconnect
     if not cycle.response_started or cycle.response_complete or cycle.chunked_encoding:
         raise RuntimeError("zerocopysend needs a started response with a Content-Length")
@@ -81,16 +82,19 @@ async def _zerocopy_send(
     if count > cycle.expected_content_length:
         raise RuntimeError("Response content longer than Content-Length")
     if cycle.scope["method"] != "HEAD":
+        progress = [0]
         try:
             stall = message.get(STALL_TIMEOUT_KEY)
             await _flush_transport(cycle)
-            await _sendfile_all(sock_fd, fd, offset, count, stall)
+            await _sendfile_all(sock_fd, fd, offset, count, stall, progress)
         except (BrokenPipeError, ConnectionError, TimeoutError):
             # Gone, or stalled past the timeout: drop the connection (the
             # response cannot be completed) and let the app finish.
+            message[SENT_BYTES_KEY] = progress[0]
             cycle.disconnected = True
             cycle.transport.close()
             return
+        message[SENT_BYTES_KEY] = count
     ZeroCopyHttpToolsProtocol.zerocopy_bytes_total += count
     cycle.expected_content_length -= count
     if not message.get("more_body", False):
@@ -106,9 +110,15 @@ async def _flush_transport(cycle: RequestResponseCycle) -> None:
 
 
 async def _sendfile_all(
-    sock_fd: int, fd: int, offset: int, count: int, stall_timeout_s: float | None = None
+    sock_fd: int,
+    fd: int,
+    offset: int,
+    count: int,
+    stall_timeout_s: float | None = None,
+    progress: list[int] | None = None,
 ) -> None:
-    """os.sendfile the whole range onto the non-blocking socket.
+    """os.sendfile the whole range onto the non-blocking socket; `progress[0]` counts the
+    bytes sent, so a cut transfer knows how far it got.
 
     Sends until the socket is full, then waits for it to drain (TimeoutError
     if it accepts nothing for ``stall_timeout_s``). Yields to the
@@ -129,6 +139,8 @@ async def _sendfile_all(
                 raise RuntimeError("content file shrank while being served")
             if sent > 0:
                 offset, count, unyielded = offset + sent, count - sent, unyielded + sent
+                if progress is not None:
+                    progress[0] += sent
                 if unyielded >= _SENDFILE_MAX:
                     yielded, unyielded = True, 0
                     await asyncio.sleep(0)
@@ -173,6 +185,7 @@ def server_config(app: Any, certificate: ServerCertificate | None = None) -> Any
         app,
         http=ZeroCopyHttpToolsProtocol if certificate is None else "httptools",
         log_level="warning",
+        log_config=None,  # uvicorn's records go through peerdp.logs like every other
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,

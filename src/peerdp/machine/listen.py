@@ -9,16 +9,16 @@ tells the site its new URL (`POST /mp/v1/announce`).
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from peerdp.logs import get_logger
 from peerdp.machine.mp_client import MPClient, MPError
 from peerdp.net import bind, url_of
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.machine")
 
 LISTEN_FILE = "listen.json"
 
@@ -36,7 +36,7 @@ def listen(
         try:
             sock = bind(host, previous_port)
         except OSError:
-            log.warning("port %d of the last run is taken; picking another", previous_port)
+            log.warning("port of the last run is taken; picking another", port=previous_port)
     if sock is None:
         sock = bind(host, port or 0)
     return sock, (public_url or url_of(sock, host, tls=tls)).rstrip("/")
@@ -64,5 +64,5 @@ def keep_url(data_dir: Path, url: str, mp: MPClient, announce: Callable[[str], N
                 f"site could not be told ({exc}); it sends clients to the old URL"
             )
             return
-        log.info("told the site this DP moved from %s to %s", previous, url)
+        log.info("told the site this DP moved", previous_url=previous, url=url)
     (data_dir / LISTEN_FILE).write_text(json.dumps({"url": url}))

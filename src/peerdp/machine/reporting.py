@@ -1,15 +1,21 @@
-"""Status messages a managed machine sends to the MP, and how a download reads in them."""
+"""Status messages a managed machine sends to the MP, and how a download reads in them.
+
+Every message sent is logged too (`peerdp.status`, event "status reported" with its
+type, package, version, advertisement, state, exit code and detail): the machine's log
+tells what it told the site.
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from peerdp.domain.timestamps import rfc3339_now
+from peerdp.logs import get_logger
 from peerdp.machine.mp_client import MPClient, MPError
 from peerdp.transfer.download import DownloadFailed, DownloadReport, SourceFailure
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.status")
+_LOGGED = ("package_id", "source_version", "advertisement_id", "state", "exit_code", "detail")
 
 
 PACKAGE_STATE = "package_state"
@@ -35,13 +41,17 @@ def send_message(mp: MPClient, message: dict[str, Any]) -> bool:
     """send_status for a message already built (its `type` set): stamped with the time now."""
     type_ = message["type"]
     message = {"type": type_, "at": rfc3339_now(), **message}
+    fields = {key: message[key] for key in _LOGGED if message.get(key) is not None}
+    # Info, even for a failure: `client run --once` prints its outcomes, and its log shows
+    # only what went wrong besides them.
+    log.info("status reported", type=type_, **fields)
     try:
         answer = mp.status(message)
     except MPError as exc:
-        log.warning("status %s not sent: %s", type_, exc)
+        log.warning("status not sent", type=type_, reason=str(exc))
         return False
     for rejected in answer.get("rejected", []):
-        log.warning("status %s refused by the MP: %s", type_, rejected.get("detail"))
+        log.warning("status refused by the MP", type=type_, reason=rejected.get("detail"))
         return False
     return True
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
 from peerdp.domain.backoff import backoff_delay
+from peerdp.logs import get_logger
 from peerdp.net import error_detail
 from peerdp.security.tls import client_context
 from peerdp.site import dp_rows
@@ -52,7 +52,7 @@ from peerdp.store.models import (
     utcnow,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.site.distribution")
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 Row = PackageDistributionPoint
@@ -199,7 +199,12 @@ class DistributionManager:
         except PushFailed as exc:
             self.finish(job, str(exc), "")
         except Exception as exc:  # a bug must not leave the row claimed and unexplained
-            log.exception("distribution of %s to DP %d failed", job.package_id, job.dp_id)
+            log.exception(
+                "distribution failed",
+                package_id=job.package_id,
+                source_version=job.source_version,
+                dp_id=job.dp_id,
+            )
             self.finish(job, f"internal error in the distribution manager: {exc}", "")
         else:
             self.finish(job, None, detail, done=True)
@@ -210,7 +215,18 @@ class DistributionManager:
             inventory = _json(_call(http, dp, "GET", "/dp/v1/inventory", "list its content"))
             have = {o.get("sha256") for o in inventory.get("objects", [])}
             wanted = {f.sha256: f.size for f in manifest.files}
-            sent = self._send_objects(job, http, dp, [s for s in wanted if s not in have])
+            missing = [s for s in wanted if s not in have]
+            log.info(
+                "push started",
+                package_id=job.package_id,
+                source_version=job.source_version,
+                dp=dp.name,
+                dp_id=dp.id,
+                files=len(missing),
+                bytes_total=sum(wanted[s] for s in missing),
+                files_held=len(wanted) - len(missing),
+            )
+            sent = self._send_objects(job, http, dp, missing)
             sent += self._send_manifest(job, http, dp, manifest)
             self._drop_other_versions(http, dp, job, inventory)
         size = sum(wanted[s] for s in sent)

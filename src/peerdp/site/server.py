@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from peerdp.config import ConfigError, SiteSettings
+from peerdp.logs import setup
 from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import url_of as url_of
 from peerdp.security.tls import ServerCertificate, TLSSetupError, client_context
@@ -22,6 +23,7 @@ def app_from_env() -> FastAPI:
     """uvicorn factory: each worker process builds its app from PEERDP_* settings."""
     from peerdp.site.services import SERVICES
 
+    setup(role="site")  # a worker process: the format comes from PEERDP_LOG_FORMAT
     return create_app(SiteSettings(), services=SERVICES)
 
 
@@ -62,6 +64,7 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
         "app": "peerdp.site.server:app_from_env",  # each process builds its own app
         "factory": True,
         "log_level": "warning",
+        "log_config": None,  # uvicorn's records go through peerdp.logs like every other
         "access_log": False,
     }
     if certificate is not None:

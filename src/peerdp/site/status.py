@@ -1,4 +1,11 @@
-"""Writing status messages: the append-only log of what every component did."""
+"""Writing status messages: the append-only log of what every component did.
+
+Each message recorded is logged too (`peerdp.site.status`, event "status message", with
+its component, source, type, package, version, DP, client, state and detail), so the
+site server's log tells every decision: DP state changes, on-demand provisioning
+(`on_demand_triggered`, `on_demand_delayed`), registrations, and what machines report.
+The high-volume content-location answers (status_batch.py) are not logged one by one.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from peerdp.logs import get_logger
 from peerdp.site.context import SiteContext
 from peerdp.store.models import StatusMessage, utcnow
+
+log = get_logger("peerdp.site.status")
+_LEVELS = {"error": log.error, "warning": log.warning}
 
 
 def record(
@@ -34,6 +45,10 @@ def record(
         **fields,
     )
     session.add(message)
+    shown = {key: value for key, value in fields.items() if value is not None}
+    _LEVELS.get(severity, log.info)(
+        "status message", component=component, source=source, type=type, detail=detail, **shown
+    )
     return message
 
 

@@ -11,6 +11,11 @@ download fails with every reason collected. A resumed request carries
 ``If-Range: "<sha256>"`` (a DP's strong ETag), so bytes of another version can
 never be appended to a partial: a server that does not match answers 200 and
 the file starts again from byte 0.
+
+It logs what it does (`peerdp.transfer`): the start (files and bytes to fetch, bytes held
+already), progress every `progress_log_s` seconds of a long download, each resumed file
+(from which byte), each failed attempt at a source, and the end (verified, bytes by
+source). `on_received` sees the bytes as they arrive from the network (a live counter).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, DigestMismatch, ObjectStore, PartialWriter
 from peerdp.domain.backoff import backoff_delay
 from peerdp.domain.timestamps import parse_http_date
+from peerdp.logs import get_logger
 from peerdp.security.tls import untrusted_certificate
 from peerdp.transfer.fastpath import BodyCut, Pipeline, socket_body
 from peerdp.transfer.throttle import TokenBucket
@@ -40,6 +46,10 @@ MAX_MANIFEST_BYTES = 16 << 20
 PIPELINE_MIN_BYTES = 4 << 20
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 BUSY_DEFAULT_WAIT_S = 1.0
+# A download still running logs its progress this often (seconds).
+PROGRESS_LOG_S = 10.0
+
+log = get_logger("peerdp.transfer")
 
 __all__ = [
     "DownloadFailed",
@@ -248,6 +258,8 @@ def download_package(
     verify_reused: bool = False,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     verify: ssl.SSLContext | bool = True,
+    on_received: Callable[[int], None] | None = None,
+    progress_log_s: float = PROGRESS_LOG_S,
 ) -> DownloadReport:
     """Make every file of `manifest` present and verified in `store`.
 
@@ -256,11 +268,13 @@ def download_package(
     before that source is asked again, capped at `retry_after_cap_s`.
     `verify_reused` re-hashes held objects first (a refresh after damage). `verify` is
     what HTTPS DPs' certificates are checked with (True: the system's CAs).
+    `on_received(n)` is called as each piece of `n` bytes arrives from a source;
+    progress is logged every `progress_log_s` seconds.
     Raises DownloadFailed, with every failure, when a file cannot be had.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
-    sink = progress or NullProgress()
+    sink = _LoggedProgress(manifest, progress or NullProgress(), progress_log_s)
     throttle = None if bandwidth_limit is None else TokenBucket(bandwidth_limit)
     with _client_for(client, timeout, verify) as http:
         job = _PackageDownload(
@@ -272,8 +286,45 @@ def download_package(
             throttle,
             sink,
             _Retry(max_rounds, retry_after_cap_s, round_backoff_s),
+            on_received,
         )
         return job.run(verify_reused)
+
+
+class _LoggedProgress:
+    """A ProgressSink that passes everything on and logs the progress every `every_s`."""
+
+    def __init__(self, manifest: Manifest, sink: ProgressSink, every_s: float) -> None:
+        self.fields = {"package_id": manifest.package_id, "source_version": manifest.source_version}
+        self.sink = sink
+        self.every_s = every_s
+        self.bytes_total = 0
+        self.bytes_done = 0
+        self.started = time.monotonic()
+        self.next_log = self.started + every_s
+
+    def start(self, total_bytes: int) -> None:
+        self.bytes_total = total_bytes
+        self.sink.start(total_bytes)
+
+    def advance(self, n: int) -> None:
+        self.bytes_done += n
+        self.sink.advance(n)
+        now = time.monotonic()
+        if now >= self.next_log:
+            self.next_log = now + self.every_s
+            total = self.bytes_total
+            log.info(
+                "download progress",
+                **self.fields,
+                bytes_done=self.bytes_done,
+                bytes_total=total,
+                percent=round(100 * self.bytes_done / total, 1) if total else 100.0,
+                elapsed_s=round(now - self.started, 1),
+            )
+
+    def done(self) -> None:
+        self.sink.done()
 
 
 @dataclass(frozen=True)
@@ -296,6 +347,7 @@ class _PackageDownload:
         throttle: TokenBucket | None,
         progress: ProgressSink,
         retry: _Retry,
+        on_received: Callable[[int], None] | None = None,
     ) -> None:
         self.manifest = manifest
         self.sources = sources
@@ -305,6 +357,8 @@ class _PackageDownload:
         self.throttle = throttle
         self.progress = progress
         self.retry = retry
+        self.on_received = on_received
+        self.fields = {"package_id": manifest.package_id, "source_version": manifest.source_version}
         self.report = DownloadReport(manifest.package_id, manifest.source_version)
         self.report.bytes_by_source = {source.name: 0 for source in sources}
         self._not_before: dict[str, float] = {}
@@ -314,14 +368,34 @@ class _PackageDownload:
     def run(self, verify_reused: bool) -> DownloadReport:
         started = time.monotonic()
         wanted = self._plan(verify_reused)
-        self.progress.start(sum(entry.size for entry in wanted))
+        total = sum(entry.size for entry in wanted)
+        log.info(
+            "download started",
+            **self.fields,
+            files=len(wanted),
+            bytes_total=total,
+            files_held=self.report.files_reused,
+            bytes_held=self.report.bytes_reused,
+            sources=[source.name for source in self.sources],
+        )
+        self.progress.start(total)
         try:
             for entry in wanted:
                 self._fetch_object(entry)
         finally:
             self.progress.done()
             self.report.elapsed_s = time.monotonic() - started
-        return self.report
+        report = self.report
+        log.info(
+            "download verified",
+            **self.fields,
+            files_downloaded=report.files_downloaded,
+            files_held=report.files_reused,
+            network_bytes=report.network_bytes,
+            bytes_by_source={name: n for name, n in report.bytes_by_source.items() if n},
+            elapsed_s=round(report.elapsed_s, 3),
+        )
+        return report
 
     def _plan(self, verify_reused: bool) -> list[ManifestFile]:
         """The distinct objects to fetch; count every other file as reused."""
@@ -376,6 +450,13 @@ class _PackageDownload:
             self._fetch_from(source, entry)
         except _SourceError as exc:
             self.report.failures.append(SourceFailure(source.name, entry.path, exc.reason))
+            log.warning(
+                "download attempt failed",
+                **self.fields,
+                source=source.name,
+                path=entry.path,
+                reason=exc.reason,
+            )
             if exc.retry_after is not None:
                 wait = min(exc.retry_after, self.retry.retry_after_cap_s)
                 self._not_before[source.name] = time.monotonic() + wait
@@ -423,6 +504,14 @@ class _PackageDownload:
         if writer.size:
             headers["Range"] = f"bytes={writer.size}-"
             headers["If-Range"] = f'"{entry.sha256}"'
+            log.info(
+                "download resumed",
+                **self.fields,
+                source=source.name,
+                path=entry.path,
+                offset=writer.size,
+                size=entry.size,
+            )
         url = file_url(source, self.manifest, entry.path)
         try:
             with self.http.stream("GET", url, headers=headers) as resp:
@@ -497,6 +586,8 @@ class _PackageDownload:
                 raise _SourceError(f"sent more than the manifest's {entry.size} bytes")
             sink.write(chunk)
             by_source[source.name] += len(chunk)
+            if self.on_received is not None:
+                self.on_received(len(chunk))
             self.progress.advance(len(chunk))
             self._shown[entry.sha256] = received
             if self.throttle is not None:

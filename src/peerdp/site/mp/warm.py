@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from starlette.concurrency import run_in_threadpool
 
+from peerdp.logs import get_logger
 from peerdp.site.context import SiteContext
 
-log = logging.getLogger(__name__)
+log = get_logger("peerdp.site.mp")
 
 
 async def warm_caches(ctx: SiteContext) -> None:
@@ -26,4 +26,4 @@ def warm(ctx: SiteContext) -> None:
     started = time.monotonic()
     ctx.mp.callers.load()
     ctx.mp.location.warm()
-    log.info("management point caches read in %.2f s", time.monotonic() - started)
+    log.info("management point caches read", elapsed_s=round(time.monotonic() - started, 3))
