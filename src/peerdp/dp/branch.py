@@ -11,7 +11,9 @@ thread that long-polls the policy and makes the store match it:
   it becomes visible only when the whole version is there, and only if its
   manifest is the one the signed policy's `manifest_digest` names;
 - failures are reported `install_retrying` (with the reason) and retried with a
-  doubling delay, then `install_failed`;
+  doubling delay, then `install_failed`; a policy that names a source the failed
+  attempt did not have (a standard DP of the site came to hold the version, as after
+  a package update) is tried at once, not at the end of the delay;
 - packages in `remove` (and any held version no longer assigned) are deleted,
   then reported `removed`;
 - a held version found damaged (on a read, by content validation every
@@ -75,6 +77,7 @@ log = logging.getLogger("peerdp.branch")
 
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
 PULLED_BYTES = Counter("peerdp_branch_pulled_bytes", "Bytes this branch DP pulled over the WAN")
+NO_SOURCE = "no BITS-enabled standard DP of this site holds it yet"
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,11 @@ class Assignment:
 class _Attempts:
     count: int = 0
     not_before: float = 0.0
+    sources: frozenset[Source] = frozenset()  # what the failed attempt had to pull from
+
+    def due(self, a: Assignment) -> bool:
+        """Whether to try again now: the delay is over, or a new source holds it."""
+        return self.not_before <= time.monotonic() or not set(a.sources) <= self.sources
 
 
 @dataclass
@@ -273,13 +281,13 @@ class BranchWorker:
             self._note(a, "%s v%d is to be prestaged by an administrator (no auto download)")
             return
         attempts = self._attempts.get(a.key)
-        if attempts is not None and attempts.not_before > time.monotonic():
-            return
+        if attempts is not None and (attempts.count >= self.max_attempts or not attempts.due(a)):
+            return  # given up (the policy says install_failed next), or not due yet
         self._download(a, manifest)
 
     def _download(self, a: Assignment, manifest: Manifest) -> None:
         if not a.sources:
-            self._attempt_failed(a, "no BITS-enabled standard DP of this site holds it yet")
+            self._attempt_failed(a, NO_SOURCE, waiting=True)
             return
         log.info("downloading %s v%d from %s", *a.key, ", ".join(s.name for s in a.sources))
         try:
@@ -310,9 +318,11 @@ class BranchWorker:
         if a.state != dp_states.INSTALLED:
             self._report(*a.key, dp_states.INSTALLED, detail)
 
-    def _attempt_failed(self, a: Assignment, reason: str) -> None:
+    def _attempt_failed(self, a: Assignment, reason: str, *, waiting: bool = False) -> None:
+        """Count a failed attempt and report it; `waiting`: for a source to hold it."""
         attempts = self._attempts.setdefault(a.key, _Attempts())
         attempts.count += 1
+        attempts.sources = frozenset(a.sources)
         PULLS.labels("failed").inc()
         delay = backoff_delay(attempts.count, self.retry_base_s)
         attempts.not_before = time.monotonic() + delay
@@ -321,10 +331,10 @@ class BranchWorker:
             detail = f"gave up after {attempts.count} attempt(s): {reason}"
             self._report(*a.key, dp_states.INSTALL_FAILED, detail)
             return
-        detail = (
-            f"attempt {attempts.count} of {self.max_attempts} failed: {reason}; "
-            f"next attempt in {delay:.0f} s"
-        )
+        next_try = f"next attempt in {delay:.0f} s"
+        if waiting:  # the policy long-poll wakes this DP when a source comes to hold it
+            next_try = f"it is pulled as soon as one does, else tried again in {delay:.0f} s"
+        detail = f"attempt {attempts.count} of {self.max_attempts} failed: {reason}; {next_try}"
         self._report(*a.key, dp_states.INSTALL_RETRYING, detail)
 
     def _note(self, a: Assignment, message: str) -> None:
