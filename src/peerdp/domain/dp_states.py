@@ -48,7 +48,11 @@ TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
     # damaged (start-up check, a read, content validation) has it sent again (after_damage).
     INSTALLED: frozenset({INSTALL_PENDING, INSTALL_RETRYING, REMOVAL_PENDING}),
     REMOVAL_PENDING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
-    REMOVAL_RETRYING: frozenset({None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}),
+    # A retrying row goes back to pending when its DP makes contact again (it failed only
+    # because the DP could not be reached): it is tried at once.
+    REMOVAL_RETRYING: frozenset(
+        {None, REMOVAL_PENDING, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING}
+    ),
     REMOVAL_FAILED: frozenset({REMOVAL_PENDING, INSTALL_PENDING}),
 }
 

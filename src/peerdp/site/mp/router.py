@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.domain.location import describe
+from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
@@ -66,7 +67,8 @@ def announce(
     caller: Caller = Depends(machine("branch_dp", "standard_dp")),
     ctx: SiteContext = Depends(site),
 ) -> dict[str, Any]:
-    """A DP tells the site the URL it now serves at (it moved to another port or host)."""
+    """A DP tells the site the URL it serves at, as it starts (it may have moved to another
+    port or host). What failed only because the site could not reach it is retried now."""
     with ctx.transaction() as s:
         dp = s.get(DistributionPoint, caller.dp_id)
         if dp is None:
@@ -81,6 +83,7 @@ def announce(
                 detail=f"{dp.name} now serves at {body.url} (was {previous})",
             )
             ctx.changes.publish(s, topology=True)
+        dp_rows.retry_on_contact(ctx, s, dp, f"announced that it serves at {dp.url}")
         return {"dp_id": dp.id, "url": dp.url}
 
 
