@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from peerdp.machine.listen import LISTEN_FILE, keep_url, listen, registered_url
+import pytest
+
+from peerdp.machine.listen import LISTEN_FILE, announce_up, keep_url, listen, registered_url
 from peerdp.machine.mp_client import MPError
 
 
@@ -50,3 +52,13 @@ def test_a_move_the_site_cannot_hear_is_announced_to_the_operator(tmp_path: Path
     assert line.startswith("warning: this DP registered http://127.0.0.1:1 but now listens on")
     assert "cannot reach the site" in line
     assert registered_url(tmp_path) == "http://127.0.0.1:1"  # told again next run
+
+
+def test_a_start_is_announced_and_a_site_that_cannot_hear_it_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mp = AnnouncingMP()
+    assert announce_up(mp, "http://127.0.0.1:2")  # type: ignore[arg-type]
+    assert mp.announced == ["http://127.0.0.1:2"]
+    assert not announce_up(AnnouncingMP(down=True), "http://127.0.0.1:2")  # type: ignore[arg-type]
+    assert "could not tell the site this DP is up at http://127.0.0.1:2" in caplog.text

@@ -50,7 +50,7 @@ from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.zerocopy import server_config
-from peerdp.machine.listen import keep_url, listen
+from peerdp.machine.listen import announce_up, keep_url, listen
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 from peerdp.machine.mp_client import (
     Identity,
@@ -176,8 +176,7 @@ class BranchWorker:
         while not stop.is_set():
             try:
                 if self.url is not None and not self._announced:
-                    self.mp.announce(self.url)
-                    self._announced = True
+                    self._announced = announce_up(self.mp, self.url)
                 policy = self.mp.policy(since=version, wait=self._wait_s())
                 version = int(policy["version"])
                 self.apply(policy)

@@ -47,6 +47,7 @@ from peerdp.dp.metrics import add_metrics_route
 from peerdp.dp.routes import ContentOptions, ContentService
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.zerocopy import server_config
+from peerdp.machine.listen import announce_up, keep_url, listen
 from peerdp.machine.mp_client import (
     Identity,
     MachineFacts,
@@ -233,6 +234,7 @@ class StartReport:
     checks: list[VersionCheck]
     retry_s: float = 2.0
     url: str | None = None
+    announced: bool = False
     sent: threading.Event = field(default_factory=threading.Event)
 
     def run(self, stop: threading.Event) -> None:
@@ -249,8 +251,8 @@ class StartReport:
                 stop.wait(delay)
 
     def send(self) -> None:
-        if self.url is not None:
-            self.mp.announce(self.url)
+        if self.url is not None and not self.announced:
+            self.announced = announce_up(self.mp, self.url)
         policy = self.mp.policy()
         messages = self.messages(policy)
         if not messages:
@@ -298,7 +300,6 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     """
     import uvicorn
 
-    from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
     checked_validate_interval(options.validate_interval_s)
