@@ -96,6 +96,7 @@ def test_a_dp_back_up_at_the_same_url_gets_what_failed_while_it_was_down(
     again = start_dp(site.server, dp.data_dir)  # no token: the identity is kept
     dps.append(again)
     assert again.url == dp.url  # the same URL: only its start tells the site it is back
+    assert not site.messages(dp_id=dp_id, type="dp_url_changed")
     installed = site.wait_state(new, dp_id, {"installed"}, timeout=60)
     wait_for("the removal", lambda: site.row(held, dp_id) is None, 60)
     assert installed["attempts"] == 0
@@ -103,7 +104,7 @@ def test_a_dp_back_up_at_the_same_url_gets_what_failed_while_it_was_down(
 
     for package_id, done in ((new, "installed"), (held, "removed")):
         messages = state_messages(site, package_id, dp_id)
-        retried = [m for m in messages if "serves at " + dp.url in m["detail"]]
+        retried = [m for m in messages if "started again" in m["detail"]]
         assert [m["state"] for m in retried] == [
             "install_pending" if done == "installed" else "removal_pending"
         ], messages
@@ -111,6 +112,30 @@ def test_a_dp_back_up_at_the_same_url_gets_what_failed_while_it_was_down(
         delay = (at(last_with(messages, done)) - at(retried[0])).total_seconds()
         print(f"{package_id} {done} {delay:.2f} s after the DP announced it was back")
         assert delay < BOUND_S
+
+
+def test_a_url_an_administrator_corrects_is_tried_at_once(
+    site: Site, dps: list[DPProcess], tmp_path: Path
+) -> None:
+    """A DP row given a URL nobody answers at (a typo in `dp set --url`), then corrected."""
+    dp_id, token = site.standard_dp()
+    dp = start_dp(site.server, tmp_path / "dp", token)
+    dps.append(dp)
+    dp_path = f"/distribution-points/{dp_id}"
+    ok(site.admin.patch(dp_path, json={"url": "http://127.0.0.1:9"}))  # nothing answers there
+    package_id, _ = site.package({"fix.bin": b"fix" * 1000})
+    site.add(package_id, dp_id)
+    assert "cannot reach" in site.wait_state(package_id, dp_id, {"install_retrying"})["detail"]
+
+    ok(site.admin.patch(dp_path, json={"url": dp.url}))
+    row = site.wait_state(package_id, dp_id, {"installed"}, timeout=60)
+    assert row["attempts"] == 0
+    messages = state_messages(site, package_id, dp_id)
+    assert [m["state"] for m in messages] == ["install_retrying", "install_pending", "installed"]
+    assert f"was given the URL {dp.url} by an administrator" in messages[1]["detail"]
+    delay = (at(messages[2]) - at(messages[1])).total_seconds()
+    print(f"installed {delay:.2f} s after an administrator corrected the DP's URL")
+    assert delay < BOUND_S
 
 
 class Refusing(http.server.BaseHTTPRequestHandler):

@@ -159,13 +159,12 @@ class BranchWorker:
     poll_interval_s: float = 300.0
     retry_base_s: float = 30.0
     max_attempts: int = 10
-    # The URL it serves at, announced to the site first: rows that failed only because this
-    # DP did not report (it was down) are assigned again at once.
-    url: str | None = None
+    # Tell the site first that this DP is up (once): rows that failed only because it did
+    # not report (it was down) are assigned again at once.
+    announce: bool = False
     _attempts: dict[tuple[str, int], _Attempts] = field(default_factory=dict)
     _drop_errors: dict[tuple[str, int], str] = field(default_factory=dict)
     _noted: set[tuple[str, int]] = field(default_factory=set)
-    _announced: bool = False
 
     # -- the loop ------------------------------------------------------------
 
@@ -175,8 +174,8 @@ class BranchWorker:
         errors = 0
         while not stop.is_set():
             try:
-                if self.url is not None and not self._announced:
-                    self._announced = announce_up(self.mp, self.url)
+                if self.announce:
+                    self.announce = not announce_up(self.mp)
                 policy = self.mp.policy(since=version, wait=self._wait_s())
                 version = int(policy["version"])
                 self.apply(policy)
@@ -397,7 +396,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         poll_interval_s=options.poll_interval_s,
         retry_base_s=options.retry_base_s,
         max_attempts=options.max_attempts,
-        url=url,
+        announce=True,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)

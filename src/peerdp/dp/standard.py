@@ -225,16 +225,15 @@ def create_dp_app(
 
 @dataclass
 class StartReport:
-    """Tells the MP the URL it serves at and what the start-up check found, retrying until
-    the MP takes it. The announcement has the site retry at once what it could not send
-    while this DP was down, rather than at the end of the row's backoff."""
+    """Tells the MP that this DP is up and what the start-up check found, retrying until
+    the MP takes it. Being up has the site retry at once what it could not send while this
+    DP was down, rather than at the end of the row's backoff."""
 
     mp: MPClient
     store: DPStore
     checks: list[VersionCheck]
     retry_s: float = 2.0
-    url: str | None = None
-    announced: bool = False
+    announce: bool = False  # tell the site first that this DP is up (once)
     sent: threading.Event = field(default_factory=threading.Event)
 
     def run(self, stop: threading.Event) -> None:
@@ -251,8 +250,8 @@ class StartReport:
                 stop.wait(delay)
 
     def send(self) -> None:
-        if self.url is not None and not self.announced:
-            self.announced = announce_up(self.mp, self.url)
+        if self.announce:
+            self.announce = not announce_up(self.mp)
         policy = self.mp.policy()
         messages = self.messages(policy)
         if not messages:
@@ -318,7 +317,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     except MPError as exc:
         raise ConfigError(str(exc)) from exc
     keep_url(options.data_dir, url, mp, announce)
-    report = StartReport(mp, store, checks, retry_s=options.report_retry_s, url=url)
+    report = StartReport(mp, store, checks, retry_s=options.report_retry_s, announce=True)
     stop = threading.Event()
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
     announce(f"peerdp dp {identity.name} listening on {url}")

@@ -3,8 +3,8 @@
 A DP registers its URL once (the identity is kept), so it should come back on the
 same port: without --port it binds the port of its last run when that is free. The
 registered URL is remembered in `<data-dir>/listen.json`; a run that serves elsewhere
-tells the site its new URL (`POST /mp/v1/announce`). Every start announces the URL too
-(`announce_up`), so the site retries at once what failed while the DP was down.
+tells the site its new URL (`POST /mp/v1/announce`). Every start announces that it is up
+(`announce_up`, no URL), so the site retries at once what failed while the DP was down.
 """
 
 from __future__ import annotations
@@ -50,13 +50,14 @@ def registered_url(data_dir: Path) -> str | None:
         return None
 
 
-def announce_up(mp: MPClient, url: str) -> bool:
-    """Tell the site this DP serves at `url` (as it starts): what failed only because the
-    site could not reach it is retried at once. Whether the site took it (else logged)."""
+def announce_up(mp: MPClient) -> bool:
+    """Tell the site this DP has started (at the URL the site knows; an administrator may
+    have set it): what failed only because the site could not reach it is retried at once.
+    Whether the site took it (else logged)."""
     try:
-        mp.announce(url)
+        mp.announce(None)
     except MPError as exc:
-        log.warning("could not tell the site this DP is up at %s: %s", url, exc)
+        log.warning("could not tell the site this DP is up: %s", exc)
         return False
     return True
 

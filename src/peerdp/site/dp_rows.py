@@ -90,9 +90,10 @@ ON_CONTACT = {
 
 
 def retry_on_contact(ctx: SiteContext, s: Session, dp: DistributionPoint, contact: str) -> int:
-    """`dp` made contact (`contact` says how): every row of it that failed only because it
-    could not be reached goes back to pending, its attempts counted afresh, so it is tried
-    at once. Each move is a status message. How many rows moved."""
+    """`dp` made contact, or may be reachable now (`contact` says what happened: it
+    registered, announced its URL, was given one): every row of it that failed only because
+    it could not be reached goes back to pending, its attempts counted afresh, so it is
+    tried at once. Each move is a status message. How many rows moved."""
     query = select(PackageDistributionPoint).where(
         PackageDistributionPoint.dp_id == dp.id,
         PackageDistributionPoint.dp_unreachable.is_(True),
@@ -102,7 +103,7 @@ def retry_on_contact(ctx: SiteContext, s: Session, dp: DistributionPoint, contac
     for row in rows:
         target = ON_CONTACT[row.state]
         doing = "deleting it" if target == dp_states.REMOVAL_PENDING else "sending it"
-        detail = f"{dp.name} {contact}: {doing} again now (it had failed: {row.detail})"
+        detail = f"the DP {contact}: {doing} again now (it had failed: {row.detail})"
         row.attempts = 0
         move(ctx, s, row, target, detail)
         record_state(ctx, s, row.package_id, row.source_version, dp.id, target, detail, dp.name)

@@ -67,14 +67,16 @@ def announce(
     caller: Caller = Depends(machine("branch_dp", "standard_dp")),
     ctx: SiteContext = Depends(site),
 ) -> dict[str, Any]:
-    """A DP tells the site the URL it serves at, as it starts (it may have moved to another
-    port or host). What failed only because the site could not reach it is retried now."""
+    """A DP tells the site, as it starts, that it is up: at a new URL (it moved to another
+    port or host), or, without `url`, at the one the site knows. What failed only because
+    the site could not reach it is retried now."""
     with ctx.transaction() as s:
         dp = s.get(DistributionPoint, caller.dp_id)
         if dp is None:
             raise NotFound("this DP no longer exists at the site")
-        previous, dp.url = dp.url, body.url
-        if previous != body.url:
+        previous = dp.url
+        if body.url is not None and previous != body.url:
+            dp.url = body.url
             status.machine_event(
                 s,
                 caller,
@@ -83,7 +85,8 @@ def announce(
                 detail=f"{dp.name} now serves at {body.url} (was {previous})",
             )
             ctx.changes.publish(s, topology=True)
-        dp_rows.retry_on_contact(ctx, s, dp, f"announced that it serves at {dp.url}")
+        contact = f"announced that it serves at {body.url}" if body.url else "started again"
+        dp_rows.retry_on_contact(ctx, s, dp, contact)
         return {"dp_id": dp.id, "url": dp.url}
 
 
