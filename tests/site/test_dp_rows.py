@@ -2,9 +2,10 @@
 
 A standard DP that registers after a package was staged on it, that comes back up (it
 tells the site so as it starts), or whose wrong URL an administrator corrects, gets what
-failed meanwhile within a second or two, not at the end of the row's backoff. These run at the site's DEFAULT settings (the first
-retry 30 s after a failure, doubling), so a row left to its backoff fails them; the
-measured delay is printed. A row that failed for another reason keeps its backoff.
+failed meanwhile within a second or two, not at the end of the row's backoff. These run
+at the site's DEFAULT settings (the first retry 30 s after a failure, doubling), so a row
+left to its backoff fails them; the measured delay is printed. A row that failed for
+another reason keeps its backoff.
 """
 
 from __future__ import annotations

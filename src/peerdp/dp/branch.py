@@ -14,6 +14,10 @@ thread that long-polls the policy and makes the store match it:
   doubling delay, then `install_failed`; a policy that names a source the failed
   attempt did not have (a standard DP of the site came to hold the version, as after
   a package update) is tried at once, not at the end of the delay;
+- a version no source holds yet is waited for, not failed: reported `install_retrying`
+  with that reason (again every doubling delay, at most every `--poll-interval`, so
+  the site hears from it), never given up on, and pulled as soon as a policy names a
+  source;
 - packages in `remove` (and any held version no longer assigned) are deleted,
   then reported `removed`;
 - a held version found damaged (on a read, by content validation every
@@ -140,7 +144,8 @@ class Assignment:
 
 @dataclass
 class _Attempts:
-    count: int = 0
+    count: int = 0  # failed pulls, towards giving up
+    waits: int = 0  # looks that found no source: not failures
     not_before: float = 0.0
     sources: frozenset[Source] = frozenset()  # what the failed attempt had to pull from
 
@@ -292,7 +297,7 @@ class BranchWorker:
 
     def _download(self, a: Assignment, manifest: Manifest) -> None:
         if not a.sources:
-            self._attempt_failed(a, NO_SOURCE, waiting=True)
+            self._wait_for_source(a)
             return
         log.info("downloading %s v%d from %s", *a.key, ", ".join(s.name for s in a.sources))
         try:
@@ -323,8 +328,23 @@ class BranchWorker:
         if a.state != dp_states.INSTALLED:
             self._report(*a.key, dp_states.INSTALLED, detail)
 
-    def _attempt_failed(self, a: Assignment, reason: str, *, waiting: bool = False) -> None:
-        """Count a failed attempt and report it; `waiting`: for a source to hold it."""
+    def _wait_for_source(self, a: Assignment) -> None:
+        """No source holds it yet: say so, and look again when a policy names one (the
+        long-poll wakes this DP) or, to keep the site hearing from it, after a delay."""
+        attempts = self._attempts.setdefault(a.key, _Attempts())
+        attempts.waits += 1
+        attempts.sources = frozenset()
+        delay = min(backoff_delay(attempts.waits, self.retry_base_s), self.poll_interval_s)
+        attempts.not_before = time.monotonic() + delay
+        log.info("%s v%d: waiting: %s", *a.key, NO_SOURCE)
+        detail = (
+            f"waiting: {NO_SOURCE}; it is pulled as soon as one does "
+            f"(looked at again in {delay:.0f} s)"
+        )
+        self._report(*a.key, dp_states.INSTALL_RETRYING, detail)
+
+    def _attempt_failed(self, a: Assignment, reason: str) -> None:
+        """Count a failed pull and report it; the last one gives up (`install_failed`)."""
         attempts = self._attempts.setdefault(a.key, _Attempts())
         attempts.count += 1
         attempts.sources = frozenset(a.sources)
@@ -336,10 +356,10 @@ class BranchWorker:
             detail = f"gave up after {attempts.count} attempt(s): {reason}"
             self._report(*a.key, dp_states.INSTALL_FAILED, detail)
             return
-        next_try = f"next attempt in {delay:.0f} s"
-        if waiting:  # the policy long-poll wakes this DP when a source comes to hold it
-            next_try = f"it is pulled as soon as one does, else tried again in {delay:.0f} s"
-        detail = f"attempt {attempts.count} of {self.max_attempts} failed: {reason}; {next_try}"
+        detail = (
+            f"attempt {attempts.count} of {self.max_attempts} failed: {reason}; "
+            f"next attempt in {delay:.0f} s"
+        )
         self._report(*a.key, dp_states.INSTALL_RETRYING, detail)
 
     def _note(self, a: Assignment, message: str) -> None:
