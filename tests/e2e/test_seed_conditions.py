@@ -622,6 +622,9 @@ def test_update_pulls_only_the_changed_file(office: Office, tmp_path: Path) -> N
     delay = (installed_at(d, br, 2) - held_at).total_seconds()
     print(f"branch DP installed v2 {delay:.2f} s after the standard DP held it")
     assert delay < 15, f"the branch DP waited {delay:.1f} s for a source it had been given"
+    waited = d.messages("package_state", dp_id=br["id"], state="install_retrying")
+    waited = [m for m in waited if m["source_version"] == 2]
+    assert all(m["detail"].startswith("waiting: ") for m in waited), waited  # no failure
     installed = d.messages("package_state", dp_id=br["id"], state="installed")
     installed = [m for m in installed if m["source_version"] == 2]
     assert len(installed) == 1, [(m["at"], m["source"], m["detail"]) for m in installed]
