@@ -102,6 +102,62 @@ def test_branch_without_auto_download_waits_for_a_prestage_and_never_pulls(
     assert worker._wait_s() == worker.poll_interval_s
 
 
+def test_branch_waiting_for_a_source_tries_at_once_when_one_holds_it(tmp_path: Path) -> None:
+    """A policy naming a source the failed attempt lacked (a standard DP came to hold the
+    version, as after a package update) is tried at once, not after the retry delay."""
+    mp = RecordingMP()
+    mp.tls = True  # type: ignore[attr-defined]  # what download_package verifies with
+    worker = BranchWorker(mp, DPStore(tmp_path), retry_base_s=60)  # type: ignore[arg-type]
+    manifest = manifest_of("PS100001", {"a": b"a"})
+    entry = {
+        "id": "PS100001",
+        "source_version": 1,
+        "manifest_digest": manifest.digest(),
+        "manifest": manifest.to_json(),
+        "state": "install_pending",
+        "sources": [],
+    }
+    worker.apply({"packages": [entry]})
+    [waiting] = mp.messages
+    assert waiting["state"] == "install_retrying"
+    assert "no BITS-enabled standard DP of this site holds it yet" in waiting["detail"]
+    assert waiting["detail"].startswith("waiting: ")  # not a failed attempt
+    assert "it is pulled as soon as one does (looked at again in 60 s)" in waiting["detail"]
+
+    # A source appears (nothing listens there: the attempt is made, and fails, at once).
+    dead = {"dp_id": 1, "name": "HQ-DP01", "url": "http://127.0.0.1:9"}
+    worker.apply({"packages": [{**entry, "state": "install_retrying", "sources": [dead]}]})
+    assert [m["state"] for m in mp.messages] == ["install_retrying"] * 2
+    assert "HQ-DP01" in mp.messages[1]["detail"]
+    assert "attempt 1 of 10 failed" in mp.messages[1]["detail"]
+    assert mp.messages[1]["detail"].endswith("next attempt in 60 s")
+
+    # The same sources again: nothing new to try, so it waits for the delay.
+    worker.apply({"packages": [{**entry, "state": "install_retrying", "sources": [dead]}]})
+    assert len(mp.messages) == 2
+
+
+def test_branch_waits_for_a_source_without_giving_up(tmp_path: Path) -> None:
+    """Looking and finding no source is not a failed pull: however often it looks (here
+    at once each time), the version is never install_failed for want of a source."""
+    mp = RecordingMP()
+    store = DPStore(tmp_path)
+    worker = BranchWorker(mp, store, retry_base_s=0, max_attempts=2)  # type: ignore[arg-type]
+    manifest = manifest_of("PS100001", {"a": b"a"})
+    entry = {
+        "id": "PS100001",
+        "source_version": 1,
+        "manifest_digest": manifest.digest(),
+        "manifest": manifest.to_json(),
+        "state": "install_retrying",
+        "sources": [],
+    }
+    for _ in range(5):
+        worker.apply({"packages": [entry]})
+    assert [m["state"] for m in mp.messages] == ["install_retrying"] * 5
+    assert all(m["detail"].startswith("waiting: ") for m in mp.messages)
+
+
 # -- the branch DP as a process -------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,9 @@ def office(site_server: SiteProcess, tmp_path_factory: pytest.TempPathFactory) -
     commands = {
         "hq-dp": ("dp", args("hq-dp", "standard_dp", f"{HQ_NET}.10")),
         "hq-plain": ("dp", args("hq-plain", "standard_dp", f"{HQ_NET}.11")),
-        # A long poll interval: the branch DP learns of assignments by a woken long-poll.
-        "br-dp": ("branch", [*args("br-dp", "branch_dp", f"{BRANCH_NET}.10"),
-                             "--poll-interval", "300", "--retry-base", "0.3"]),
+        # The default poll interval and retry delay (300 s, 30 s doubling): the branch DP
+        # learns of assignments, and of sources coming to hold them, by a woken long-poll.
+        "br-dp": ("branch", args("br-dp", "branch_dp", f"{BRANCH_NET}.10")),
     }  # fmt: skip
     agents: dict[str, AgentProcess] = {}
     try:
@@ -522,9 +523,12 @@ def test_no_bits_standard_dp_holds_the_content_yet(office: Office) -> None:
     assert d.explain(pc1)["on_demand"] == [{"dp_id": br["id"], "action": "delayed"}]
 
     # The content reaches the standard DP; no client asks again.
-    asked = wait_for("both location requests logged", lambda: d.messages("content_location"), WAIT)
-    wait_for(
-        "both location requests logged", lambda: len(d.messages("content_location")) == 2, WAIT
+    # Wait for the condition (both logged), not for the first message: the status log
+    # writes them in batches, so the first non-empty answer may hold one of the two.
+    asked = wait_for(
+        "both location requests logged",
+        lambda: len(logged := d.messages("content_location")) == 2 and logged,
+        WAIT,
     )
     stage(d)
     row = d.wait_row(br["id"], "installed")
@@ -573,6 +577,16 @@ def test_delayed_request_goes_ahead_when_its_standard_dp_turns_bits_enabled(
 # -- a package update while the branch DP holds the old version ------------------------------
 
 
+def installed_at(d: Deployment, dp: dict[str, Any], version: int) -> datetime:
+    """When the DP reported (or the site recorded) version `version` installed on it."""
+    [message] = [
+        m
+        for m in d.messages("package_state", dp_id=dp["id"], state="installed")
+        if m["source_version"] == version
+    ]
+    return datetime.fromisoformat(message["at"])
+
+
 def test_update_pulls_only_the_changed_file(office: Office, tmp_path: Path) -> None:
     big = {f"lib/part{i}.bin": random.randbytes(150_000) for i in range(3)}
     d = deploy(office, files=big)
@@ -602,6 +616,15 @@ def test_update_pulls_only_the_changed_file(office: Office, tmp_path: Path) -> N
 
     row = d.wait_row(br["id"], "installed", version=2)
     assert row["origin"] == "on_demand"  # still the on-demand row, now at version 2
+    # The branch DP pulls as soon as the standard DP holds version 2 (its policy names the
+    # new source), not when its retry delay (30 s at the default settings) runs out.
+    held_at = installed_at(d, office.standard_dp, 2)
+    delay = (installed_at(d, br, 2) - held_at).total_seconds()
+    print(f"branch DP installed v2 {delay:.2f} s after the standard DP held it")
+    assert delay < 15, f"the branch DP waited {delay:.1f} s for a source it had been given"
+    waited = d.messages("package_state", dp_id=br["id"], state="install_retrying")
+    waited = [m for m in waited if m["source_version"] == 2]
+    assert all(m["detail"].startswith("waiting: ") for m in waited), waited  # no failure
     installed = d.messages("package_state", dp_id=br["id"], state="installed")
     installed = [m for m in installed if m["source_version"] == 2]
     assert len(installed) == 1, [(m["at"], m["source"], m["detail"]) for m in installed]

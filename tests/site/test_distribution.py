@@ -167,7 +167,7 @@ def test_pushed_package_is_installed_and_served_to_a_client(
     assert get_file(dp, package_id, version, "setup.exe", site_key(site)).status_code == 404
 
 
-def test_down_dp_retries_then_fails_and_a_refresh_installs_it_once_it_is_up(
+def test_down_dp_retries_then_fails_and_gets_it_when_it_registers(
     site: Site, dps: list[DPProcess], tmp_path: Path
 ) -> None:
     port = free_port()
@@ -181,12 +181,18 @@ def test_down_dp_retries_then_fails_and_a_refresh_installs_it_once_it_is_up(
     states = [m["state"] for m in site.messages(package_id=package_id, type="package_state")]
     assert states.count("install_retrying") == ATTEMPTS - 1 and "install_failed" in states
 
+    # It failed only because the DP could not be reached: its registration sends it again.
     dps.append(start_dp(site.server, tmp_path / "dp", token, "--port", str(port)))
-    assert site.row(package_id, dp_id)["state"] == "install_failed"  # type: ignore[index]
+    row = site.wait_state(package_id, dp_id, {"installed"})
+    assert row["attempts"] == 0
+    states = [m["state"] for m in site.messages(package_id=package_id, type="package_state")]
+    assert states[-2:] == ["install_pending", "installed"]
+
+    # A refresh sends an installed version again.
     refreshed = site.refresh(package_id, dp_id)
     assert refreshed["state"] in {"install_pending", "installed"}
     row = site.wait_state(package_id, dp_id, {"installed"})
-    assert row["attempts"] == 0
+    assert row["attempts"] == 0 and "refresh" not in row["detail"]
 
 
 def test_refresh_is_refused_for_rows_it_cannot_apply_to(site: Site) -> None:
@@ -401,8 +407,8 @@ def test_a_push_that_installs_a_bits_dp_carries_out_delayed_on_demand_requests(
     answer = world.locate(world.client(unique("pc")))
     assert answer["reason"] == "on_demand_delayed"
 
+    # Its registration sends the package again (it had failed only for want of the DP).
     dps.append(start_dp(server, tmp_path / "std", site.token("standard_dp", std_id)))
-    site.refresh(world.package["id"], std_id)
     site.wait_state(world.package["id"], std_id, {"installed"})
     requests = ok(
         world.admin.get("/on-demand-requests", params={"package_id": world.package["id"]})

@@ -68,8 +68,17 @@ TRANSITIONS: Final[dict[str | None, frozenset[str | None]]] = {
     REMOVAL_PENDING: frozenset(
         {None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING, WAITING_FOR_PRESTAGE}
     ),
+    # A retrying row goes back to pending when its DP makes contact again (it failed only
+    # because the DP could not be reached): it is tried at once.
     REMOVAL_RETRYING: frozenset(
-        {None, REMOVAL_RETRYING, REMOVAL_FAILED, INSTALL_PENDING, WAITING_FOR_PRESTAGE}
+        {
+            None,
+            REMOVAL_PENDING,
+            REMOVAL_RETRYING,
+            REMOVAL_FAILED,
+            INSTALL_PENDING,
+            WAITING_FOR_PRESTAGE,
+        }
     ),
     # A DP that was down when removal gave up deletes the content when it comes back, and
     # reports it: the row goes.

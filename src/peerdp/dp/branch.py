@@ -12,7 +12,13 @@ thread that long-polls the policy and makes the store match it:
   it becomes visible only when the whole version is there, and only if its
   manifest is the one the signed policy's `manifest_digest` names;
 - failures are reported `install_retrying` (with the reason) and retried with a
-  doubling delay, then `install_failed`;
+  doubling delay, then `install_failed`; a policy that names a source the failed
+  attempt did not have (a standard DP of the site came to hold the version, as after
+  a package update) is tried at once, not at the end of the delay;
+- a version no source holds yet is waited for, not failed: reported `install_retrying`
+  with that reason (again every doubling delay, at most every `--poll-interval`, so
+  the site hears from it), never given up on, and pulled as soon as a policy names a
+  source;
 - packages in `remove` (and any held version no longer assigned) are deleted,
   then reported `removed`;
 - the transfer limit follows the site's setting in the policy (`--max-transfers`
@@ -58,7 +64,7 @@ from peerdp.dp.store import DPStore
 from peerdp.dp.transfer_limit import TransferLimit
 from peerdp.dp.zerocopy import server_config
 from peerdp.logs import bind_process, get_logger
-from peerdp.machine.listen import keep_url, listen
+from peerdp.machine.listen import announce_up, keep_url, listen
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
 from peerdp.machine.mp_client import (
     Identity,
@@ -110,6 +116,9 @@ class PullGauges(NullProgress):
     def done(self) -> None:
         PULL_SIZE.set(0)
         PULL_DONE.set(0)
+
+
+NO_SOURCE = "no BITS-enabled standard DP of this site holds it yet"
 
 
 @dataclass(frozen=True)
@@ -173,8 +182,14 @@ class Assignment:
 
 @dataclass
 class _Attempts:
-    count: int = 0
+    count: int = 0  # failed pulls, towards giving up
+    waits: int = 0  # looks that found no source: not failures
     not_before: float = 0.0
+    sources: frozenset[Source] = frozenset()  # what the failed attempt had to pull from
+
+    def due(self, a: Assignment) -> bool:
+        """Whether to try again now: the delay is over, or a new source holds it."""
+        return self.not_before <= time.monotonic() or not set(a.sources) <= self.sources
 
 
 @dataclass
@@ -188,6 +203,9 @@ class BranchWorker:
     retry_base_s: float = 30.0
     max_attempts: int = 10
     limit: TransferLimit | None = None
+    # Tell the site first that this DP is up (once): rows that failed only because it did
+    # not report (it was down) are assigned again at once.
+    announce: bool = False
     _attempts: dict[tuple[str, int], _Attempts] = field(default_factory=dict)
     _drop_errors: dict[tuple[str, int], str] = field(default_factory=dict)
     _noted: set[tuple[str, int]] = field(default_factory=set)
@@ -202,6 +220,8 @@ class BranchWorker:
             try:
                 if self.limit is not None:
                     self.limit.report(self.mp)
+                if self.announce:
+                    self.announce = not announce_up(self.mp)
                 policy = self.mp.policy(since=version, wait=self._wait_s())
                 version = int(policy["version"])
                 self.apply(policy)
@@ -344,13 +364,13 @@ class BranchWorker:
                 self._report(*a.key, dp_states.WAITING_FOR_PRESTAGE, detail)
             return
         attempts = self._attempts.get(a.key)
-        if attempts is not None and attempts.not_before > time.monotonic():
-            return
+        if attempts is not None and (attempts.count >= self.max_attempts or not attempts.due(a)):
+            return  # given up (the policy says install_failed next), or not due yet
         self._download(a, manifest)
 
     def _download(self, a: Assignment, manifest: Manifest) -> None:
         if not a.sources:
-            self._attempt_failed(a, "no BITS-enabled standard DP of this site holds it yet")
+            self._wait_for_source(a)
             return
         previous = self._attempts.get(a.key)
         log.info(
@@ -397,9 +417,26 @@ class BranchWorker:
         if a.state != dp_states.INSTALLED:
             self._report(*a.key, dp_states.INSTALLED, detail)
 
+    def _wait_for_source(self, a: Assignment) -> None:
+        """No source holds it yet: say so, and look again when a policy names one (the
+        long-poll wakes this DP) or, to keep the site hearing from it, after a delay."""
+        attempts = self._attempts.setdefault(a.key, _Attempts())
+        attempts.waits += 1
+        attempts.sources = frozenset()
+        delay = min(backoff_delay(attempts.waits, self.retry_base_s), self.poll_interval_s)
+        attempts.not_before = time.monotonic() + delay
+        log.info("%s v%d: waiting: %s", *a.key, NO_SOURCE)
+        detail = (
+            f"waiting: {NO_SOURCE}; it is pulled as soon as one does "
+            f"(looked at again in {delay:.0f} s)"
+        )
+        self._report(*a.key, dp_states.INSTALL_RETRYING, detail)
+
     def _attempt_failed(self, a: Assignment, reason: str) -> None:
+        """Count a failed pull and report it; the last one gives up (`install_failed`)."""
         attempts = self._attempts.setdefault(a.key, _Attempts())
         attempts.count += 1
+        attempts.sources = frozenset(a.sources)
         PULLS.labels("failed").inc()
         delay = backoff_delay(attempts.count, self.retry_base_s)
         attempts.not_before = time.monotonic() + delay
@@ -483,6 +520,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
         retry_base_s=options.retry_base_s,
         max_attempts=options.max_attempts,
         limit=TransferLimit.start(limiter, "branch", options.max_transfers),
+        announce=True,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="policy", daemon=True)

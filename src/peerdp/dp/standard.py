@@ -54,6 +54,7 @@ from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.transfer_limit import TransferLimit, follow
 from peerdp.dp.zerocopy import server_config
 from peerdp.logs import bind_process, get_logger
+from peerdp.machine.listen import announce_up, keep_url, listen
 from peerdp.machine.mp_client import (
     Identity,
     MachineFacts,
@@ -253,12 +254,15 @@ def create_dp_app(
 
 @dataclass
 class StartReport:
-    """Tells the MP what the start-up check found, retrying until the MP takes it."""
+    """Tells the MP that this DP is up and what the start-up check found, retrying until
+    the MP takes it. Being up has the site retry at once what it could not send while this
+    DP was down, rather than at the end of the row's backoff."""
 
     mp: MPClient
     store: DPStore
     checks: list[VersionCheck]
     retry_s: float = 2.0
+    announce: bool = False  # tell the site first that this DP is up (once)
     sent: threading.Event = field(default_factory=threading.Event)
 
     def run(self, stop: threading.Event) -> None:
@@ -275,6 +279,8 @@ class StartReport:
                 stop.wait(delay)
 
     def send(self) -> None:
+        if self.announce:
+            self.announce = not announce_up(self.mp)
         policy = self.mp.policy()
         messages = self.messages(policy)
         if not messages:
@@ -331,7 +337,6 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     """
     import uvicorn
 
-    from peerdp.machine.listen import keep_url, listen
     from peerdp.net import exit_zero_after_sigterm
 
     checked_validate_interval(options.validate_interval_s)
@@ -354,7 +359,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     except MPError as exc:
         raise ConfigError(str(exc)) from exc
     keep_url(options.data_dir, url, mp, announce)
-    report = StartReport(mp, store, checks, retry_s=options.report_retry_s)
+    report = StartReport(mp, store, checks, retry_s=options.report_retry_s, announce=True)
     stop = threading.Event()
     thread = threading.Thread(target=report.run, args=(stop,), name="report", daemon=True)
     announce(f"peerdp dp {identity.name} listening on {url}")

@@ -3,7 +3,8 @@
 A DP registers its URL once (the identity is kept), so it should come back on the
 same port: without --port it binds the port of its last run when that is free. The
 registered URL is remembered in `<data-dir>/listen.json`; a run that serves elsewhere
-tells the site its new URL (`POST /mp/v1/announce`).
+tells the site its new URL (`POST /mp/v1/announce`). Every start announces that it is up
+(`announce_up`, no URL), so the site retries at once what failed while the DP was down.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def registered_url(data_dir: Path) -> str | None:
         return str(json.loads((data_dir / LISTEN_FILE).read_text())["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def announce_up(mp: MPClient) -> bool:
+    """Tell the site this DP has started (at the URL the site knows; an administrator may
+    have set it): what failed only because the site could not reach it is retried at once.
+    Whether the site took it (else logged)."""
+    try:
+        mp.announce(None)
+    except MPError as exc:
+        log.warning("could not tell the site this DP is up: %s", exc)
+        return False
+    return True
 
 
 def keep_url(data_dir: Path, url: str, mp: MPClient, announce: Callable[[str], None]) -> None:

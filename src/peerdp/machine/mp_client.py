@@ -243,9 +243,9 @@ class MPClient:
         answer: dict[str, Any] = self._call("POST", "/content-location", json=body)
         return answer
 
-    def announce(self, url: str) -> None:
-        """Tell the site this DP now serves at `url`."""
-        self._call("POST", "/announce", json={"url": url})
+    def announce(self, url: str | None) -> None:
+        """Tell the site this DP now serves at `url` (None: it is up at the URL it had)."""
+        self._call("POST", "/announce", json={} if url is None else {"url": url})
 
     def dp_settings(self, max_transfers_override: int | None) -> dict[str, Any]:
         """Tell the site the --max-transfers this DP was started with (None: none)."""

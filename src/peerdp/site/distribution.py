@@ -12,6 +12,10 @@ the next deadline or claim falls due, and then:
 * applies the **pending deadline** to every other row (branch DPs): a row still pending
   past its deadline retries, then fails, with the reason, so nothing waits unexplained.
 
+A failure only because the DP could not be reached (no URL yet, no answer, no report from
+a branch DP) marks the row `dp_unreachable`: the DP's registration or the announcement of
+its URL as it starts retries it at once (dp_rows.retry_on_contact), not after its backoff.
+
 A row being worked on is claimed (`claimed_by`, `claimed_until`, taken under
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), so several processes sharing one
 database never push the same row at once; a claim of a process that died runs out.
@@ -44,7 +48,6 @@ from peerdp.security.tls import client_context
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
 from peerdp.site.packages import library
-from peerdp.site.status import record
 from peerdp.store.models import (
     DistributionPoint,
     PackageDistributionPoint,
@@ -60,7 +63,15 @@ MAX_WAIT_S = 30.0
 
 
 class PushFailed(Exception):
-    """A push or removal did not succeed; the message says why, in words."""
+    """A push or removal did not succeed; the message says why, in words.
+
+    `unreachable`: only because the DP could not be reached or has no URL yet, so its next
+    contact with the site (registration, announcing its URL) retries the row at once.
+    """
+
+    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable
 
 
 class Stopping(Exception):
@@ -142,7 +153,8 @@ class DistributionManager:
         with self.ctx.transaction() as s:
             for row, dp in s.execute(_locked(s, query)).all():
                 waited = self.settings.pending_deadline_s
-                self.fail(s, row, f"no report from branch DP {dp.name} within {waited:g} s", dp)
+                reason = f"no report from branch DP {dp.name} within {waited:g} s"
+                self.fail(s, row, reason, dp, unreachable=True)
                 moved += 1
         return moved
 
@@ -197,7 +209,7 @@ class DistributionManager:
         except Stopping:
             self.finish(job, None, "")
         except PushFailed as exc:
-            self.finish(job, str(exc), "")
+            self.finish(job, str(exc), "", unreachable=exc.unreachable)
         except Exception as exc:  # a bug must not leave the row claimed and unexplained
             log.exception(
                 "distribution failed",
@@ -317,7 +329,15 @@ class DistributionManager:
                 .values(claimed_until=until)
             )
 
-    def finish(self, job: Job, failure: str | None, detail: str, *, done: bool = False) -> None:
+    def finish(
+        self,
+        job: Job,
+        failure: str | None,
+        detail: str,
+        *,
+        done: bool = False,
+        unreachable: bool = False,
+    ) -> None:
         """Move the claimed row after the work (unless it changed meanwhile) and release it."""
         self.renewed.pop(job, None)
         with self.ctx.transaction() as s:
@@ -330,13 +350,25 @@ class DistributionManager:
                 return  # an admin or a report changed the row: it is looked at afresh
             dp = s.get(DistributionPoint, job.dp_id)
             if failure is not None:
-                self.fail(s, row, failure, dp)
+                self.fail(s, row, failure, dp, unreachable=unreachable)
             elif done:
                 target = None if job.removal else dp_states.INSTALLED
                 self._move(s, row, target, detail, dp)
 
-    def fail(self, s: Session, row: Row, reason: str, dp: DistributionPoint | None) -> None:
-        """One more failed attempt: retry after a backoff, or fail after the last one."""
+    def fail(
+        self,
+        s: Session,
+        row: Row,
+        reason: str,
+        dp: DistributionPoint | None,
+        *,
+        unreachable: bool = False,
+    ) -> None:
+        """One more failed attempt: retry after a backoff, or fail after the last one.
+
+        `unreachable`: it failed only because the DP could not be reached; the DP's next
+        contact retries it at once (dp_rows.retry_on_contact).
+        """
         attempts = row.attempts + 1
         last = attempts >= self.settings.distribution_attempts
         removal = row.state in dp_states.REMOVING
@@ -347,7 +379,7 @@ class DistributionManager:
             target = dp_states.REMOVAL_RETRYING if removal else dp_states.INSTALL_RETRYING
         standard = dp is not None and dp.kind == "standard"
         deadline = utcnow() + timedelta(seconds=self.backoff(attempts)) if standard else None
-        self._move(s, row, target, reason, dp, deadline=deadline)
+        self._move(s, row, target, reason, dp, deadline=deadline, unreachable=unreachable)
 
     def backoff(self, attempts: int) -> float:
         settings = self.settings
@@ -364,23 +396,16 @@ class DistributionManager:
         dp: DistributionPoint | None,
         *,
         deadline: datetime | None = None,
+        unreachable: bool = False,
     ) -> None:
         package_id, version, dp_id = row.package_id, row.source_version, row.dp_id
-        dp_rows.move(self.ctx, s, row, target, detail, deadline=deadline)
+        dp_rows.move(self.ctx, s, row, target, detail, deadline=deadline, unreachable=unreachable)
         failed = target in {dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED}
         retrying = target in {dp_states.INSTALL_RETRYING, dp_states.REMOVAL_RETRYING}
-        record(
-            s,
-            component="distribution",
-            source=f"{self.ctx.site_code} distribution manager",
-            type="package_state",
-            severity="error" if failed else "warning" if retrying else "info",
-            package_id=package_id,
-            source_version=version,
-            dp_id=dp_id,
-            state=target or dp_states.REMOVED,
-            detail=f"{dp.name if dp else dp_id}: {detail}",
-        )
+        severity = "error" if failed else "warning" if retrying else "info"
+        state = target or dp_states.REMOVED
+        name = dp.name if dp else None
+        dp_rows.record_state(self.ctx, s, package_id, version, dp_id, state, detail, name, severity)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -394,7 +419,9 @@ class DistributionManager:
     def _load(self, job: Job) -> tuple[DistributionPoint, Manifest]:
         dp = self._dp(job)
         if not dp.url:
-            raise PushFailed(f"{dp.name} has not registered its URL with the site yet")
+            raise PushFailed(
+                f"{dp.name} has not registered its URL with the site yet", unreachable=True
+            )
         with self.ctx.transaction() as s:
             version = s.get(PackageVersion, (job.package_id, job.source_version))
             if version is None:
@@ -443,7 +470,7 @@ def _call(
         response = http.request(method, path, **kwargs)
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        raise PushFailed(f"cannot reach {dp.name} at {dp.url}: {reason}") from exc
+        raise PushFailed(f"cannot reach {dp.name} at {dp.url}: {reason}", unreachable=True) from exc
     if response.status_code not in ok:
         raise PushFailed(
             f"{dp.name} refused to {what}: {response.status_code} {error_detail(response)}"

@@ -212,6 +212,7 @@ def set_state(ctx: SiteContext, row: PackageDistributionPoint, state: str, detai
     row.detail = detail
     row.updated_at = utcnow()
     row.deadline_at = pending_deadline(ctx) if state in dp_states.PENDING else None
+    row.dp_unreachable = False  # a failure because the DP was unreachable says so after this
 
 
 def add_dp_to_package(

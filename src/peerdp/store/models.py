@@ -284,6 +284,9 @@ class PackageDistributionPoint(Base):
     origin: Mapped[str] = mapped_column(String(12))
     detail: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The last attempt failed only because the DP could not be reached (or had not
+    # registered its URL, or never reported): the DP's next contact retries it at once.
+    dp_unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     # When a pending state must have moved on; past it the row retries or fails visibly.
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

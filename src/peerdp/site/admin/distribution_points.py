@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
-from peerdp.site import provisioning
+from peerdp.site import dp_rows, provisioning
 from peerdp.site.admin.schemas import (
     DistributionPointIn,
     DistributionPointOut,
@@ -83,6 +83,8 @@ def patch_dp(
             )
             for row in list(held):
                 provisioning.carry_out_delayed(ctx, s, row.package_id, row.source_version)
+        if changes.get("url"):  # what failed because the old URL did not answer goes now
+            dp_rows.retry_on_contact(ctx, s, dp, f"was given the URL {dp.url} by an administrator")
         ctx.changes.publish(s, topology=True)
         return dp
 

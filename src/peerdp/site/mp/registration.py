@@ -15,6 +15,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from peerdp.site import dp_rows
 from peerdp.site.auth import token_hash
 from peerdp.site.context import SiteContext
 from peerdp.site.errors import Conflict, Forbidden, Invalid, Unauthorized
@@ -124,9 +125,11 @@ def _new_machine(
     else:
         # The DP row is locked first, so two machines registering as it at once take turns
         # (PostgreSQL; SQLite's write lock already serialises) and one credential survives.
-        machine.dp_id = _dp_for(s, token, body).id
+        dp = _dp_for(s, token, body)
+        machine.dp_id = dp.id
         revoked = _revoke(s, Machine.dp_id == machine.dp_id)
         ctx.changes.publish(s, topology=True)
+        dp_rows.retry_on_contact(ctx, s, dp, "registered with the site")
     if revoked:
         ctx.changes.publish(s, machines=True)  # the old credential stops working at once
     s.add(machine)

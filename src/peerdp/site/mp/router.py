@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from peerdp.domain.location import describe
 from peerdp.domain.transfer_limits import describe as describe_limit
+from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import policy, status
@@ -68,13 +69,16 @@ def announce(
     caller: Caller = Depends(machine("branch_dp", "standard_dp")),
     ctx: SiteContext = Depends(site),
 ) -> dict[str, Any]:
-    """A DP tells the site the URL it now serves at (it moved to another port or host)."""
+    """A DP tells the site, as it starts, that it is up: at a new URL (it moved to another
+    port or host), or, without `url`, at the one the site knows. What failed only because
+    the site could not reach it is retried now."""
     with ctx.transaction() as s:
         dp = s.get(DistributionPoint, caller.dp_id)
         if dp is None:
             raise NotFound("this DP no longer exists at the site")
-        previous, dp.url = dp.url, body.url
-        if previous != body.url:
+        previous = dp.url
+        if body.url is not None and previous != body.url:
+            dp.url = body.url
             status.machine_event(
                 s,
                 caller,
@@ -83,6 +87,8 @@ def announce(
                 detail=f"{dp.name} now serves at {body.url} (was {previous})",
             )
             ctx.changes.publish(s, topology=True)
+        contact = f"announced that it serves at {body.url}" if body.url else "started again"
+        dp_rows.retry_on_contact(ctx, s, dp, contact)
         return {"dp_id": dp.id, "url": dp.url}
 
 

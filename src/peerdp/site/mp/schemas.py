@@ -42,7 +42,8 @@ class RegisterOut(BaseModel):
 
 
 class AnnounceIn(Strict):
-    url: str = Field(max_length=500, pattern=r"^https?://")
+    # The URL the DP now serves at; none: it has started again at the URL the site knows.
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
 
 
 class DPSettingsIn(Strict):
