@@ -20,7 +20,7 @@ CLIENTS = Resource(
         Column("IP addresses", "ip_addresses"),
         Column("Seen from", "peer_address"),
         Column("AD site", "ad_site"),
-        Column("Last seen", "last_seen", when, no_wrap=True),
+        Column("Last contact", "last_seen", when, no_wrap=True),
     ),
 )
 ON_DEMAND = Resource(

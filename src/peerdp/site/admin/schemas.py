@@ -71,6 +71,12 @@ class DistributionPointPatch(Strict):
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 
+LAST_CONTACT = (
+    "the machine's last contact with the management point (registration, policy, a policy "
+    "long-poll it holds, status, content location, ping), to within about a minute"
+)
+
+
 class DistributionPointOut(Out):
     id: int
     name: str
@@ -83,7 +89,7 @@ class DistributionPointOut(Out):
     ip_addresses: list[str]
     ad_site: str | None
     max_transfers: int | None
-    last_seen: datetime | None
+    last_seen: datetime | None = Field(description=LAST_CONTACT)
     created_at: datetime
 
 
@@ -249,7 +255,7 @@ class ClientOut(Out):
     ip_addresses: list[str]
     ad_site: str | None
     peer_address: str | None
-    last_seen: datetime | None
+    last_seen: datetime | None = Field(description=LAST_CONTACT)
     created_at: datetime
     reenrol_allowed: bool
 
