@@ -79,7 +79,7 @@ PULLED_BYTES = Counter("peerdp_branch_pulled_bytes", "Bytes this branch DP pulle
 
 @dataclass(frozen=True)
 class BranchOptions:
-    site_url: str
+    site_url: str | None  # None: the saved identity's
     token: str
     data_dir: Path
     host: str = "127.0.0.1"
