@@ -146,7 +146,8 @@ def _write_sightings(s: Session, sightings: list[Sighting]) -> None:
         if place is not None:
             places[who] = place
     placed, contacted, dps = [], [], []
-    for (kind, key), at in latest.items():
+    # In key order: site-server processes sharing a database lock rows in the same order.
+    for (kind, key), at in sorted(latest.items()):
         place = places.get((kind, key))
         if kind == "dp":
             dps.append({"b_id": key, "b_at": at})
