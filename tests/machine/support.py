@@ -51,10 +51,16 @@ class AgentProcess:
         return stop_process(self.process, sig, timeout=20)
 
 
-def start_agent(kind: str, args: list[str], timeout: float = 60) -> AgentProcess:
-    """Start `peerdp <kind> serve ARGS` and wait for its "listening on" line."""
+def start_agent(
+    kind: str, args: list[str], timeout: float = 60, env: dict[str, str] | None = None
+) -> AgentProcess:
+    """Start `peerdp <kind> serve ARGS` (with `env` added to this process's environment)
+    and wait for its "listening on" line."""
     process = subprocess.Popen(
-        peerdp_cmd(kind, "serve", *args), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+        peerdp_cmd(kind, "serve", *args),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     assert process.stderr is not None
     lines: list[str] = []

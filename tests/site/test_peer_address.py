@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from peerdp.cli.explain_cmd import _addresses_line
-from peerdp.site.status_batch import ClientSightings
+from peerdp.site.status_batch import Sightings
 from peerdp.store.db import Database, upgrade
 from peerdp.store.models import Client
 from tests.cli.support import Cli
@@ -32,7 +32,7 @@ def db(db_url: str) -> Iterator[Database]:
 def test_sightings_keep_the_peer_address_and_write_when_it_alone_changes(db: Database) -> None:
     with db.transaction() as s:
         s.add(Client(name="PC-NAT", ip_addresses=["10.1.1.20"], ad_site=None))
-    sightings = ClientSightings(db, interval_s=60)
+    sightings = Sightings(db, interval_s=60)
     sightings.seen("PC-NAT", ("10.1.1.20",), None, "203.0.113.7")
     sightings.flush()
     sightings.seen("PC-NAT", ("10.1.1.20",), None, "203.0.113.8")  # same report, new peer

@@ -1,18 +1,19 @@
-"""Batched writes of the MP: answer messages and where clients were last seen."""
+"""Batched writes of the MP: answer messages, machines' last contact, where clients were seen."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from peerdp.site.status_batch import Batcher, ClientSightings, StatusBatcher
+from peerdp.site.status_batch import Batcher, Sightings, StatusBatcher, client, dp
 from peerdp.store.db import Database, upgrade
-from peerdp.store.models import Client, StatusMessage
+from peerdp.store.models import Client, DistributionPoint, Site, StatusMessage
 from tests.helpers.api import ok
 from tests.helpers.processes import SiteProcess
 from tests.site.mp_world import build
@@ -69,7 +70,7 @@ def test_a_failed_batch_is_kept_and_written_by_the_next_flush(db: Database) -> N
 def test_sightings_update_the_client_row_only_when_something_changed(db: Database) -> None:
     with db.transaction() as s:
         s.add(Client(name="PC-MOVES", ip_addresses=["10.1.1.20"], ad_site="Branch1"))
-    sightings = ClientSightings(db, interval_s=60)
+    sightings = Sightings(db, interval_s=60)
     sightings.seen("PC-MOVES", ("10.2.2.30",), "Branch2")
     sightings.seen("PC-MOVES", ("10.3.3.40",), "Branch3")  # the latest one wins
     sightings.flush()
@@ -83,6 +84,84 @@ def test_sightings_update_the_client_row_only_when_something_changed(db: Databas
     assert sightings.flush() == 0
     assert _client(db, "PC-MOVES").ad_site == "marked"
     sightings.seen("PC-UNKNOWN", ("10.9.9.9",), None)  # no row: nothing happens, no error
+    sightings.close()
+
+
+def _machines(db: Database) -> int:
+    """A client PC-1 (addresses reported at registration) and a branch DP; the DP's id."""
+    with db.transaction() as s:
+        s.add(Site(code="PS1", name="test"))
+        s.flush()
+        s.add(Client(name="PC-1", ip_addresses=["10.1.1.20"], ad_site="Branch1"))
+        row = DistributionPoint(name="BR01-DP", kind="branch", site_code="PS1")
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _last_contacts(db: Database, dp_id: int) -> tuple[datetime | None, datetime | None]:
+    with db.reading() as s:
+        pc = s.scalar(select(Client).where(Client.name == "PC-1"))
+        branch = s.get(DistributionPoint, dp_id)
+        assert pc is not None and branch is not None
+        return pc.last_seen, branch.last_seen
+
+
+def test_contact_moves_the_last_contact_of_clients_and_dps_at_most_once_per_refresh(
+    db: Database,
+) -> None:
+    dp_id = _machines(db)
+    assert _last_contacts(db, dp_id) == (None, None)
+    sightings = Sightings(db, interval_s=60, refresh_s=3600)
+    sightings.contact(client("PC-1"))
+    sightings.contact(dp(dp_id))
+    assert sightings.flush() == 2
+    first_pc, first_dp = _last_contacts(db, dp_id)
+    assert first_pc is not None and first_dp is not None
+    pc = _client(db, "PC-1")  # contact alone leaves what the client reported alone
+    assert (pc.ip_addresses, pc.ad_site) == (["10.1.1.20"], "Branch1")
+
+    sightings.contact(client("PC-1"))  # again within refresh_s: nothing to write
+    sightings.contact(dp(dp_id))
+    assert sightings.flush() == 0
+
+    sightings.refresh_s = 0  # the refresh is due: written again, later
+    sightings.contact(client("PC-1"))
+    sightings.contact(dp(dp_id))
+    sightings.close()
+    later_pc, later_dp = _last_contacts(db, dp_id)
+    assert later_pc is not None and later_pc > first_pc
+    assert later_dp is not None and later_dp > first_dp
+
+
+def test_a_place_reported_after_a_contact_is_written_and_kept(db: Database) -> None:
+    dp_id = _machines(db)
+    sightings = Sightings(db, interval_s=60, refresh_s=3600)
+    sightings.contact(client("PC-1"))  # the request's contact, then its content location
+    sightings.seen("PC-1", ("10.2.2.30",), "Branch2", "10.2.2.30")
+    sightings.contact(client("PC-1"))
+    sightings.flush()
+    pc = _client(db, "PC-1")
+    assert (pc.ip_addresses, pc.ad_site, pc.peer_address) == (["10.2.2.30"], "Branch2", "10.2.2.30")
+    sightings.seen("PC-1", ("10.2.2.30",), "Branch2", "10.2.2.30")  # nothing new
+    assert sightings.flush() == 0
+    sightings.close()
+    assert _last_contacts(db, dp_id)[1] is None  # the DP made no contact
+
+
+def test_a_machine_holding_a_long_poll_stays_in_contact_until_it_is_answered(
+    db: Database,
+) -> None:
+    dp_id = _machines(db)
+    sightings = Sightings(db, interval_s=60, refresh_s=0)  # every sweep is due
+    with sightings.holding(dp(dp_id)):
+        assert sightings.flush() >= 1  # its arrival (and the sweep)
+        arrived = _last_contacts(db, dp_id)[1]
+        assert sightings.flush() == 1  # still waiting: in contact
+        waiting = _last_contacts(db, dp_id)[1]
+        assert arrived is not None and waiting is not None and waiting > arrived
+    assert sightings.flush() == 1  # its answer
+    assert sightings.flush() == 0  # gone: no more contact
     sightings.close()
 
 

@@ -28,7 +28,13 @@ _log = get_logger("peerdp.client")
 EXIT_FAILED = 1  # some due advertisement did not run successfully
 EXIT_NO_POLICY = 2  # no verified policy (site unreachable, registration or signature refused)
 
-SITE = typer.Option(..., "--site", envvar="PEERDP_SITE_URL", help="Base URL of the site server.")
+SITE = typer.Option(
+    None,
+    "--site",
+    envvar="PEERDP_SITE_URL",
+    help="Base URL of the site server: needed to register, then saved with the identity; "
+    "given later, it replaces the saved one (the site server moved).",
+)
 TOKEN = typer.Option(
     None,
     "--token",
@@ -63,13 +69,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(client_app, name="client")
 
 
-def _site_url(url: str) -> str:
-    return url.rstrip("/")
+def _site_url(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None
 
 
 @branch_app.command("serve")
 def branch_serve(
-    site: str = SITE,
+    site: str | None = SITE,
     token: str | None = TOKEN,
     data_dir: Path = typer.Option(..., "--data-dir", help="Identity, state and content store."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -208,7 +214,7 @@ def branch_import(
 
 @client_app.command("run")
 def client_run(
-    site: str = SITE,
+    site: str | None = SITE,
     token: str | None = TOKEN,
     data_dir: Path = typer.Option(..., "--data-dir", help="Identity, state, cache, packages."),
     once: bool = typer.Option(False, "--once", help="Run one evaluation cycle, then exit."),
@@ -289,7 +295,7 @@ def client_run(
 
 
 def _client_identity(
-    site: str, token: str | None, facts: MachineFacts, data_dir: Path, ca_file: Path | None
+    site: str | None, token: str | None, facts: MachineFacts, data_dir: Path, ca_file: Path | None
 ) -> Identity:
     if token is None and load_identity(data_dir) is None:
         raise MPError("no identity in the data directory yet: pass --token to register")

@@ -21,7 +21,13 @@ def register() -> None:
 
 
 def serve(
-    site: str = typer.Option(..., "--site", envvar="PEERDP_SITE_URL", help="The site's URL."),
+    site: str | None = typer.Option(
+        None,
+        "--site",
+        envvar="PEERDP_SITE_URL",
+        help="The site's URL: needed to register, then saved with the identity; given later, "
+        "it replaces the saved one (the site server moved).",
+    ),
     token: str | None = typer.Option(
         None,
         "--token",
@@ -96,7 +102,7 @@ def serve(
     with options_checked():
         certificate = server_certificate(tls_cert, tls_key)
     options = DPOptions(
-        site_url=site.rstrip("/"),
+        site_url=site.rstrip("/") if site else None,
         token=token,
         data_dir=data_dir,
         host=host,

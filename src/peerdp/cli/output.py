@@ -176,8 +176,15 @@ def print_table(rows: Sequence[Row], columns: Sequence[Column], *, empty: str) -
 _WORDS = {"id": "ID", "ids": "IDs", "dp": "DP", "ip": "IP", "ad": "AD", "url": "URL", "s": "(s)"}
 
 
+# Fields whose label is not their words: a machine's last_seen is its last contact with
+# the management point (any request, or a policy long-poll it holds).
+_LABELS = {"last_seen": "Last contact"}
+
+
 def _label(key: str) -> str:
     """`protected_boundary_ids` -> `Protected boundary IDs`."""
+    if key in _LABELS:
+        return _LABELS[key]
     words = [_WORDS.get(word, word) for word in key.split("_")]
     return " ".join(words)[:1].upper() + " ".join(words)[1:]
 

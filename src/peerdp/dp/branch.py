@@ -123,7 +123,7 @@ NO_SOURCE = "no BITS-enabled standard DP of this site holds it yet"
 
 @dataclass(frozen=True)
 class BranchOptions:
-    site_url: str
+    site_url: str | None  # None: the saved identity's
     token: str
     data_dir: Path
     host: str = "127.0.0.1"

@@ -86,7 +86,7 @@ REMOVED_VERSIONS = Counter("peerdp_dp_versions_removed", "Package versions remov
 
 @dataclass(frozen=True)
 class DPOptions:
-    site_url: str
+    site_url: str | None  # None: the saved identity's
     token: str | None
     data_dir: Path
     host: str = "127.0.0.1"

@@ -3,6 +3,8 @@
 Every agent (client, branch DP, standard DP) keeps its identity in its data
 directory (`identity.json`, mode 0600): a second run does not register again.
 The site's public key is pinned at registration; every policy is verified with it.
+The site's URL is saved there too; a URL given later (`--site`, `PEERDP_SITE_URL`: the site
+server moved) replaces it, so the machine follows its site without registering again.
 Over HTTPS the CA the agent registered with (`--ca-file`) is pinned too, in the identity,
 and every later call (to the MP, and to DPs for content) trusts that CA; an agent that
 registered without one trusts the system's CAs.
@@ -11,10 +13,11 @@ registered without one trusts the system's CAs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import ssl
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ import httpx
 from peerdp.net import error_detail
 from peerdp.security.signing import SignatureError, SitePublicKey
 from peerdp.security.tls import TLSSetupError, client_context, read_ca, untrusted_certificate
+
+log = logging.getLogger(__name__)
 
 
 class MPError(Exception):
@@ -115,12 +120,13 @@ def save_identity(data_dir: Path, identity: Identity) -> None:
 
 
 def check_enrolment_token(
-    site_url: str, token: str, role: str, data_dir: Path, ca_file: Path | None = None
+    site_url: str | None, token: str, role: str, data_dir: Path, ca_file: Path | None = None
 ) -> None:
     """Before a first start touches its data directory: MPError unless the site takes
     `token` for `role` (nothing is spent). A saved identity or no token: nothing to check."""
     if not token or load_identity(data_dir) is not None:
         return
+    site_url = _registering_at(site_url)
     body = {"token": token, "role": role}
     try:
         response = httpx.post(
@@ -132,8 +138,37 @@ def check_enrolment_token(
         raise MPError(f"registration refused: {error_detail(response)}")
 
 
+def _registering_at(site_url: str | None) -> str:
+    if not site_url:
+        raise MPError(
+            "no identity in the data directory yet: pass --site (or PEERDP_SITE_URL) "
+            "and --token to register"
+        )
+    return site_url
+
+
+def follow_site(
+    identity: Identity, site_url: str | None, data_dir: Path, ca_file: Path | None = None
+) -> Identity:
+    """The saved identity at `site_url` when one is given and differs from the saved URL
+    (the site server moved), saved so, and logged; otherwise the identity as saved. A
+    `ca_file` given with an HTTPS URL is pinned in place of the old CA.
+
+    Nothing else changes: the credential and the pinned site key stay, so a URL that is
+    not this machine's site gets its requests refused or its policy rejected."""
+    if not site_url or site_url == identity.site_url:
+        return identity
+    pinned = identity.site_ca
+    if ca_file is not None and site_url.startswith("https:"):
+        pinned = _read_ca(ca_file)
+    moved = replace(identity, site_url=site_url, site_ca=pinned)
+    save_identity(data_dir, moved)
+    log.warning("the site's URL is now %s (was %s); saved", site_url, identity.site_url)
+    return moved
+
+
 def enrol(
-    site_url: str,
+    site_url: str | None,
     token: str,
     facts: MachineFacts,
     data_dir: Path,
@@ -149,10 +184,15 @@ def enrol(
     that CA is pinned in the new identity.
 
     With `role`, the site refuses a token of another role without spending it.
+
+    `site_url` (the agent's `--site` or `PEERDP_SITE_URL`) is needed to register; with a
+    saved identity it may be left out (the saved URL is used), and when given it replaces
+    the saved one (`follow_site`).
     """
     saved = load_identity(data_dir)
     if saved is not None:
-        return saved
+        return follow_site(saved, site_url, data_dir, ca_file)
+    site_url = _registering_at(site_url)
     pinned = _read_ca(ca_file) if ca_file is not None and site_url.startswith("https:") else None
     body: dict[str, Any] = {
         "token": token,
@@ -211,7 +251,8 @@ class MPClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise MPError(transport_problem("the management point", exc)) from exc
+            where = f"the management point at {self.identity.site_url}"
+            raise MPError(transport_problem(where, exc)) from exc
         if response.status_code >= 400:
             raise MPError(f"{method} {path}: {response.status_code} {error_detail(response)}")
         return response.json()

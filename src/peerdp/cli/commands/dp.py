@@ -29,7 +29,7 @@ DPS = Resource(
         Column("Protects", "protected_boundary_ids", plain),
         Column("URL", "url"),
         Column("AD site", "ad_site"),
-        Column("Last seen", "last_seen", when, no_wrap=True),
+        Column("Last contact", "last_seen", when, no_wrap=True),
     ),
 )
 

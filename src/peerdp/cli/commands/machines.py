@@ -22,7 +22,7 @@ CLIENTS = Resource(
         Column("Seen from", "peer_address"),
         Column("AD site", "ad_site"),
         Column("Placed by", "locate_by"),
-        Column("Last seen", "last_seen", when, no_wrap=True),
+        Column("Last contact", "last_seen", when, no_wrap=True),
     ),
 )
 ON_DEMAND = Resource(

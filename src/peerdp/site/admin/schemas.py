@@ -74,6 +74,12 @@ class DistributionPointPatch(Strict):
     max_transfers: int | None = Field(default=None, ge=1, le=10000)
 
 
+LAST_CONTACT = (
+    "the machine's last contact with the management point (registration, policy, a policy "
+    "long-poll it holds, status, content location, ping), to within about a minute"
+)
+
+
 class DistributionPointOut(Out):
     id: int
     name: str
@@ -90,7 +96,7 @@ class DistributionPointOut(Out):
     max_transfers: int | None
     max_transfers_override: int | None
     max_transfers_in_force: int | None
-    last_seen: datetime | None
+    last_seen: datetime | None = Field(description=LAST_CONTACT)
     created_at: datetime
 
 
@@ -282,7 +288,7 @@ class ClientOut(Out):
     ip_addresses: list[str]
     ad_site: str | None
     peer_address: str | None
-    last_seen: datetime | None
+    last_seen: datetime | None = Field(description=LAST_CONTACT)
     created_at: datetime
     reenrol_allowed: bool
     locate_by: LocateBy

@@ -16,6 +16,7 @@ from peerdp.site.auth import bearer, token_hash
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Unauthorized
 from peerdp.site.mp.cache import CACHE_READS
+from peerdp.site.status_batch import Who, client, dp
 from peerdp.store.models import Client, Machine
 
 
@@ -31,6 +32,11 @@ class Caller:
     # A client's `locate_by` ("reported" or "peer"): kept here so the MP's hot path places
     # it in boundaries without a query; a change is a "machines" change.
     locate_by: str = "reported"
+
+    @property
+    def who(self) -> Who:
+        """The caller as the MP records its contact: a client by name, a DP by its id."""
+        return client(self.name) if self.dp_id is None else dp(self.dp_id)
 
 
 class CallerCache:
@@ -107,7 +113,8 @@ def authenticate(ctx: SiteContext, credential: str) -> Caller:
 
 
 def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
-    """A dependency: the calling machine, which must have one of `roles`."""
+    """A dependency: the calling machine, which must have one of `roles`. Its contact
+    is recorded (in batches) whatever the request then does."""
 
     async def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
         credential = bearer(request)
@@ -115,6 +122,7 @@ def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
         caller = ctx.mp.callers.get(token_hash(credential))
         if caller is None:
             caller = await run_in_threadpool(authenticate, ctx, credential)
+        ctx.mp.sightings.contact(caller.who)
         if caller.role not in roles:
             raise Forbidden(
                 f"a {caller.role} credential cannot do this (needs {' or '.join(roles)})"

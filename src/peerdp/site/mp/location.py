@@ -36,7 +36,7 @@ from peerdp.site.mp.facts import (
     package_rows,
     targets,
 )
-from peerdp.site.status_batch import ClientSightings, StatusBatcher
+from peerdp.site.status_batch import Sightings, StatusBatcher
 from peerdp.store.models import Advertisement
 
 T = TypeVar("T")
@@ -90,7 +90,7 @@ class Outcome:
 
 
 class LocationService:
-    def __init__(self, ctx: SiteContext) -> None:
+    def __init__(self, ctx: SiteContext, sightings: Sightings) -> None:
         self.ctx = ctx
         self._view: rule.SiteView | None = None
         self._view_generation = -1
@@ -105,11 +105,10 @@ class LocationService:
         # clients, each once. Dropped only when a collection's membership changes.
         self.members = FactCache(lambda: changes.generation_of("members"), "members")
         self.answers = StatusBatcher(ctx.db)
-        self.sightings = ClientSightings(ctx.db)
+        self.sightings = sightings  # where each client asks from (the MP's, shared)
 
     def close(self) -> None:
         self.answers.close()
-        self.sightings.close()
 
     def view(self) -> rule.SiteView:
         generation = self.ctx.changes.topology_generation

@@ -8,6 +8,7 @@ from peerdp.site.context import SiteContext
 from peerdp.site.mp.access_tokens import AccessTokens
 from peerdp.site.mp.identity import CallerCache
 from peerdp.site.mp.location import LocationService
+from peerdp.site.status_batch import Sightings
 
 
 @dataclass(frozen=True)
@@ -15,15 +16,20 @@ class ManagementPoint:
     location: LocationService
     callers: CallerCache
     access_tokens: AccessTokens
+    # When each machine was last in contact, and where each client was seen.
+    sightings: Sightings
 
     @classmethod
     def open(cls, ctx: SiteContext) -> ManagementPoint:
+        sightings = Sightings(ctx.db)
         return cls(
-            location=LocationService(ctx),
+            location=LocationService(ctx, sightings),
             callers=CallerCache(ctx),
             access_tokens=AccessTokens(ctx),
+            sightings=sightings,
         )
 
     def close(self) -> None:
-        """Flush what is batched (status messages, client sightings)."""
+        """Flush what is batched (status messages, machine sightings)."""
         self.location.close()
+        self.sightings.close()

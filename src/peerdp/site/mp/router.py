@@ -59,8 +59,10 @@ async def get_policy(
     caller: Caller = Depends(ANY_MACHINE),
     ctx: SiteContext = Depends(site),
 ) -> dict[str, Any]:
-    """The caller's signed policy; with `since` and `wait`, a long-poll for a newer one."""
-    return await policy.wait_for_change(ctx, caller, since, wait)
+    """The caller's signed policy; with `since` and `wait`, a long-poll for a newer one
+    (the caller counts as in contact while it waits)."""
+    with ctx.mp.sightings.holding(caller.who):
+        return await policy.wait_for_change(ctx, caller, since, wait)
 
 
 @router.post("/announce")
