@@ -11,7 +11,7 @@ import typer
 
 from peerdp.admin_client import Params
 from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
-from peerdp.cli.output import Column, emit, print_record, print_table, say
+from peerdp.cli.output import Column, a, emit, print_record, print_table, say
 
 Render = Callable[[Any], None]
 
@@ -108,7 +108,7 @@ class Resource:
 
     def item(self, ident: str) -> str:
         if self.numeric_id and not ident.isdigit():
-            fail(f"a {self.noun} ID is a number, not {ident!r}")
+            fail(f"{a(self.noun)} ID is a number, not {ident!r}")
         return item_path(self.path.strip("/"), ident)
 
     def render_created(self, row: Any) -> None:
@@ -134,7 +134,7 @@ def add_show(app: typer.Typer, res: Resource, render: Render | None = None) -> N
 
 
 def add_delete(app: typer.Typer, res: Resource) -> None:
-    @app.command("delete", help=f"Delete a {res.noun}.")
+    @app.command("delete", help=f"Delete {a(res.noun)}.")
     def delete(ident: IdArgument, site: SiteOption = None, json_out: JsonOption = False) -> None:
         delete_item(site, json_out, res.item(ident), f"{res.noun} {ident}")
 

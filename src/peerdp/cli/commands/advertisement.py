@@ -47,7 +47,11 @@ MandatoryAt = Annotated[
 ]
 OnSlow = Annotated[
     Literal["do_not_run", "download"] | None,
-    typer.Option("--on-slow", help="On a slow boundary: do not run, or download and run."),
+    typer.Option(
+        "--on-slow",
+        metavar="ACTION",
+        help="On a slow boundary: do_not_run, or download (and run).",
+    ),
 ]
 PROTECTED_ONLY_HELP = (
     "If the client is in the boundaries of one or more protected distribution points, "

@@ -49,7 +49,11 @@ def _created(row: Any) -> None:
 def create(
     role: Annotated[
         Literal["client", "branch_dp", "standard_dp"],
-        typer.Option("--role", help="Who may register with it."),
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help="Who may register with it: client, branch_dp or standard_dp.",
+        ),
     ],
     dp: Annotated[
         int | None,
