@@ -2,7 +2,9 @@
 
 The roles print nothing themselves: they hand their "listening on ..." lines to the
 `announce` callback and raise ConfigError for settings that cannot work; the commands
-print the one and report the other as a bad option (one line, exit code 2).
+print the one and report the other as a bad option (one line, exit code 2). A site that
+cannot be reached or refuses the machine (its enrolment token, its credential, its
+certificate) is not a bad option: it is one line `Error: ...` and exit code 1.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 import typer
 
+from peerdp.cli.connection import fail
 from peerdp.config import ConfigError
+from peerdp.machine.mp_client import MPError
 from peerdp.security.tls import ServerCertificate, TLSSetupError
 
 
@@ -24,10 +28,13 @@ def announce(line: str) -> None:
 
 @contextmanager
 def options_checked() -> Iterator[None]:
-    """Report a ConfigError raised inside as a bad option of the command."""
+    """Report a ConfigError raised inside as a bad option of the command, unless it comes
+    from failing to talk to the site (an `MPError`): that is one line and exit code 1."""
     try:
         yield
     except ConfigError as exc:
+        if isinstance(exc.__cause__, MPError):
+            fail(str(exc))
         raise typer.BadParameter(str(exc)) from exc
 
 
