@@ -94,3 +94,12 @@ def test_help_of_every_command(group: str, capsys: pytest.CaptureFixture[str]) -
         done = ROOT.main([*path, "--help"], prog_name="peerdp", standalone_mode=False)
         assert done == 0, path
         assert f"Usage: peerdp {' '.join(path)}" in capsys.readouterr().out, path
+
+
+def test_a_bad_since_is_explained_as_a_time_ago() -> None:
+    with pytest.raises(typer.BadParameter) as ago:
+        parse_time("yesterday", durations_ago=True)
+    assert "2h (the last two hours)" in str(ago.value) and "from now" not in str(ago.value)
+    with pytest.raises(typer.BadParameter) as ahead:
+        parse_time("tomorrow")
+    assert "2h (two hours from now)" in str(ahead.value)

@@ -36,7 +36,7 @@ ADVERTISEMENTS = Resource(
     ),
 )
 
-TIME_HELP = "now, a duration from now (2h, 1d) or a local time (2024-05-01T08:00)."
+TIME_HELP = "now, a time from now (2h: in two hours; 1d) or a local time (2024-05-01T08:00)."
 AvailableAt = Annotated[
     str | None,
     typer.Option("--available-at", metavar="WHEN", help=f"Offered from: {TIME_HELP}"),
