@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from peerdp.domain.status_types import STATUS_TYPES
-from peerdp.site.admin.schemas import OnDemandRequestOut, StatusMessageOut
+from peerdp.site.admin.schemas import OnDemandRequestOut, PackageId, StatusMessageOut
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
 from peerdp.store.models import OnDemandRequest, StatusMessage
@@ -19,7 +19,7 @@ router = APIRouter(tags=["history"])
 
 @router.get("/on-demand-requests", response_model=list[OnDemandRequestOut])
 def list_on_demand(
-    package_id: str | None = None,
+    package_id: PackageId | None = None,
     dp_id: int | None = None,
     state: str | None = Query(default=None, pattern="^(delayed|provisioned)$"),
     ctx: SiteContext = Depends(site),
@@ -43,7 +43,7 @@ def get_on_demand(request_id: int, ctx: SiteContext = Depends(site)) -> OnDemand
 
 @router.get("/status-messages", response_model=list[StatusMessageOut])
 def list_status(
-    package_id: str | None = None,
+    package_id: PackageId | None = None,
     dp_id: int | None = None,
     client_name: str | None = None,
     advertisement_id: int | None = None,
