@@ -6,9 +6,17 @@ from typing import Annotated, Literal
 
 import typer
 
-from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
+from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, emit, say, state, when
-from peerdp.cli.resources import Resource, add_list_show_delete, add_show, item_path, list_rows
+from peerdp.cli.resources import (
+    DP,
+    PACKAGE,
+    Resource,
+    add_list_show_delete,
+    add_show,
+    at,
+    list_rows,
+)
 
 CLIENTS = Resource(
     "client",
@@ -22,6 +30,7 @@ CLIENTS = Resource(
         Column("AD site", "ad_site"),
         Column("Last seen", "last_seen", when, no_wrap=True),
     ),
+    name_query=True,
 )
 ON_DEMAND = Resource(
     "on-demand request",
@@ -37,6 +46,7 @@ ON_DEMAND = Resource(
         Column("Requested", "created_at", when, no_wrap=True),
         Column("Provisioned", "provisioned_at", when, no_wrap=True),
     ),
+    named=False,
 )
 
 
@@ -48,7 +58,12 @@ def add_client_commands(group: typer.Typer) -> None:
 
 
 def reenrol(
-    name: Annotated[str, typer.Argument(help="The client's name (as `peerdp client list` shows).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="The client's name (as `peerdp client list` shows) or ID."
+        ),
+    ],
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -58,10 +73,7 @@ def reenrol(
     record. The registration that uses this permission revokes the old credential.
     """
     with connect(site) as api:
-        found = api.get(CLIENTS.path, {"name": name})
-        if not found:
-            fail(f"no client is registered as {name}")
-        row = api.post(item_path(CLIENTS.path.strip("/"), found[0]["id"], "reenrol"))
+        row = api.post(at(api, CLIENTS.item(name, "reenrol")))
     emit(
         row,
         json_out,
@@ -78,9 +90,9 @@ on_demand = typer.Typer(
 @on_demand.command("list")
 def list_on_demand(
     package: Annotated[
-        str | None, typer.Option("--package", metavar="PACKAGE_ID", help="Only this package.")
+        str | None, typer.Option("--package", metavar="PACKAGE", help="Only this package.")
     ] = None,
-    dp: Annotated[int | None, typer.Option("--dp", metavar="DP_ID", help="Only this DP.")] = None,
+    dp: Annotated[str | None, typer.Option("--dp", metavar="DP", help="Only this DP.")] = None,
     state_: Annotated[
         Literal["delayed", "provisioned"] | None,
         typer.Option("--state", help="Only requests in this state."),
@@ -89,7 +101,11 @@ def list_on_demand(
     json_out: JsonOption = False,
 ) -> None:
     """List on-demand requests: delayed ones wait for a BITS-enabled standard DP."""
-    params = {"package_id": package, "dp_id": dp, "state": state_}
+    params = {
+        "package_id": PACKAGE.id_of(package) if package else None,
+        "dp_id": DP.id_of(dp) if dp else None,
+        "state": state_,
+    }
     list_rows(
         site,
         json_out,

@@ -26,6 +26,7 @@ from peerdp.cli.output import (
 from peerdp.cli.resources import (
     Resource,
     add_list_show_delete,
+    at,
     change_item,
     create_item,
     drop_unset,
@@ -61,7 +62,9 @@ FILE_COLUMNS = (
     Column("SHA-256", "sha256", short(16), no_wrap=True),
 )
 
-PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
+PackageId = Annotated[
+    str, typer.Argument(metavar="PACKAGE", help="Package ID (PS100001, any case) or name.")
+]
 Folder = Annotated[
     Path,
     typer.Argument(
@@ -159,7 +162,8 @@ def update(
     """Send the folder as the package's next source version (DPs then get the update)."""
     entries = folder_entries(folder)
     with connect(site) as api:
-        version = send_with_progress(api, PACKAGES.item(package_id) + "/versions", entries)
+        path = at(api, PACKAGES.item(package_id, "versions"))
+        version = send_with_progress(api, path, entries)
     emit(version, json_out, _render_version)
 
 
@@ -202,7 +206,7 @@ def manifest(
 ) -> None:
     """Show the manifest of one source version: every file's path, size and SHA-256."""
     with connect(site) as api:
-        document = api.get(f"{PACKAGES.item(package_id)}/versions/{version}/manifest")
+        document = api.get(at(api, PACKAGES.item(package_id, "versions", version, "manifest")))
     emit(document, json_out, _render_manifest)
 
 

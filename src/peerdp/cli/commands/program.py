@@ -9,11 +9,12 @@ import typer
 from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say
 from peerdp.cli.resources import (
+    PACKAGE,
+    Ref,
     change_item,
     create_item,
     delete_item,
     drop_unset,
-    item_path,
     list_rows,
     show_item,
 )
@@ -24,7 +25,9 @@ COLUMNS = (
     Column("Timeout (s)", "timeout_s", justify="right"),
 )
 
-PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
+PackageId = Annotated[
+    str, typer.Argument(metavar="PACKAGE", help="Package ID (PS100001, any case) or name.")
+]
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Program name.")]
 CommandLine = Annotated[str, typer.Option("--command-line", help="What the client runs.")]
 Timeout = Annotated[
@@ -35,8 +38,8 @@ Timeout = Annotated[
 app = typer.Typer(help="Programs: a package's install command lines.", no_args_is_help=True)
 
 
-def _path(package_id: str, *name: str) -> str:
-    return item_path("packages", package_id, "programs", *name)
+def _path(package_id: str, *name: str) -> Ref:
+    return PACKAGE.item(package_id, "programs", *name)
 
 
 def _render_created(row: Any) -> None:

@@ -12,6 +12,7 @@ from rich.text import Text
 from peerdp.admin_client import AdminClient, Params
 from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import STATE_STYLES, Column, console, emit, print_table, state, table, when
+from peerdp.cli.resources import ADVERTISEMENT, DP, PACKAGE, resolved
 from peerdp.cli.timespec import api_time
 
 
@@ -58,15 +59,15 @@ app = typer.Typer(help="Status messages: what every component did.", no_args_is_
 @app.command("list")
 def list_(
     package: Annotated[
-        str | None, typer.Option("--package", metavar="PACKAGE_ID", help="Only this package.")
+        str | None, typer.Option("--package", metavar="PACKAGE", help="Only this package.")
     ] = None,
-    dp: Annotated[int | None, typer.Option("--dp", metavar="DP_ID", help="Only this DP.")] = None,
+    dp: Annotated[str | None, typer.Option("--dp", metavar="DP", help="Only this DP.")] = None,
     client: Annotated[
         str | None, typer.Option("--client", metavar="NAME", help="Only this client.")
     ] = None,
     advertisement: Annotated[
-        int | None,
-        typer.Option("--advertisement", metavar="ID", help="Only this advertisement."),
+        str | None,
+        typer.Option("--advertisement", metavar="ADVERTISEMENT", help="Only this advertisement."),
     ] = None,
     since: Annotated[
         str | None,
@@ -111,11 +112,13 @@ def list_(
     json_out: JsonOption = False,
 ) -> None:
     """List the newest status messages first (100 unless --limit), with filters."""
-    params: dict[str, str | int | None] = {
-        "package_id": package,
-        "dp_id": dp,
+    refs = {
+        "package_id": PACKAGE.id_of(package) if package else None,
+        "dp_id": DP.id_of(dp) if dp else None,
+        "advertisement_id": ADVERTISEMENT.id_of(advertisement) if advertisement else None,
+    }
+    params: dict[str, Any] = {
         "client_name": client,
-        "advertisement_id": advertisement,
         "type": type_,
         "since": api_time(since, durations_ago=True),
         "limit": limit,
@@ -123,6 +126,7 @@ def list_(
     }
     columns = WIDE_COLUMNS if wide else COLUMNS
     with connect(site) as api:
+        params = resolved(api, {**refs, **params})
         rows = api.get(PATH, params)
         if not follow:
             emit(rows, json_out, lambda data: print_table(data, columns, empty="No messages."))
