@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from peerdp.dp.branch import BranchWorker
 from peerdp.dp.store import DPStore
+from peerdp.machine.mp_client import MPError
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import wait_for
 from tests.helpers.processes import SiteProcess
@@ -179,3 +183,31 @@ def test_removal_deletes_content_and_reports(world: Callable[..., World], tmp_pa
     objects = data_dir / "store" / "objects"
     assert not [p for p in objects.rglob("*") if p.is_file()]
     assert branch.stop(signal.SIGTERM) == 0  # a clean shutdown
+
+
+class StoppingMP(RecordingMP):
+    """A policy long-poll that fails: on call `stop_on`, because everything is stopping."""
+
+    def __init__(self, stop: threading.Event, stop_on: int) -> None:
+        super().__init__()
+        self.stop, self.stop_on, self.calls = stop, stop_on, 0
+
+    def policy(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == self.stop_on:
+            self.stop.set()
+        raise MPError("cannot reach the management point: Server disconnected")
+
+
+@pytest.mark.parametrize("failures_before_stop", [0, 1])
+def test_a_stopping_branch_dp_does_not_report_the_site_unreachable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, failures_before_stop: int
+) -> None:
+    stop = threading.Event()
+    mp = StoppingMP(stop, stop_on=failures_before_stop + 1)
+    worker = BranchWorker(mp, DPStore(tmp_path))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="peerdp.branch"):
+        worker.run(stop)
+    unreachable = [r for r in caplog.records if "cannot reach" in r.getMessage()]
+    # A failure while running is reported; the one as it stops is not.
+    assert len(unreachable) == failures_before_stop
