@@ -94,6 +94,10 @@ def test_a_name_that_names_nothing_is_one_line(cli: Cli) -> None:
     )
     assert "no package has the name or ID" in cli.fails("package", "dp", "list", "nothing here")
     assert "an enrolment token ID is a number" in cli.fails("token", "show", "first")
+    # The site's own refusals name the field, in words (not pydantic's wording).
+    bad = cli.fails("dp", "add", unique("dp"), "--kind", "branch", "--ip-address", "10.0.0.0/8")
+    assert bad.startswith("Error: ip_addresses.0: ") and bad.count("\n") == 1
+    assert "Value error" not in bad and "Input should" not in bad
 
 
 @pytest.mark.parametrize(
