@@ -54,3 +54,14 @@ def test_the_distribution_manager_is_the_site_not_a_dp() -> None:
     assert "site PS1 distribution manager:" in text
     assert "DP PS1" not in text
     assert "branch DP BR01-DP:" in " ".join(narrated(200, message()).split())
+
+
+def test_a_long_step_wraps_under_its_first_word() -> None:
+    out = io.StringIO()
+    narrator = Narrator(Console(file=out, width=50, color_system=None))
+    narrator.step("Creating a package, a program, a collection and a protected-only advertisement")
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert len(lines) >= 2
+    start = lines[0].index("Creating")
+    assert all(line[:start].strip() == "" and line[start] != " " for line in lines[1:])
+    assert "advertisement" in out.getvalue().split()

@@ -66,7 +66,13 @@ class Narrator:
         self.console.print("\n[yellow]Interrupted: stopping every process[/]")
 
     def step(self, text: str) -> None:
-        self.console.print(f"\n[bold cyan]{self._clock()} ▶ {text}[/]")
+        """A step's heading after its clock; a long one wraps under its own first word."""
+        heading = Table.grid(padding=(0, 1, 0, 0))
+        heading.add_column(no_wrap=True)
+        heading.add_column()
+        heading.add_row(f"{self._clock()} ▶", Text.from_markup(text))
+        self.console.print()
+        self.console.print(heading, style="bold cyan")
 
     def say(self, text: str) -> None:
         """A line under the current step; `text` may use Rich markup (`[bold]…[/]`).
