@@ -107,10 +107,11 @@ _PREFIXES = ("Value error, ", "Assertion failed, ")
 _PHRASES = (
     ("Input should be", "must be"),
     ("Input should have", "must have"),
-    ("String should have", "must have"),
-    ("List should have", "must have"),
-    ("Value should have", "must have"),
     ("Input should", "must"),
+    ("String should", "must"),
+    ("List should", "must"),
+    ("Dictionary should", "must"),
+    ("Value should", "must"),
 )
 
 
