@@ -88,6 +88,18 @@ def test_objects_by_name_everywhere(
 
 
 @pytest.mark.slow
+def test_a_name_in_another_case_is_found_unless_it_is_ambiguous(cli: Cli) -> None:
+    name = unique("Lan")
+    upper = cli.json("boundary", "add", name.upper(), "--type", "ad_site", "--value", "A")
+    assert cli.json("boundary", "show", name)["id"] == upper["id"]
+    lower = cli.json("boundary", "add", name.lower(), "--type", "ad_site", "--value", "B")
+    assert cli.json("boundary", "show", name.lower())["id"] == lower["id"]  # exact wins
+    refused = cli.fails("boundary", "show", name)
+    assert f"several boundaries are named {name!r}" in refused
+    assert f"IDs {upper['id']}, {lower['id']}" in refused and "give the ID" in refused
+
+
+@pytest.mark.slow
 def test_a_name_that_names_nothing_is_one_line(cli: Cli) -> None:
     assert "no distribution point has the name or ID 'no-such-dp'" in cli.fails(
         "dp", "show", "no-such-dp"

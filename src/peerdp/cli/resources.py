@@ -221,6 +221,10 @@ IdArgument = Annotated[
     str,
     typer.Argument(metavar="ID_OR_NAME", help="The object's ID or name.", show_default=False),
 ]
+# Objects with no name (enrolment tokens, on-demand requests) are taken by their ID.
+NumberArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The object's ID.", show_default=False)
+]
 
 
 def add_list(app: typer.Typer, res: Resource) -> None:
@@ -230,9 +234,26 @@ def add_list(app: typer.Typer, res: Resource) -> None:
 
 
 def add_show(app: typer.Typer, res: Resource, render: Render | None = None) -> None:
-    @app.command("show", help=f"Show one {res.noun}.")
-    def show(ident: IdArgument, site: SiteOption = None, json_out: JsonOption = False) -> None:
+    command = app.command("show", help=f"Show one {res.noun}.")
+
+    def show(ident: str, site: str | None, json_out: bool) -> None:
         show_item(site, json_out, res.item(ident), render)
+
+    if res.named:
+
+        @command
+        def by_id_or_name(
+            ident: IdArgument, site: SiteOption = None, json_out: JsonOption = False
+        ) -> None:
+            show(ident, site, json_out)
+
+    else:
+
+        @command
+        def by_id(
+            ident: NumberArgument, site: SiteOption = None, json_out: JsonOption = False
+        ) -> None:
+            show(ident, site, json_out)
 
 
 def add_delete(app: typer.Typer, res: Resource) -> None:

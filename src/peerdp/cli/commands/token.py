@@ -11,7 +11,7 @@ from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say, when
 from peerdp.cli.resources import (
     DP,
-    IdArgument,
+    NumberArgument,
     Resource,
     add_list_show_delete,
     create_item,
@@ -83,7 +83,7 @@ def create(
 
 
 @app.command("revoke")
-def revoke(ident: IdArgument, site: SiteOption = None, json_out: JsonOption = False) -> None:
+def revoke(ident: NumberArgument, site: SiteOption = None, json_out: JsonOption = False) -> None:
     """Revoke an enrolment token (machines already registered stay registered)."""
     delete_item(site, json_out, TOKENS.item(ident), f"enrolment token {ident}")
 
