@@ -221,6 +221,10 @@ IdArgument = Annotated[
     str,
     typer.Argument(metavar="ID_OR_NAME", help="The object's ID or name.", show_default=False),
 ]
+# A package, wherever a command takes one as its argument.
+PackageId = Annotated[
+    str, typer.Argument(metavar="PACKAGE", help="Package ID (PS100001, any case) or name.")
+]
 # Objects with no name (enrolment tokens, on-demand requests) are taken by their ID.
 NumberArgument = Annotated[
     str, typer.Argument(metavar="ID", help="The object's ID.", show_default=False)

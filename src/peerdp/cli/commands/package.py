@@ -24,6 +24,7 @@ from peerdp.cli.output import (
     yes_no,
 )
 from peerdp.cli.resources import (
+    PackageId,
     Resource,
     add_list_show_delete,
     at,
@@ -62,9 +63,6 @@ FILE_COLUMNS = (
     Column("SHA-256", "sha256", short(16), no_wrap=True),
 )
 
-PackageId = Annotated[
-    str, typer.Argument(metavar="PACKAGE", help="Package ID (PS100001, any case) or name.")
-]
 Folder = Annotated[
     Path,
     typer.Argument(

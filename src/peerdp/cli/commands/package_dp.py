@@ -9,7 +9,16 @@ import typer
 from peerdp.admin_client import AdminClient
 from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, emit, print_record, say, state, when
-from peerdp.cli.resources import DP, PACKAGE, Where, at, create_item, delete_item, list_rows
+from peerdp.cli.resources import (
+    DP,
+    PACKAGE,
+    PackageId,
+    Where,
+    at,
+    create_item,
+    delete_item,
+    list_rows,
+)
 
 COLUMNS = (
     Column("DP", lambda row: f"{row.get('dp_name')} ({row.get('dp_id')})"),
@@ -20,9 +29,6 @@ COLUMNS = (
     Column("Detail", "detail"),
 )
 
-PackageId = Annotated[
-    str, typer.Argument(metavar="PACKAGE", help="Package ID (PS100001, any case) or name.")
-]
 DpId = Annotated[str, typer.Argument(metavar="DP", help="Distribution point ID or name.")]
 
 app = typer.Typer(

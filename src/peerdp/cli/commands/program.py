@@ -10,6 +10,7 @@ from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say
 from peerdp.cli.resources import (
     PACKAGE,
+    PackageId,
     Ref,
     change_item,
     create_item,
@@ -25,9 +26,6 @@ COLUMNS = (
     Column("Timeout (s)", "timeout_s", justify="right"),
 )
 
-PackageId = Annotated[
-    str, typer.Argument(metavar="PACKAGE", help="Package ID (PS100001, any case) or name.")
-]
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Program name.")]
 CommandLine = Annotated[str, typer.Option("--command-line", help="What the client runs.")]
 Timeout = Annotated[
