@@ -94,3 +94,29 @@ def test_help_of_every_command(group: str, capsys: pytest.CaptureFixture[str]) -
         done = ROOT.main([*path, "--help"], prog_name="peerdp", standalone_mode=False)
         assert done == 0, path
         assert f"Usage: peerdp {' '.join(path)}" in capsys.readouterr().out, path
+
+
+def test_a_bad_since_is_explained_as_a_time_ago() -> None:
+    with pytest.raises(typer.BadParameter) as ago:
+        parse_time("yesterday", durations_ago=True)
+    assert "2h (the last two hours)" in str(ago.value) and "from now" not in str(ago.value)
+    with pytest.raises(typer.BadParameter) as ahead:
+        parse_time("tomorrow")
+    assert "2h (two hours from now)" in str(ahead.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["status", "list", "--limit", "abc"], "Invalid value for '--limit': 'abc' is not a valid"),
+        (["boundary", "add", "b", "--type", "subnet", "--value", "x"], "'--type': 'subnet' is not"),
+        (["status", "list", "--limit", "0"], "Invalid value for '--limit'"),
+    ],
+)
+def test_typers_own_refusals_name_the_option_in_words(args: list[str], words: str) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert words in result.output
+    assert "Input should" not in result.output and "Value error" not in result.output

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.mounts import tmpfs
 from tests.helpers.postgres import pg_schema
-from tests.helpers.processes import peerdp_cmd, stop_process
+from tests.helpers.processes import SiteProcess, peerdp_cmd, stop_process
 
 pytestmark = pytest.mark.slow  # each test runs `peerdp ... serve` as a real process
 
@@ -107,3 +107,35 @@ def test_every_worker_of_a_site_logs_json_lines(tmp_path: Path) -> None:
         finally:
             assert stop_process(process) == 0
         assert process.pid not in warmed  # the workers' own lines
+
+
+DP_ROLES = {
+    "dp serve": ["dp", "serve", "--port", "0"],
+    "branch serve": ["branch", "serve", "--port", "0"],
+}
+
+
+def one_line_failure(done: subprocess.CompletedProcess[str]) -> str:
+    """A failure to talk to the site: one line, exit 1 (not a usage error: no box, no 2)."""
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Error: "), line
+    assert "Usage" not in done.stderr and "--help" not in done.stderr
+    return line
+
+
+@pytest.mark.parametrize("role", DP_ROLES)
+def test_an_unreachable_site_stops_a_dp_in_one_line(role: str, tmp_path: Path) -> None:
+    site = ["--site", "http://127.0.0.1:9", "--token", "pde_" + "x" * 24]
+    done = serve(*DP_ROLES[role], *site, "--data-dir", str(tmp_path / "dp"))
+    assert "cannot reach the site at http://127.0.0.1:9" in one_line_failure(done)
+
+
+@pytest.mark.parametrize("role", DP_ROLES)
+def test_a_refused_enrolment_token_stops_a_dp_in_one_line(
+    role: str, tmp_path: Path, site_server: SiteProcess
+) -> None:
+    site = ["--site", site_server.url, "--token", "pde_" + "x" * 24]
+    done = serve(*DP_ROLES[role], *site, "--data-dir", str(tmp_path / "dp"))
+    assert "registration refused" in one_line_failure(done)
+    assert not (tmp_path / "dp").exists()

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +18,7 @@ from peerdp.dp.branch import BranchWorker
 from peerdp.dp.http.response import TransferLimiter
 from peerdp.dp.store import DPStore
 from peerdp.dp.transfer_limit import TransferLimit
+from peerdp.machine.mp_client import MPError
 from peerdp.machine.reporting import package_state
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import wait_for
@@ -305,3 +309,31 @@ def test_deleting_the_package_removes_it_from_the_branch_dp(
     assert w.standard_mp is not None
     w.standard_mp.status(package_state(w.package_id, w.version, "removed", "deleted"))
     assert w.admin.get(f"/packages/{w.package_id}").status_code == 404
+
+
+class StoppingMP(RecordingMP):
+    """A policy long-poll that fails: on call `stop_on`, because everything is stopping."""
+
+    def __init__(self, stop: threading.Event, stop_on: int) -> None:
+        super().__init__()
+        self.stop, self.stop_on, self.calls = stop, stop_on, 0
+
+    def policy(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == self.stop_on:
+            self.stop.set()
+        raise MPError("cannot reach the management point: Server disconnected")
+
+
+@pytest.mark.parametrize("failures_before_stop", [0, 1])
+def test_a_stopping_branch_dp_does_not_report_the_site_unreachable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, failures_before_stop: int
+) -> None:
+    stop = threading.Event()
+    mp = StoppingMP(stop, stop_on=failures_before_stop + 1)
+    worker = BranchWorker(mp, DPStore(tmp_path))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="peerdp.branch"):
+        worker.run(stop)
+    unreachable = [r for r in caplog.records if "cannot reach" in r.getMessage()]
+    # A failure while running is reported; the one as it stops is not.
+    assert len(unreachable) == failures_before_stop

@@ -63,3 +63,10 @@ def test_examples_use_real_commands_and_options() -> None:
         assert not is_group(cmd), f"no such command: peerdp {' '.join(words)}"
         used = {word.split("=")[0] for word in words if word.startswith("--")}
         assert used <= options(cmd), f"{cmd.name}: unknown {used - options(cmd)}"
+
+
+def test_the_readme_says_how_to_put_peerdp_on_the_path() -> None:
+    text = README.read_text()
+    assert "source .venv/bin/activate" in text
+    assert ".venv/bin/peerdp" in text and "PATH" in text
+    assert (README.parent / "scripts" / "setup").exists()

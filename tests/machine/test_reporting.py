@@ -64,7 +64,15 @@ def test_download_summaries() -> None:
     assert summary == (
         "PS100001 v1: no source delivered a.bin; std: a.bin: HTTP 500; br: a.bin: not found (404)"
     )
-    report = DownloadReport("PS100001", 1, bytes_by_source={"std": 300, "br": 0})
+    report = DownloadReport("PS100001", 1, bytes_reused=700, bytes_by_source={"std": 300, "br": 0})
     assert transfer_summary(report, 1000) == (
         "300 bytes over the network (from std: 300), 700 held already, 1000 in total"
+    )
+
+
+def test_a_summary_after_failed_attempts_holds_nothing_negative() -> None:
+    # A first source sent 600 bytes of a 1000-byte file and failed; the next sent it all.
+    report = DownloadReport("PS100001", 1, bytes_by_source={"std": 600, "br": 1000})
+    assert transfer_summary(report, 1000) == (
+        "1600 bytes over the network (from std: 600, br: 1000), 0 held already, 1000 in total"
     )

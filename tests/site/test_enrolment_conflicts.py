@@ -160,7 +160,8 @@ def test_cli_reenrol_names_the_client(site_server: SiteProcess) -> None:
 
     assert f"{name} may register again" in cli.ok("client", "reenrol", name)
     assert cli.json("client", "reenrol", name)["reenrol_allowed"] is True
-    assert "no client is registered as NOBODY-" in cli.fails("client", "reenrol", unique("NOBODY"))
+    nobody = unique("NOBODY")
+    assert f"no client has the name or ID '{nobody}'" in cli.fails("client", "reenrol", nobody)
     ok(_register(site_server, token, name), 201)
     assert _ping(site_server, old["credential"]).status_code == 401
 

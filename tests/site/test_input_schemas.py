@@ -92,3 +92,29 @@ def test_good_addresses_and_names_pass() -> None:
     )
     assert body.ip_addresses == ["10.1.1.5", "fd00::5"]
     assert PackageIn.model_validate({"name": "Acme Viewer (x64) 2.1"}).name
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "expected"),
+    [
+        (
+            AdvertisementIn,
+            {"name": "a", "package_id": "PS100001", "program_name": "I", "collection_id": "x"},
+            "collection_id: must be a whole number (got 'x')",
+        ),
+        (
+            BoundaryIn,
+            {"name": "b", "type": "ip_subnet", "value": "10.0.0.0/8", "connection": "medium"},
+            "connection: must be 'fast' or 'slow' (got 'medium')",
+        ),
+        (BoundaryIn, {"type": "ad_site", "value": "HQ"}, "name: is required"),
+        (PackageIn, {"name": "p", "on_demand": "maybe"}, "on_demand: must be true or false"),
+        (CollectionIn, {"name": f"All{ZWSP}"}, "name: name must not contain invisible"),
+    ],
+)
+def test_refusals_say_what_was_wrong_with_which_field_in_words(
+    model: type[BaseModel], body: dict[str, Any], expected: str
+) -> None:
+    detail = refusal(model, body)
+    assert detail.startswith(expected), detail
+    assert "Input should" not in detail and "Value error" not in detail, detail

@@ -319,7 +319,7 @@ def test_sigterm_answers_open_long_polls_and_stops_promptly(tmp_path: Any) -> No
     [
         (b"{not json", ["not valid JSON"]),
         (b"", ["not valid JSON"]),
-        (b'{"advertisement_id": 1}', ["package_id", "Field required"]),
+        (b'{"advertisement_id": 1}', ["package_id", "is required"]),
         (
             b'{"advertisement_id": "x", "package_id": "PS100001", "source_version": 1}',
             ["advertisement_id"],

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from peerdp.cli.connection import fail
 from peerdp.cli.serving import LOG_FORMAT, VALIDATE_INTERVAL_HELP, start_logging
 from peerdp.logs import get_logger
 from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, enrol, load_identity
@@ -161,12 +162,8 @@ def branch_serve(
     try:
         with options_checked():
             serve(options, announce)
-    except MPError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_NO_POLICY) from exc
-    except OSError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_NO_POLICY) from exc
+    except (MPError, OSError) as exc:
+        fail(str(exc))
 
 
 @branch_app.command("import")

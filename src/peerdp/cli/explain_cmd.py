@@ -8,11 +8,14 @@ import typer
 
 from peerdp.cli.connection import connect
 from peerdp.cli.output import console, print_json
+from peerdp.cli.resources import ADVERTISEMENT
 
 
 def explain(
     client: str = typer.Option(..., "--client", help="The client's machine name."),
-    advertisement: int = typer.Option(..., "--advertisement", help="The advertisement ID."),
+    advertisement: str = typer.Option(
+        ..., "--advertisement", metavar="ADVERTISEMENT", help="The advertisement's ID or name."
+    ),
     ip_address: list[str] | None = typer.Option(
         None, "--ip-address", help="Explain for these addresses instead of the registered ones."
     ),
@@ -26,13 +29,13 @@ def explain(
     the order, and whether on-demand provisioning would fire and, if not, why not.
     Nothing is changed.
     """
-    params: dict[str, Any] = {
-        "client": client,
-        "advertisement_id": advertisement,
-        "ip_address": ip_address or None,
-        "ad_site": ad_site,
-    }
     with connect(site) as api:
+        params: dict[str, Any] = {
+            "client": client,
+            "advertisement_id": ADVERTISEMENT.id_of(advertisement)(api),
+            "ip_address": ip_address or None,
+            "ad_site": ad_site,
+        }
         answer = api.get("/explain", params=params)
     if json_out:
         print_json(answer)

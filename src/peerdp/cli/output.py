@@ -136,6 +136,11 @@ def plural(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
+def a(noun: str) -> str:
+    """`a boundary`, `an advertisement`."""
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
 def count(value: Any) -> Text:
     return Text(str(len(value))) if isinstance(value, list) else _missing()
 

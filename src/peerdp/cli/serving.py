@@ -4,7 +4,9 @@ its bad options.
 The roles print nothing themselves: they log through `peerdp.logs` (set up here from
 `--log-format`), hand their "listening on ..." lines to the `announce` callback, which
 logs them too, and raise ConfigError for settings that cannot work; the commands report
-those as a bad option (one line, exit code 2).
+those as a bad option (one line, exit code 2). A site that cannot be reached or refuses
+the machine (its enrolment token, its credential, its certificate) is not a bad option:
+it is one line `Error: ...` and exit code 1.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import typer
 
+from peerdp.cli.connection import fail
 from peerdp.config import ConfigError
 from peerdp.logs import LOG_FORMAT_ENV, get_logger, setup
+from peerdp.machine.mp_client import MPError
 from peerdp.security.tls import ServerCertificate, TLSSetupError
 
 LOG_FORMAT = typer.Option(
@@ -46,10 +50,13 @@ def announce(line: str) -> None:
 
 @contextmanager
 def options_checked() -> Iterator[None]:
-    """Report a ConfigError raised inside as a bad option of the command."""
+    """Report a ConfigError raised inside as a bad option of the command, unless it comes
+    from failing to talk to the site (an `MPError`): that is one line and exit code 1."""
     try:
         yield
     except ConfigError as exc:
+        if isinstance(exc.__cause__, MPError):
+            fail(str(exc))
         raise typer.BadParameter(str(exc)) from exc
 
 

@@ -44,8 +44,9 @@ def parse_time(text: str, *, durations_ago: bool = False) -> datetime:
     try:
         moment = datetime.fromisoformat(cleaned)
     except ValueError:
+        duration = "2h (the last two hours)" if durations_ago else "2h (two hours from now)"
         raise typer.BadParameter(
-            f"{text!r} is not a time: use now, 2h (from now), or 2024-05-01T08:00 (local time)"
+            f"{text!r} is not a time: use now, {duration}, or 2024-05-01T08:00 (local time)"
         ) from None
     return moment.astimezone(UTC)
 

@@ -12,8 +12,9 @@ import re
 from typing import Final
 
 PACKAGE_ID_PATTERN: Final = r"[A-Za-z0-9]{3}[0-9A-Fa-f]{5}"
-# The site writes package IDs in upper case; its APIs accept only that spelling, while
-# the content roles check only the safe shape above (a file or path name).
+# The site writes package IDs in upper case; its admin API takes any case
+# (`upper_package_id`), while the content roles check only the safe shape above (a file or
+# path name).
 API_PACKAGE_ID: Final = r"^[A-Z0-9]{3}[0-9A-F]{5}$"
 SHA256_PATTERN: Final = r"[0-9a-f]{64}"
 
@@ -24,6 +25,11 @@ _SHA256 = re.compile(SHA256_PATTERN)
 def is_package_id(value: object) -> bool:
     """True for a package ID: three letters or digits, then five hex digits."""
     return isinstance(value, str) and _PACKAGE_ID.fullmatch(value) is not None
+
+
+def upper_package_id(value: str) -> str:
+    """A package ID as the site writes it (`ps100001` -> `PS100001`); anything else as given."""
+    return value.upper() if is_package_id(value) else value
 
 
 def is_sha256(value: object) -> bool:

@@ -13,20 +13,34 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
+from rich.text import Text
 
-# The status messages worth showing, and the component that writes each.
-INTERESTING = {
-    "package_version_created": "site",
-    "dp_added_to_package": "site",
-    "content_location": "MP",
-    "on_demand_triggered": "MP",
-    "on_demand_delayed": "MP",
-    "content_location_failed": "client",
-    "package_state": "DP",
-    "program_succeeded": "client",
-    "program_failed": "client",
+# The status messages worth showing.
+INTERESTING = frozenset(
+    {
+        "package_version_created",
+        "dp_added_to_package",
+        "content_location",
+        "on_demand_triggered",
+        "on_demand_delayed",
+        "content_location_failed",
+        "package_state",
+        "program_succeeded",
+        "program_failed",
+    }
+)
+# Who wrote a message, by its component: the distribution manager is the site's own
+# (its source says so: `PS1 distribution manager`), not a DP.
+COMPONENTS = {
+    "site": "site",
+    "distribution": "site",
+    "mp": "MP",
+    "standard_dp": "DP",
+    "branch_dp": "branch DP",
+    "client": "client",
 }
 INDENT = " " * 11  # under the step's text, past its clock
 
@@ -53,11 +67,19 @@ class Narrator:
         self.console.print(f"\n[yellow]{why}: stopping every process[/]")
 
     def step(self, text: str) -> None:
-        self.console.print(f"\n[bold cyan]{self._clock()} ▶ {text}[/]")
+        """A step's heading after its clock; a long one wraps under its own first word."""
+        heading = Table.grid(padding=(0, 1, 0, 0))
+        heading.add_column(no_wrap=True)
+        heading.add_column()
+        heading.add_row(f"{self._clock()} ▶", Text.from_markup(text))
+        self.console.print()
+        self.console.print(heading, style="bold cyan")
 
     def say(self, text: str) -> None:
-        """A line under the current step; `text` may use Rich markup (`[bold]…[/]`)."""
-        self.console.print(f"{INDENT}{text}", highlight=False)
+        """A line under the current step; `text` may use Rich markup (`[bold]…[/]`).
+        Wrapped at spaces to the terminal's width, each further line indented as the first."""
+        indented = Padding(Text.from_markup(text), (0, 0, 0, len(INDENT)))
+        self.console.print(indented, highlight=False)
 
     def _clock(self) -> str:
         return f"{time.monotonic() - self.started:6.1f}s"
@@ -68,21 +90,20 @@ class Narrator:
             if row["type"] not in INTERESTING:
                 continue
             who = row.get("client_name") or row["source"]
+            component = COMPONENTS.get(str(row.get("component")), str(row.get("component")))
             # Escaped: `[installed]` would otherwise be read as a Rich style and vanish.
             state = escape(f" [{row['state']}]") if row.get("state") else ""
             colour = SEVERITY_COLOURS.get(row["severity"], "green")
-            self.console.print(
-                f"{INDENT}[dim]status[/] [{colour}]{row['type']}{state}[/] "
-                f"[dim]{INTERESTING[row['type']]} {escape(who)}:[/] {escape(row['detail'][:110])}",
-                highlight=False,
+            self.say(
+                f"[dim]status[/] [{colour}]{row['type']}{state}[/] "
+                f"[dim]{escape(component)} {escape(who)}:[/] {escape(row['detail'])}"
             )
 
     def client_outcome(self, name: str, outcome: Mapping[str, Any]) -> None:
         """One client's run: green if its program succeeded, red otherwise."""
         colour = "green" if outcome.get("exit_code") == 0 else "red"
-        self.say(
-            f"[{colour}]{name}: {outcome.get('result')}[/] {str(outcome.get('detail', ''))[:100]}"
-        )
+        detail = escape(str(outcome.get("detail", "")))
+        self.say(f"[{colour}]{escape(name)}: {outcome.get('result')}[/] {detail}")
 
     @contextmanager
     def transfer(self, who: str, total: int) -> Iterator[Callable[[int], None]]:

@@ -153,7 +153,7 @@ class Demo:
     def set_up_package(self) -> None:
         api = self.api
         assert api is not None
-        self.step("Creating a package, a program, a collection and a protected-only advert")
+        self.step("Creating a package, a program, a collection and a protected-only advertisement")
         package = api.post("/packages", {"name": "Demo App 1.0", "on_demand": True})
         folder = self.make_content()
         version = send_folder(api, f"/packages/{package['id']}/versions", checked_folder(folder))
@@ -185,7 +185,8 @@ class Demo:
         self.ids["adv"], self.ids["clients"] = adv["id"], names
         self.ids["client_token"] = self.token("client", uses=len(names))
         self.say(
-            f"advertisement {adv['id']} → {len(names)} clients, protected_only: "
+            f"advertisement {adv['id']} → {len(names)} client{'s' * (len(names) != 1)}, "
+            "protected_only: "
             '"allow the client to access the content only from the protected DPs"'
         )
 

@@ -88,6 +88,9 @@ from peerdp.security.tls import ServerCertificate
 from peerdp.transfer.download import DownloadFailed, NullProgress, Source, download_package
 
 log = get_logger("peerdp.branch")
+# A policy call cut while this DP stops (its connection closed, or the site stopping with
+# it) is not reported as the site being unreachable if the stop comes within this time.
+STOPPING_GRACE_S = 0.5
 
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
 PULLED_BYTES = Counter(
@@ -228,6 +231,8 @@ class BranchWorker:
                 errors = 0
             except MPError as exc:
                 errors += 1
+                if stop.wait(STOPPING_GRACE_S):
+                    break  # the site or this DP is stopping: nothing failed
                 log.warning("policy not received", reason=str(exc))
                 if isinstance(exc, PolicyRefused):
                     send_status(self.mp, "policy_refused", detail=str(exc))

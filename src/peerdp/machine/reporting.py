@@ -67,10 +67,14 @@ def failure_summary(exc: DownloadFailed, limit: int = 6) -> str:
 
 
 def transfer_summary(report: DownloadReport, total: int) -> str:
-    """'N bytes over the network (from A: x, B: y), M held already, T in total'."""
+    """'N bytes over the network (from A: x, B: y), M held already, T in total'.
+
+    N counts every byte received, also those of attempts that failed and were discarded
+    (so it may exceed T); M is the bytes of the files that were held before.
+    """
     parts = [f"{name}: {n}" for name, n in report.bytes_by_source.items() if n]
     origin = f" (from {', '.join(parts)})" if parts else ""
     return (
         f"{report.network_bytes} bytes over the network{origin}, "
-        f"{total - report.network_bytes} held already, {total} in total"
+        f"{report.bytes_reused} held already, {total} in total"
     )

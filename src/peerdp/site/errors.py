@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,17 +70,68 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def describe_validation(errors: Sequence[Any]) -> str:
-    """Pydantic's error list as one readable sentence per problem."""
+    """Pydantic's error list as one readable sentence per problem, naming the field:
+    `collection_id: must be a whole number (got 'abc')`, never pydantic's own wording."""
     parts = []
     for error in errors:
         if error.get("type") == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "JSON decode error")
             parts.append(f"request body is not valid JSON: {reason}")
             continue
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        message = str(error.get("msg", "invalid"))
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        message = _in_words(error)
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "invalid request"
+
+
+# What pydantic's error types mean, for the administrator who sent the value.
+_WORDS = {
+    "missing": "is required",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "extra_forbidden": "is not a field of this request",
+    "datetime_parsing": "must be a time like 2024-05-01T08:00:00Z",
+    "datetime_from_date_parsing": "must be a time like 2024-05-01T08:00:00Z",
+    "datetime_type": "must be a time like 2024-05-01T08:00:00Z",
+}
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+_PHRASES = (
+    ("Input should be", "must be"),
+    ("Input should have", "must have"),
+    ("Input should", "must"),
+    ("String should", "must"),
+    ("List should", "must"),
+    ("Dictionary should", "must"),
+    ("Value should", "must"),
+)
+
+
+def _in_words(error: Mapping[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    message = str(error.get("msg", "invalid"))
+    if kind in _WORDS:
+        message = _WORDS[kind]
+    for prefix in _PREFIXES:
+        message = message.removeprefix(prefix)
+    for said, meant in _PHRASES:
+        if message.startswith(said):
+            message = meant + message[len(said) :]
+            break
+    given = error.get("input")
+    shown = kind not in ("missing", "value_error", "assertion_error")
+    short = isinstance(given, str | int | float) and len(str(given)) <= 60
+    if shown and short and repr(given) not in message:
+        message += f" (got {given!r})"
+    return message
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (\w+)\.(\w+)")

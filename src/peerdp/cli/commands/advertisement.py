@@ -9,6 +9,8 @@ import typer
 from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, say, when, yes_no
 from peerdp.cli.resources import (
+    COLLECTION,
+    PACKAGE,
     IdArgument,
     Resource,
     add_list_show_delete,
@@ -36,7 +38,7 @@ ADVERTISEMENTS = Resource(
     ),
 )
 
-TIME_HELP = "now, a duration from now (2h, 1d) or a local time (2024-05-01T08:00)."
+TIME_HELP = "now, a time from now (2h: in two hours; 1d) or a local time (2024-05-01T08:00)."
 AvailableAt = Annotated[
     str | None,
     typer.Option("--available-at", metavar="WHEN", help=f"Offered from: {TIME_HELP}"),
@@ -47,7 +49,11 @@ MandatoryAt = Annotated[
 ]
 OnSlow = Annotated[
     Literal["do_not_run", "download"] | None,
-    typer.Option("--on-slow", help="On a slow boundary: do not run, or download and run."),
+    typer.Option(
+        "--on-slow",
+        metavar="ACTION",
+        help="On a slow boundary: do_not_run, or download (and run).",
+    ),
 ]
 PROTECTED_ONLY_HELP = (
     "If the client is in the boundaries of one or more protected distribution points, "
@@ -63,10 +69,12 @@ app = typer.Typer(
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Advertisement name.")],
-    package: Annotated[str, typer.Option("--package", metavar="PACKAGE_ID", help="Package ID.")],
+    package: Annotated[
+        str, typer.Option("--package", metavar="PACKAGE", help="Package ID or name.")
+    ],
     program: Annotated[str, typer.Option("--program", metavar="NAME", help="Program name.")],
     collection: Annotated[
-        int, typer.Option("--collection", metavar="COLLECTION_ID", help="Collection ID.")
+        str, typer.Option("--collection", metavar="COLLECTION", help="Collection ID or name.")
     ],
     available_at: AvailableAt = None,
     mandatory_at: MandatoryAt = None,
@@ -81,9 +89,9 @@ def add(
     """Advertise a package's program to a collection (available now unless --available-at)."""
     body = drop_unset(
         name=name,
-        package_id=package,
+        package_id=PACKAGE.id_of(package),
         program_name=program,
-        collection_id=collection,
+        collection_id=COLLECTION.id_of(collection),
         available_at=api_time(available_at),
         mandatory_at=api_time(mandatory_at),
         protected_only=protected_only,

@@ -44,7 +44,7 @@ app = typer.Typer(
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="A name for the boundary.")],
-    type_: Annotated[BoundaryType, typer.Option("--type", help=TYPE_HELP)],
+    type_: Annotated[BoundaryType, typer.Option("--type", metavar="TYPE", help=TYPE_HELP)],
     value: Annotated[str, typer.Option("--value", help=VALUE_HELP)],
     connection: Annotated[Connection, typer.Option("--connection", help=CONNECTION_HELP)] = "fast",
     site: SiteOption = None,
@@ -59,7 +59,9 @@ def add(
 def set_(
     ident: IdArgument,
     name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
-    type_: Annotated[BoundaryType | None, typer.Option("--type", help=TYPE_HELP)] = None,
+    type_: Annotated[
+        BoundaryType | None, typer.Option("--type", metavar="TYPE", help=TYPE_HELP)
+    ] = None,
     value: Annotated[str | None, typer.Option("--value", help=VALUE_HELP)] = None,
     connection: Annotated[
         Connection | None, typer.Option("--connection", help=CONNECTION_HELP)

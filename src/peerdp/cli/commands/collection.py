@@ -13,10 +13,10 @@ from peerdp.cli.resources import (
     IdArgument,
     Resource,
     add_list_show_delete,
+    at,
     change_item,
     create_item,
     drop_unset,
-    item_path,
 )
 
 COLLECTIONS = Resource(
@@ -74,7 +74,8 @@ def add_members(
 ) -> None:
     """Add machines to a collection (names already in it are kept once)."""
     with connect(site) as api:
-        collection = api.post(COLLECTIONS.item(ident) + "/members", {"member_names": names})
+        path = at(api, COLLECTIONS.item(ident, "members"))
+        collection = api.post(path, {"member_names": names})
     emit(collection, json_out, render)
 
 
@@ -87,7 +88,7 @@ def remove_member(
 ) -> None:
     """Take one machine out of a collection."""
     with connect(site) as api:
-        collection = api.delete(COLLECTIONS.item(ident) + item_path("members", name))
+        collection = api.delete(at(api, COLLECTIONS.item(ident, "members", name)))
     emit(collection, json_out, render)
 
 

@@ -9,6 +9,7 @@ import typer
 from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, plain, when, yes_no
 from peerdp.cli.resources import (
+    BOUNDARY,
     IdArgument,
     Resource,
     add_list_show_delete,
@@ -38,12 +39,12 @@ Bits = Annotated[
     typer.Option("--bits/--no-bits", help="Serve BITS-style resumable range downloads."),
 ]
 Protect = Annotated[
-    list[int] | None,
+    list[str] | None,
     typer.Option(
         "--protect",
-        metavar="BOUNDARY_ID",
-        help="A boundary this DP protects (repeat for several): only clients inside "
-        "its protected boundaries may use a protected DP.",
+        metavar="BOUNDARY",
+        help="A boundary (ID or name) this DP protects (repeat for several): only clients "
+        "inside its protected boundaries may use a protected DP.",
     ),
 ]
 Url = Annotated[str | None, typer.Option("--url", help="Base URL of the DP's content server.")]
@@ -84,7 +85,7 @@ def add(
         name=name,
         kind=kind,
         bits_enabled=bits,
-        protected_boundary_ids=protect,
+        protected_boundary_ids=BOUNDARY.ids_of(protect) if protect else protect,
         url=url,
         ip_addresses=ip_address,
         ad_site=ad_site,
@@ -124,7 +125,7 @@ def set_(
     changes = drop_unset(
         name=name,
         bits_enabled=bits,
-        protected_boundary_ids=[] if unprotect else protect,
+        protected_boundary_ids=[] if unprotect else BOUNDARY.ids_of(protect) if protect else None,
         url=url,
         ip_addresses=ip_address,
         ad_site=ad_site,

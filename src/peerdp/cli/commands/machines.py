@@ -6,10 +6,17 @@ from typing import Annotated, Literal
 
 import typer
 
-from peerdp.admin_client import AdminClient
-from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
+from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, emit, say, state, when
-from peerdp.cli.resources import Resource, add_list_show_delete, add_show, item_path, list_rows
+from peerdp.cli.resources import (
+    DP,
+    PACKAGE,
+    Resource,
+    add_list_show_delete,
+    add_show,
+    at,
+    list_rows,
+)
 
 CLIENTS = Resource(
     "client",
@@ -24,6 +31,7 @@ CLIENTS = Resource(
         Column("Placed by", "locate_by"),
         Column("Last contact", "last_seen", when, no_wrap=True),
     ),
+    name_query=True,
 )
 ON_DEMAND = Resource(
     "on-demand request",
@@ -39,6 +47,7 @@ ON_DEMAND = Resource(
         Column("Requested", "created_at", when, no_wrap=True),
         Column("Provisioned", "provisioned_at", when, no_wrap=True),
     ),
+    named=False,
 )
 
 
@@ -50,15 +59,13 @@ def add_client_commands(group: typer.Typer) -> None:
     group.command("reenrol")(reenrol)
 
 
-def _client_id(api: AdminClient, name: str) -> int:
-    found = api.get(CLIENTS.path, {"name": name})
-    if not found:
-        fail(f"no client is registered as {name}")
-    return int(found[0]["id"])
-
-
 def set_client(
-    name: Annotated[str, typer.Argument(help="The client's name (as `peerdp client list` shows).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="The client's name (as `peerdp client list` shows) or ID."
+        ),
+    ],
     locate_by: Annotated[
         Literal["reported", "peer"],
         typer.Option(
@@ -77,9 +84,7 @@ def set_client(
     management point does; use it where no NAT or proxy stands between clients and the site.
     """
     with connect(site) as api:
-        row = api.patch(
-            item_path(CLIENTS.path.strip("/"), _client_id(api, name)), {"locate_by": locate_by}
-        )
+        row = api.patch(at(api, CLIENTS.item(name)), {"locate_by": locate_by})
     emit(
         row,
         json_out,
@@ -94,7 +99,12 @@ _PLACED_BY = {
 
 
 def reenrol(
-    name: Annotated[str, typer.Argument(help="The client's name (as `peerdp client list` shows).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="The client's name (as `peerdp client list` shows) or ID."
+        ),
+    ],
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -104,7 +114,7 @@ def reenrol(
     record. The registration that uses this permission revokes the old credential.
     """
     with connect(site) as api:
-        row = api.post(item_path(CLIENTS.path.strip("/"), _client_id(api, name), "reenrol"))
+        row = api.post(at(api, CLIENTS.item(name, "reenrol")))
     emit(
         row,
         json_out,
@@ -121,9 +131,9 @@ on_demand = typer.Typer(
 @on_demand.command("list")
 def list_on_demand(
     package: Annotated[
-        str | None, typer.Option("--package", metavar="PACKAGE_ID", help="Only this package.")
+        str | None, typer.Option("--package", metavar="PACKAGE", help="Only this package.")
     ] = None,
-    dp: Annotated[int | None, typer.Option("--dp", metavar="DP_ID", help="Only this DP.")] = None,
+    dp: Annotated[str | None, typer.Option("--dp", metavar="DP", help="Only this DP.")] = None,
     state_: Annotated[
         Literal["delayed", "provisioned"] | None,
         typer.Option("--state", help="Only requests in this state."),
@@ -132,7 +142,11 @@ def list_on_demand(
     json_out: JsonOption = False,
 ) -> None:
     """List on-demand requests: delayed ones wait for a BITS-enabled standard DP."""
-    params = {"package_id": package, "dp_id": dp, "state": state_}
+    params = {
+        "package_id": PACKAGE.id_of(package) if package else None,
+        "dp_id": DP.id_of(dp) if dp else None,
+        "state": state_,
+    }
     list_rows(
         site,
         json_out,

@@ -24,8 +24,10 @@ from peerdp.cli.output import (
     yes_no,
 )
 from peerdp.cli.resources import (
+    PackageId,
     Resource,
     add_list_show_delete,
+    at,
     change_item,
     create_item,
     delete_item,
@@ -63,7 +65,6 @@ FILE_COLUMNS = (
     Column("SHA-256", "sha256", short(16), no_wrap=True),
 )
 
-PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
 Folder = Annotated[
     Path,
     typer.Argument(
@@ -184,8 +185,9 @@ def update(
     makes one anyway.
     """
     entries = folder_entries(folder)
-    path = PACKAGES.item(package_id) + "/versions" + ("?force=true" if force else "")
+    force_query = "?force=true" if force else ""
     with connect(site) as api:
+        path = at(api, PACKAGES.item(package_id) + "/versions" + force_query)
         version = send_with_progress(api, path, entries)
     emit(version, json_out, _render_version)
 
@@ -230,7 +232,7 @@ def manifest(
 ) -> None:
     """Show the manifest of one source version: every file's path, size and SHA-256."""
     with connect(site) as api:
-        document = api.get(f"{PACKAGES.item(package_id)}/versions/{version}/manifest")
+        document = api.get(at(api, PACKAGES.item(package_id, "versions", version, "manifest")))
     emit(document, json_out, _render_manifest)
 
 

@@ -6,9 +6,19 @@ from typing import Annotated, Any
 
 import typer
 
+from peerdp.admin_client import AdminClient
 from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, emit, print_record, say, state, when
-from peerdp.cli.resources import create_item, delete_item, item_path, list_rows
+from peerdp.cli.resources import (
+    DP,
+    PACKAGE,
+    PackageId,
+    Where,
+    at,
+    create_item,
+    delete_item,
+    list_rows,
+)
 
 COLUMNS = (
     Column("DP", lambda row: f"{row.get('dp_name')} ({row.get('dp_id')})"),
@@ -19,16 +29,22 @@ COLUMNS = (
     Column("Detail", "detail"),
 )
 
-PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
-DpId = Annotated[int, typer.Argument(metavar="DP_ID", help="Distribution point ID.")]
+DpId = Annotated[str, typer.Argument(metavar="DP", help="Distribution point ID or name.")]
 
 app = typer.Typer(
     help="A package's distribution points: add, remove, and their states.", no_args_is_help=True
 )
 
 
-def _path(package_id: str, *rest: str | int) -> str:
-    return item_path("packages", package_id, "distribution-points", *rest)
+def _path(package_id: str, dp: str | None = None, *rest: str) -> Where:
+    """The package's DP list, or its row for `dp` (names resolved once connected)."""
+    if dp is None:
+        return PACKAGE.item(package_id, "distribution-points")
+
+    def row(api: AdminClient) -> str:
+        return at(api, PACKAGE.item(package_id, "distribution-points", DP.resolve(api, dp), *rest))
+
+    return row
 
 
 def _render_row(row: Any) -> None:
@@ -47,7 +63,7 @@ def add(
     package_id: PackageId, dp_id: DpId, site: SiteOption = None, json_out: JsonOption = False
 ) -> None:
     """Put the package on a DP (install_pending until the DP has it)."""
-    create_item(site, json_out, _path(package_id), {"dp_id": dp_id}, _render_row)
+    create_item(site, json_out, _path(package_id), {"dp_id": DP.id_of(dp_id)}, _render_row)
 
 
 @app.command("remove")
@@ -65,5 +81,5 @@ def refresh(
 ) -> None:
     """Send the same source version to the DP again (it lost or damaged files)."""
     with connect(site) as api:
-        row = api.post(_path(package_id, dp_id, "refresh"))
+        row = api.post(at(api, _path(package_id, dp_id, "refresh")))
     emit(row, json_out, _render_row)

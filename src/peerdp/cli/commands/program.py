@@ -9,11 +9,13 @@ import typer
 from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say
 from peerdp.cli.resources import (
+    PACKAGE,
+    PackageId,
+    Ref,
     change_item,
     create_item,
     delete_item,
     drop_unset,
-    item_path,
     list_rows,
     show_item,
 )
@@ -25,7 +27,6 @@ COLUMNS = (
     Column("Also success", lambda row: ", ".join(map(str, row.get("success_exit_codes") or []))),
 )
 
-PackageId = Annotated[str, typer.Argument(metavar="PACKAGE_ID", help="Package ID (PS100001).")]
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Program name.")]
 CommandLine = Annotated[str, typer.Option("--command-line", help="What the client runs.")]
 Timeout = Annotated[
@@ -46,8 +47,8 @@ SuccessCode = Annotated[
 app = typer.Typer(help="Programs: a package's install command lines.", no_args_is_help=True)
 
 
-def _path(package_id: str, *name: str) -> str:
-    return item_path("packages", package_id, "programs", *name)
+def _path(package_id: str, *name: str) -> Ref:
+    return PACKAGE.item(package_id, "programs", *name)
 
 
 def _render_created(row: Any) -> None:

@@ -7,26 +7,13 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from peerdp.admin_client import AdminClient, Params
 from peerdp.cli.connection import JsonOption, SiteOption, connect
-from peerdp.cli.output import Column, console, emit, print_table, state, table, when
+from peerdp.cli.output import STATE_STYLES, Column, console, emit, print_table, state, table, when
+from peerdp.cli.resources import ADVERTISEMENT, DP, PACKAGE, resolved
 from peerdp.cli.timespec import api_time
-
-COLUMNS = (
-    Column("ID", "id", justify="right"),
-    Column("Time", "at", when, no_wrap=True),
-    Column("Severity", "severity", state),
-    Column("Component", lambda row: f"{row.get('component')} {row.get('source')}"),
-    Column("Type", "type"),
-    Column("Package", lambda row: _package(row), no_wrap=True),
-    Column("DP", "dp_id", justify="right"),
-    Column("Client", "client_name"),
-    Column("Detail", "detail"),
-)
-PATH = "/status-messages"
-
-app = typer.Typer(help="Status messages: what every component did.", no_args_is_help=True)
 
 
 def _package(row: Any) -> str | None:
@@ -36,75 +23,132 @@ def _package(row: Any) -> str | None:
     return f"{package} v{version}" if version is not None else str(package)
 
 
+def _type(row: Any) -> Text:
+    """The message's type, coloured by its severity (errors red, warnings yellow)."""
+    return Text(str(row.get("type")), style=STATE_STYLES.get(str(row.get("severity")), ""))
+
+
+WIDE_COLUMNS = (
+    Column("ID", "id", justify="right"),
+    Column("Time", "at", when, no_wrap=True),
+    Column("Severity", "severity", state),
+    Column("Component", lambda row: f"{row.get('component')} {row.get('source')}"),
+    Column("Type", "type"),
+    Column("Package", _package, no_wrap=True),
+    Column("DP", "dp_id", justify="right"),
+    Column("Client", "client_name"),
+    Column("Adv.", "advertisement_id", justify="right"),
+    Column("State", "state"),
+    Column("Exit", "exit_code", justify="right"),
+    Column("Detail", "detail"),
+)
+# What a person reads first: when, who, what, about which package, and in words.
+COLUMNS = (
+    Column("Time", "at", when, no_wrap=True),
+    Column("From", "source"),
+    Column("Type", lambda row: row, _type),
+    Column("Package", _package, no_wrap=True),
+    Column("Detail", "detail"),
+)
+DEFAULT_LIMIT = 100
+PATH = "/status-messages"
+
+app = typer.Typer(help="Status messages: what every component did.", no_args_is_help=True)
+
+
 @app.command("list")
 def list_(
     package: Annotated[
-        str | None, typer.Option("--package", metavar="PACKAGE_ID", help="Only this package.")
+        str | None, typer.Option("--package", metavar="PACKAGE", help="Only this package.")
     ] = None,
-    dp: Annotated[int | None, typer.Option("--dp", metavar="DP_ID", help="Only this DP.")] = None,
+    dp: Annotated[str | None, typer.Option("--dp", metavar="DP", help="Only this DP.")] = None,
     client: Annotated[
         str | None, typer.Option("--client", metavar="NAME", help="Only this client.")
     ] = None,
     advertisement: Annotated[
-        int | None,
-        typer.Option("--advertisement", metavar="ID", help="Only this advertisement."),
+        str | None,
+        typer.Option("--advertisement", metavar="ADVERTISEMENT", help="Only this advertisement."),
     ] = None,
     since: Annotated[
         str | None,
         typer.Option(
-            "--since", metavar="WHEN", help="Only from this time: 2h (ago), 2024-05-01T08:00."
+            "--since",
+            metavar="WHEN",
+            help="Only from this time: 2h (the last two hours), 2024-05-01T08:00 (local).",
         ),
     ] = None,
     type_: Annotated[
-        str | None, typer.Option("--type", help="Only this type (e.g. content_location_failed).")
+        str | None,
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            help="Only this type (e.g. content_location_failed; an unknown one is refused "
+            "with the list).",
+        ),
     ] = None,
     limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, max=10000, help="At most this many (oldest first)."),
-    ] = None,
+        int,
+        typer.Option("--limit", metavar="N", min=1, max=10000, help="The newest N messages."),
+    ] = DEFAULT_LIMIT,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column: ID, severity, DP, client, state, ...")
+    ] = False,
     follow: Annotated[
         bool,
         typer.Option(
             "--follow",
             "-f",
-            help="Keep printing new messages (Ctrl-C stops); with --json, "
-            "one JSON object per line.",
+            help="Print the newest N oldest first, then each new message as it comes "
+            "(Ctrl-C stops); with --json, one JSON object per line.",
         ),
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.1, help="Seconds between checks with --follow.")
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", min=0.1, help="Seconds between checks with --follow."
+        ),
     ] = 2.0,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """List status messages, oldest first, with filters."""
-    params: dict[str, str | int | None] = {
-        "package_id": package,
-        "dp_id": dp,
+    """List the newest status messages first (100 unless --limit), with filters."""
+    refs = {
+        "package_id": PACKAGE.id_of(package) if package else None,
+        "dp_id": DP.id_of(dp) if dp else None,
+        "advertisement_id": ADVERTISEMENT.id_of(advertisement) if advertisement else None,
+    }
+    params: dict[str, Any] = {
         "client_name": client,
-        "advertisement_id": advertisement,
         "type": type_,
         "since": api_time(since, durations_ago=True),
         "limit": limit,
+        "newest": "true",
     }
+    columns = WIDE_COLUMNS if wide else COLUMNS
     with connect(site) as api:
+        params = resolved(api, {**refs, **params})
         rows = api.get(PATH, params)
         if not follow:
-            emit(rows, json_out, lambda data: print_table(data, COLUMNS, empty="No messages."))
+            emit(rows, json_out, lambda data: print_table(data, columns, empty="No messages."))
             return
         try:
-            _follow(api, params, rows, json_out, interval)
+            _follow(api, {**params, "newest": None}, rows[::-1], json_out, interval, columns)
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
 
 
 def _follow(
-    api: AdminClient, params: Params, rows: list[Any], json_out: bool, interval: float
+    api: AdminClient,
+    params: Params,
+    rows: list[Any],
+    json_out: bool,
+    interval: float,
+    columns: tuple[Column, ...],
 ) -> None:
-    """Print `rows`, then every newer message as it comes (by `after_id`)."""
+    """Print `rows` (oldest first), then every newer message as it comes (by `after_id`)."""
     first = True
     while True:
-        _print_batch(rows, json_out, header=first)
+        _print_batch(rows, json_out, columns, header=first)
         first = first and not rows
         if rows:
             params = {**params, "after_id": rows[-1]["id"], "since": None}
@@ -115,9 +159,11 @@ def _follow(
         rows = api.get(PATH, params)
 
 
-def _print_batch(rows: list[Any], json_out: bool, *, header: bool) -> None:
+def _print_batch(
+    rows: list[Any], json_out: bool, columns: tuple[Column, ...], *, header: bool
+) -> None:
     if json_out:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False), flush=True)
     elif rows:
-        console().print(table(rows, COLUMNS, header=header))
+        console().print(table(rows, columns, header=header))

@@ -10,7 +10,8 @@ import typer
 from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, print_record, say, when
 from peerdp.cli.resources import (
-    IdArgument,
+    DP,
+    NumberArgument,
     Resource,
     add_list_show_delete,
     create_item,
@@ -32,6 +33,7 @@ TOKENS = Resource(
         Column("Expires", "expires_at", when, no_wrap=True),
         Column("Created", "created_at", when, no_wrap=True),
     ),
+    named=False,
 )
 
 app = typer.Typer(
@@ -49,11 +51,17 @@ def _created(row: Any) -> None:
 def create(
     role: Annotated[
         Literal["client", "branch_dp", "standard_dp"],
-        typer.Option("--role", help="Who may register with it."),
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help="Who may register with it: client, branch_dp or standard_dp.",
+        ),
     ],
     dp: Annotated[
-        int | None,
-        typer.Option("--dp", metavar="DP_ID", help="The DP that registers with it (DP roles)."),
+        str | None,
+        typer.Option(
+            "--dp", metavar="DP", help="The DP (ID or name) that registers with it (DP roles)."
+        ),
     ] = None,
     uses: Annotated[
         int, typer.Option("--uses", metavar="N", min=1, help="How many registrations it allows.")
@@ -69,12 +77,13 @@ def create(
     expires_at = None
     if expires_in is not None:
         expires_at = rfc3339(datetime.now(UTC) + parse_duration(expires_in))
-    body = drop_unset(role=role, dp_id=dp, max_uses=uses, expires_at=expires_at)
+    dp_id = DP.id_of(dp) if dp is not None else None
+    body = drop_unset(role=role, dp_id=dp_id, max_uses=uses, expires_at=expires_at)
     create_item(site, json_out, TOKENS.path, body, _created)
 
 
 @app.command("revoke")
-def revoke(ident: IdArgument, site: SiteOption = None, json_out: JsonOption = False) -> None:
+def revoke(ident: NumberArgument, site: SiteOption = None, json_out: JsonOption = False) -> None:
     """Revoke an enrolment token (machines already registered stay registered)."""
     delete_item(site, json_out, TOKENS.item(ident), f"enrolment token {ident}")
 

@@ -17,6 +17,7 @@ from peerdp.site.admin.schemas import (
     PackageDeletionOut,
     PackageDPIn,
     PackageDPOut,
+    PackageId,
     PackageIn,
     PackageOut,
     PackagePatch,
@@ -120,13 +121,15 @@ def _name_taken(package: Package) -> str:
 
 
 @router.get("/{package_id}", response_model=PackageOut)
-def get_package(package_id: str, ctx: SiteContext = Depends(site)) -> Package:
+def get_package(package_id: PackageId, ctx: SiteContext = Depends(site)) -> Package:
     with ctx.transaction() as s:
         return get_or_404(s, Package, package_id, "package")
 
 
 @router.patch("/{package_id}", response_model=PackageOut)
-def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depends(site)) -> Package:
+def patch_package(
+    package_id: PackageId, body: PackagePatch, ctx: SiteContext = Depends(site)
+) -> Package:
     """Change a package; the result may not have `on_demand` without `auto_download_branch`."""
     with ctx.transaction() as s:
         package = live_package(s, package_id)
@@ -155,7 +158,7 @@ def patch_package(package_id: str, body: PackagePatch, ctx: SiteContext = Depend
     response_model=None,
     responses={202: {"model": PackageDeletionOut, "description": "Removal from DPs under way."}},
 )
-def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> Response:
+def delete_package(package_id: PackageId, ctx: SiteContext = Depends(site)) -> Response:
     """Delete a package: 204 when no DP held it (it is gone); 202 when its content is being
     removed from the DPs that hold it (every row `removal_pending`; the package, marked
     `deleted_at`, goes when the last DP has deleted it). Its advertisements go at once.
@@ -194,7 +197,7 @@ def delete_package(package_id: str, ctx: SiteContext = Depends(site)) -> Respons
     },
 )
 async def upload_version(
-    package_id: str,
+    package_id: PackageId,
     request: Request,
     response: Response,
     force: bool = Query(
@@ -220,7 +223,7 @@ async def upload_version(
 
 
 @router.get("/{package_id}/versions", response_model=list[dict[str, Any]])
-def list_versions(package_id: str, ctx: SiteContext = Depends(site)) -> list[dict[str, Any]]:
+def list_versions(package_id: PackageId, ctx: SiteContext = Depends(site)) -> list[dict[str, Any]]:
     with ctx.transaction() as s:
         get_or_404(s, Package, package_id, "package")
         versions = s.scalars(
@@ -243,7 +246,7 @@ def list_versions(package_id: str, ctx: SiteContext = Depends(site)) -> list[dic
 
 @router.get("/{package_id}/versions/{source_version}/manifest")
 def get_manifest(
-    package_id: str, source_version: int, ctx: SiteContext = Depends(site)
+    package_id: PackageId, source_version: int, ctx: SiteContext = Depends(site)
 ) -> dict[str, Any]:
     with ctx.transaction() as s:
         version = s.get(PackageVersion, (package_id, source_version))
@@ -266,7 +269,7 @@ def _program(s: Session, package_id: str, name: str) -> Program:
 
 
 @router.get("/{package_id}/programs", response_model=list[ProgramOut])
-def list_programs(package_id: str, ctx: SiteContext = Depends(site)) -> list[Program]:
+def list_programs(package_id: PackageId, ctx: SiteContext = Depends(site)) -> list[Program]:
     with ctx.transaction() as s:
         get_or_404(s, Package, package_id, "package")
         query = select(Program).where(Program.package_id == package_id).order_by(Program.name)
@@ -274,7 +277,9 @@ def list_programs(package_id: str, ctx: SiteContext = Depends(site)) -> list[Pro
 
 
 @router.post("/{package_id}/programs", response_model=ProgramOut, status_code=201)
-def create_program(package_id: str, body: ProgramIn, ctx: SiteContext = Depends(site)) -> Program:
+def create_program(
+    package_id: PackageId, body: ProgramIn, ctx: SiteContext = Depends(site)
+) -> Program:
     with ctx.transaction() as s:
         live_package(s, package_id)
         exists = s.scalar(
@@ -290,14 +295,14 @@ def create_program(package_id: str, body: ProgramIn, ctx: SiteContext = Depends(
 
 
 @router.get("/{package_id}/programs/{name}", response_model=ProgramOut)
-def get_program(package_id: str, name: str, ctx: SiteContext = Depends(site)) -> Program:
+def get_program(package_id: PackageId, name: str, ctx: SiteContext = Depends(site)) -> Program:
     with ctx.transaction() as s:
         return _program(s, package_id, name)
 
 
 @router.patch("/{package_id}/programs/{name}", response_model=ProgramOut)
 def patch_program(
-    package_id: str, name: str, body: ProgramPatch, ctx: SiteContext = Depends(site)
+    package_id: PackageId, name: str, body: ProgramPatch, ctx: SiteContext = Depends(site)
 ) -> Program:
     with ctx.transaction() as s:
         program = _program(s, package_id, name)
@@ -311,7 +316,7 @@ def patch_program(
 
 
 @router.delete("/{package_id}/programs/{name}", status_code=204)
-def delete_program(package_id: str, name: str, ctx: SiteContext = Depends(site)) -> None:
+def delete_program(package_id: PackageId, name: str, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         program = _program(s, package_id, name)
         used = s.scalars(
@@ -329,7 +334,7 @@ def delete_program(package_id: str, name: str, ctx: SiteContext = Depends(site))
 
 
 @router.get("/{package_id}/distribution-points", response_model=list[PackageDPOut])
-def list_package_dps(package_id: str, ctx: SiteContext = Depends(site)) -> list[PackageDPOut]:
+def list_package_dps(package_id: PackageId, ctx: SiteContext = Depends(site)) -> list[PackageDPOut]:
     with ctx.transaction() as s:
         get_or_404(s, Package, package_id, "package")
         return package_dp_rows(s, package_id)
@@ -337,7 +342,7 @@ def list_package_dps(package_id: str, ctx: SiteContext = Depends(site)) -> list[
 
 @router.post("/{package_id}/distribution-points", response_model=PackageDPOut, status_code=201)
 def add_package_dp(
-    package_id: str, body: PackageDPIn, ctx: SiteContext = Depends(site)
+    package_id: PackageId, body: PackageDPIn, ctx: SiteContext = Depends(site)
 ) -> PackageDPOut:
     with ctx.transaction() as s:
         row = add_dp_to_package(ctx, s, package_id, body.dp_id, origin="admin")
@@ -346,7 +351,7 @@ def add_package_dp(
 
 @router.delete("/{package_id}/distribution-points/{dp_id}", response_model=PackageDPOut)
 def remove_package_dp(
-    package_id: str, dp_id: int, ctx: SiteContext = Depends(site)
+    package_id: PackageId, dp_id: int, ctx: SiteContext = Depends(site)
 ) -> PackageDPOut:
     """Start removing the package from the DP (removal_pending); the row goes when it is done."""
     with ctx.transaction() as s:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 
 from peerdp.domain import dp_states
 from peerdp.site import dp_rows
-from peerdp.site.admin.schemas import PackageDPOut
+from peerdp.site.admin.schemas import PackageDPOut, PackageId
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, NotFound
 from peerdp.site.packages import live_package, package_dp_rows
@@ -29,7 +29,7 @@ REFRESHABLE = frozenset({dp_states.INSTALLED, dp_states.INSTALL_FAILED, dp_state
     summary="Send the same source version to the DP again (SCCM's refresh)",
 )
 def refresh_package_dp(
-    package_id: str, dp_id: int, ctx: SiteContext = Depends(site)
+    package_id: PackageId, dp_id: int, ctx: SiteContext = Depends(site)
 ) -> PackageDPOut:
     """Put an installed, retrying or failed row back to install_pending."""
     with ctx.transaction() as s:

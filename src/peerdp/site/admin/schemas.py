@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from peerdp.content.ids import API_PACKAGE_ID
+from peerdp.content.ids import API_PACKAGE_ID, upper_package_id
 from peerdp.domain.boundaries import BoundaryType, Connection
 from peerdp.domain.location import DPKind, SlowBoundaryOption
 from peerdp.site.fields import AdSite, IpAddresses, VisibleName
@@ -20,6 +20,9 @@ Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 LocateBy = Literal["reported", "peer"]
+# A package ID in a path, a query or a body, in any case (`ps100001` is `PS100001`).
+PackageId = Annotated[str, AfterValidator(upper_package_id)]
+_Upper = BeforeValidator(lambda v: upper_package_id(v) if isinstance(v, str) else v)
 
 
 class Strict(BaseModel):
@@ -196,7 +199,7 @@ class CollectionOut(Out):
 
 class AdvertisementIn(Strict):
     name: VisibleName
-    package_id: str = Field(pattern=API_PACKAGE_ID)
+    package_id: Annotated[str, _Upper, Field(pattern=API_PACKAGE_ID)]
     program_name: VisibleName
     collection_id: Id
     available_at: AwareDatetime | None = None

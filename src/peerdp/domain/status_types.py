@@ -1,0 +1,43 @@
+"""The types of status messages peerdp's components write (`peerdp status list --type`).
+
+Agents may report other types (the MP accepts any `[a-z_]+`); a type is known when it is
+listed here or when a message of that type is in the site's log.
+"""
+
+from __future__ import annotations
+
+STATUS_TYPES = frozenset(
+    {
+        # the site and its management point
+        "package_version_created",
+        "package_version_unchanged",
+        "package_deleted",
+        "package_removed",
+        "package_exported",
+        "dp_added_to_package",
+        "dp_removal_requested",
+        "dp_refresh_requested",
+        "dp_url_changed",
+        "dp_settings",
+        "machine_registered",
+        "conflicting_record",
+        "reenrolment_allowed",
+        "client_placement_changed",
+        "advertisement_rerun",
+        "content_location",
+        "on_demand_triggered",
+        "on_demand_delayed",
+        # distribution points
+        "package_state",
+        "policy_refused",
+        # clients
+        "advertisement_received",
+        "content_location_failed",
+        "content_download_failed",
+        "content_refused",
+        "program_started",
+        "program_succeeded",
+        "program_failed",
+        "advertisement_failed",
+    }
+)
