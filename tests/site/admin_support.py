@@ -133,8 +133,8 @@ def launch(data_dir: Path, db_url: str, env: dict[str, str]) -> RawSite:
         lines.append(line)
         if found := re.search(r"listening on (http://[^\s\"]+)", line):
             url = found[1]
-        if line.startswith("admin token:"):
-            token_line = line.strip()
+        if found := re.search(r"(admin token: .+?)(?: +\[peerdp\.serve\])?$", line.strip()):
+            token_line = found[1]  # the message, without the log's time, level and logger
     if url is None or token_line is None:
         process.kill()
         raise AssertionError(f"site server did not print its URL and admin token: {lines}")
