@@ -177,6 +177,6 @@ def test_client_set_pins_by_name_from_the_cli(site_server: SiteProcess) -> None:
     assert f"{name} is placed in boundaries by the address its requests come from" in said
     assert "peer" in cli.ok("client", "list")
     assert cli.json("client", "set", name, "--locate-by", "reported")["locate_by"] == "reported"
-    assert "no client is registered as NOBODY-X" in cli.fails(
+    assert "no client has the name or ID 'NOBODY-X'" in cli.fails(
         "client", "set", "NOBODY-X", "--locate-by", "peer"
     )
