@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,6 @@ from tests.helpers.api import unique
 from tests.helpers.processes import SiteProcess, peerdp_cmd
 
 pytestmark = pytest.mark.slow  # the admin CLI runs as a process against a real site server
-
-
-@pytest.fixture(scope="module")
-def cli(site_server: SiteProcess) -> Cli:
-    return Cli.for_site(site_server)
-
-
-@pytest.fixture(scope="module")
-def api(site_server: SiteProcess) -> Iterator[httpx.Client]:
-    with site_server.admin() as client:
-        yield client
 
 
 def ok(response: httpx.Response) -> Any:

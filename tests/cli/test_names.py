@@ -3,7 +3,6 @@ through one resolver, and package IDs in any case (the CLI as a process, real si
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,17 +13,6 @@ from peerdp.cli.resources import ADVERTISEMENT, BOUNDARY, CLIENT, COLLECTION, DP
 from tests.cli.support import Cli, write_files
 from tests.helpers.api import ok, unique
 from tests.helpers.processes import SiteProcess
-
-
-@pytest.fixture(scope="module")
-def cli(site_server: SiteProcess) -> Cli:
-    return Cli.for_site(site_server)
-
-
-@pytest.fixture(scope="module")
-def api(site_server: SiteProcess) -> Iterator[httpx.Client]:
-    with site_server.admin() as client:
-        yield client
 
 
 @pytest.mark.slow

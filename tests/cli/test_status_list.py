@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,20 +12,9 @@ import pytest
 from tests.cli.support import Cli
 from tests.cli.test_admin_cli import _line_reader, ok, package_with_content
 from tests.helpers.api import unique
-from tests.helpers.processes import SiteProcess, peerdp_cmd
+from tests.helpers.processes import peerdp_cmd
 
 pytestmark = pytest.mark.slow  # the CLI as a process against a real site server
-
-
-@pytest.fixture(scope="module")
-def cli(site_server: SiteProcess) -> Cli:
-    return Cli.for_site(site_server)
-
-
-@pytest.fixture(scope="module")
-def api(site_server: SiteProcess) -> Iterator[httpx.Client]:
-    with site_server.admin() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
