@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 
 from peerdp import __version__, logs
 from peerdp.config import ConfigError
@@ -62,6 +63,9 @@ def test_an_event_s_own_field_wins_over_the_process_s() -> None:
 
 
 def test_records_of_other_libraries_are_json_lines_too() -> None:
+    # Even after a server in this process configured uvicorn's own logging (its default
+    # log_config: handlers of its own, no propagation), as tests' in-process servers do.
+    uvicorn.Config(app=lambda *_: None)
     out = io.StringIO()
     logs.setup("json", role="standard_dp", stream=out)
     logging.getLogger("uvicorn.error").warning("port %d is busy", 8081)

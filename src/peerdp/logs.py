@@ -145,6 +145,13 @@ def setup(
     # decide.
     for chatty in ("httpx", "alembic"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    # A server configured with uvicorn's own logging (its default log_config) gives its
+    # loggers their own handlers and stops them propagating: take them back, so their
+    # records are rendered here too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        taken = logging.getLogger(name)
+        taken.handlers.clear()
+        taken.propagate = True
     if role is not None:
         bind_process(role=role)
     return chosen
