@@ -324,7 +324,12 @@ def main() -> None:
     parser.add_argument("--mid-mib", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--chunk-kib", type=int, default=1024)
+    parser.add_argument(
+        "--chunk-kib",
+        type=int,
+        default=None,
+        help="the DP's body piece (default: as the DP serves, 1024 plain, 512 under --tls)",
+    )
     parser.add_argument("--tmp", default=None, help="where to put the temp files")
     parser.add_argument(
         "--tls", action="store_true", help="both servers over HTTPS, same certificate"
@@ -334,7 +339,11 @@ def main() -> None:
     )
     opts = parser.parse_args()
 
+    from peerdp.dp.http.response import DEFAULT_CHUNK_SIZE, TLS_CHUNK_SIZE
     from peerdp.security.signing import SiteKey
+
+    if opts.chunk_kib is None:  # as `dp serve` and `branch serve` serve
+        opts.chunk_kib = (TLS_CHUNK_SIZE if opts.tls else DEFAULT_CHUNK_SIZE) // 1024
 
     tmp = Path(tempfile.mkdtemp(prefix="peerdp-bench-", dir=opts.tmp))
     procs: list[subprocess.Popen[bytes]] = []

@@ -59,7 +59,7 @@ from peerdp.dp.damage import (
     start_damage_threads,
 )
 from peerdp.dp.metrics import add_metrics_route
-from peerdp.dp.routes import ContentOptions, create_content_app
+from peerdp.dp.routes import content_options, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.transfer_limit import TransferLimit
 from peerdp.dp.zerocopy import server_config
@@ -515,7 +515,7 @@ def serve(options: BranchOptions, announce: Callable[[str], None]) -> None:
     damaged = [found for found in store.check() if not found.intact]
     mp = MPClient(identity, ca_file=options.ca_file)
     keep_url(options.data_dir, url, mp, announce)
-    app = content_app(store, identity, options.max_transfers, options.metrics_token)
+    app = content_app(store, identity, options.max_transfers, options.metrics_token, tls=tls)
     limiter = app.state.content_service.limiter
     worker = BranchWorker(
         mp,
@@ -575,11 +575,11 @@ def content_app(
     identity: Identity,
     max_transfers: int | None,
     metrics_token: str | None = None,
+    *,
+    tls: bool = False,
 ) -> FastAPI:
     """`/content` over the store (the site's access tokens), `/health` and `/metrics`."""
-    app = create_content_app(
-        store, identity.public_key, ContentOptions(max_transfers=max_transfers)
-    )
+    app = create_content_app(store, identity.public_key, content_options(max_transfers, tls=tls))
 
     def health() -> dict[str, str]:
         return {"status": "ok", "name": identity.name}

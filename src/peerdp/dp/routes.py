@@ -35,6 +35,7 @@ from peerdp.domain.timestamps import parse_rfc3339
 from peerdp.dp.http.response import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_STALL_TIMEOUT_S,
+    TLS_CHUNK_SIZE,
     TransferLimiter,
     bytes_response,
     error_response,
@@ -75,6 +76,13 @@ class ContentOptions:
     retry_after_s: int = 5
     chunk_size: int = DEFAULT_CHUNK_SIZE
     stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S
+
+
+def content_options(max_transfers: int | None, *, tls: bool) -> ContentOptions:
+    """How a DP process serves `/content`: its transfer limit, and body pieces sized for
+    plain HTTP or for TLS."""
+    chunk_size = TLS_CHUNK_SIZE if tls else DEFAULT_CHUNK_SIZE
+    return ContentOptions(max_transfers=max_transfers, chunk_size=chunk_size)
 
 
 def safe_manifest_path(path: str) -> bool:

@@ -49,7 +49,7 @@ from peerdp.dp.damage import (
 )
 from peerdp.dp.disk_full import answer_disk_full
 from peerdp.dp.metrics import add_metrics_route
-from peerdp.dp.routes import ContentOptions, ContentService
+from peerdp.dp.routes import ContentService, content_options
 from peerdp.dp.store import DPStore, MissingObjects, VersionCheck
 from peerdp.dp.transfer_limit import TransferLimit, follow
 from peerdp.dp.zerocopy import server_config
@@ -229,13 +229,13 @@ def create_dp_app(
     identity: Identity,
     max_transfers: int | None,
     metrics_token: str | None = None,
+    *,
+    tls: bool = False,
 ) -> FastAPI:
     """The standard DP's app: `/content`, the receive endpoints, health and metrics."""
     assert identity.dp_id is not None
     app = FastAPI(title=f"peerdp standard DP {identity.name}", docs_url=None, redoc_url=None)
-    content = ContentService(
-        store, identity.public_key, ContentOptions(max_transfers=max_transfers)
-    )
+    content = ContentService(store, identity.public_key, content_options(max_transfers, tls=tls))
     app.state.content_service = content
     app.include_router(content.router())
     app.include_router(receive_router(store, identity.public_key, identity.dp_id))
@@ -365,7 +365,7 @@ def serve(options: DPOptions, announce: Callable[[str], None]) -> None:
     announce(f"peerdp dp {identity.name} listening on {url}")
     thread.start()
     damage_threads = start_damage_threads(store, mp, options.validate_interval_s, stop)
-    app = create_dp_app(store, identity, options.max_transfers, options.metrics_token)
+    app = create_dp_app(store, identity, options.max_transfers, options.metrics_token, tls=tls)
     limit = TransferLimit.start(
         app.state.content_service.limiter, "standard", options.max_transfers
     )

@@ -53,6 +53,10 @@ CONTENT_TYPE = "application/octet-stream"
 # Big reads amortise the per-chunk thread hop and ASGI message overhead;
 # 1 MiB measured best against nginx (see bench/content.md).
 DEFAULT_CHUNK_SIZE = 1024 * 1024
+# Under TLS every stream holds its piece and OpenSSL's encrypted copy of it: 512 KiB kept
+# 50 concurrent downloads at 137 MiB peak RSS (1 MiB: about 190) for the speed of 1 MiB
+# against nginx; 256 KiB cost half as much CPU again (see bench/content.md).
+TLS_CHUNK_SIZE = 512 * 1024
 CACHE_CONTROL = "private, no-transform"
 # A client that accepts no chunk (<= 1 MiB) for this long is dropped, so a
 # stalled-but-connected peer cannot hold a transfer slot for ever. Lenient:
