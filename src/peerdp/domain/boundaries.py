@@ -205,7 +205,13 @@ _FAMILIES = (socket.AF_INET, socket.AF_INET6)
 # How a client is placed in boundaries: by the addresses and AD site it reports (the
 # default, taken on trust), or pinned by an administrator to the address its requests come
 # from as the site sees the connection (what SCCM's MP uses).
-LOCATE_BY = ("reported", "peer")
+LocateBy = Literal["reported", "peer"]
+LOCATE_BY: tuple[str, ...] = get_args(LocateBy)
+# What each places a client by, in the words the site's status message and the CLI use.
+PLACED_BY = {
+    "reported": "the addresses and AD site it reports",
+    "peer": "the address its requests come from, as the management point sees it",
+}
 
 
 def placement(

@@ -17,6 +17,7 @@ from peerdp.cli.resources import (
     at,
     list_rows,
 )
+from peerdp.domain.boundaries import PLACED_BY, LocateBy
 
 CLIENTS = Resource(
     "client",
@@ -67,7 +68,7 @@ def set_client(
         ),
     ],
     locate_by: Annotated[
-        Literal["reported", "peer"],
+        LocateBy,
         typer.Option(
             "--locate-by",
             help="What places it in boundaries: the addresses and AD site it reports, or "
@@ -88,14 +89,8 @@ def set_client(
     emit(
         row,
         json_out,
-        lambda r: say(f"{name} is placed in boundaries by {_PLACED_BY[r['locate_by']]}."),
+        lambda r: say(f"{name} is placed in boundaries by {PLACED_BY[r['locate_by']]}."),
     )
-
-
-_PLACED_BY = {
-    "reported": "the addresses and AD site it reports",
-    "peer": "the address its requests come from",
-}
 
 
 def reenrol(

@@ -7,6 +7,7 @@ import secrets
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
+from peerdp.domain.boundaries import PLACED_BY
 from peerdp.site.admin.schemas import (
     ClientOut,
     ClientPatch,
@@ -94,16 +95,10 @@ def patch_client(client_id: int, body: ClientPatch, ctx: SiteContext = Depends(s
                 ctx,
                 "client_placement_changed",
                 client_name=client.name,
-                detail=f"{client.name} is now placed in boundaries by {_PLACED_BY[body.locate_by]}",
+                detail=f"{client.name} is now placed in boundaries by {PLACED_BY[body.locate_by]}",
             )
             ctx.changes.publish(s, machines=True)  # the MP keeps it with the credential
         return client
-
-
-_PLACED_BY = {
-    "reported": "the addresses and AD site it reports",
-    "peer": "the address its requests come from, as the management point sees it",
-}
 
 
 @router.post("/clients/{client_id}/reenrol", response_model=ClientOut)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from peerdp.content.ids import API_PACKAGE_ID, upper_package_id
-from peerdp.domain.boundaries import BoundaryType, Connection
+from peerdp.domain.boundaries import BoundaryType, Connection, LocateBy
 from peerdp.domain.location import DPKind, SlowBoundaryOption
 from peerdp.site.fields import AdSite, IpAddresses, VisibleName
 
@@ -19,7 +19,6 @@ NO_NUL = r"^[^\x00]*$"
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-LocateBy = Literal["reported", "peer"]
 # A package ID in a path, a query or a body, in any case (`ps100001` is `PS100001`).
 PackageId = Annotated[str, AfterValidator(upper_package_id)]
 _Upper = BeforeValidator(lambda v: upper_package_id(v) if isinstance(v, str) else v)
