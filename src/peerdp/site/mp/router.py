@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.domain.location import describe
@@ -75,9 +76,7 @@ def announce(
     port or host), or, without `url`, at the one the site knows. What failed only because
     the site could not reach it is retried now."""
     with ctx.transaction() as s:
-        dp = s.get(DistributionPoint, caller.dp_id)
-        if dp is None:
-            raise NotFound("this DP no longer exists at the site")
+        dp = _callers_dp(s, caller)
         previous = dp.url
         if body.url is not None and previous != body.url:
             dp.url = body.url
@@ -104,9 +103,7 @@ def dp_settings(
     (`max_transfers_override`: its --max-transfers, or null), so `dp show` shows what is in
     force."""
     with ctx.transaction() as s:
-        dp = s.get(DistributionPoint, caller.dp_id)
-        if dp is None:
-            raise NotFound("this DP no longer exists at the site")
+        dp = _callers_dp(s, caller)
         if dp.max_transfers_override != body.max_transfers_override:
             dp.max_transfers_override = body.max_transfers_override
             status.machine_event(
@@ -127,6 +124,14 @@ def dp_settings(
             "max_transfers_override": dp.max_transfers_override,
             "max_transfers_in_force": dp.max_transfers_in_force,
         }
+
+
+def _callers_dp(s: Session, caller: Caller) -> DistributionPoint:
+    """The DP row the calling DP registered as (deleted since: 404)."""
+    dp = s.get(DistributionPoint, caller.dp_id)
+    if dp is None:
+        raise NotFound("this DP no longer exists at the site")
+    return dp
 
 
 @router.get("/ping")
