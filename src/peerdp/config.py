@@ -68,6 +68,10 @@ class SiteSettings(BaseSettings):
     max_upload_members: int = Field(default=1_000_000, ge=1)
     # Longest long-poll a caller may ask for.
     policy_wait_max_s: float = 300.0
+    # When a change concerns many held long-polls, their answers are spread at this many
+    # seconds per 10,000 machines (0: all at once), so neither the site nor its DPs are hit
+    # by every client at the same moment.
+    policy_spread_s: float = Field(default=5.0, ge=0)
     # How long a DP row may sit in a pending state before it retries or fails.
     pending_deadline_s: float = 600.0
     # How many times the distribution manager tries before install_failed.

@@ -4,6 +4,11 @@ A change is published inside the transaction that makes it. On PostgreSQL it is 
 NOTIFY, delivered on commit to every site-server process sharing the database
 (this one included, through its LISTEN connection). On SQLite, where one process
 owns the database, an after-commit hook bumps the local generation directly.
+
+A change also names the policy inputs it touched (`concerns`, see site/mp/policy_inputs.py):
+the bus remembers, per input, the last change that touched it, so "has anything this
+policy was computed from changed since?" is a few dictionary reads, and it tells its
+listeners (the held long-polls) which inputs changed, so only those concerned wake.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections.abc import Callable, Collection, Iterable
 
 import psycopg
 from sqlalchemy import event, text
@@ -23,12 +29,18 @@ CHANNEL = "peerdp_changes"
 # lists and states), "topology" (boundaries, DPs), "members" (collection membership),
 # "machines" (a machine identity deleted). Every change moves the overall generation.
 KINDS = ("policy", "topology", "members", "machines")
-# Session.info keys: the kinds published in the open transaction; the hooks are in place.
+# Session.info keys: the kinds and inputs published in the open transaction; the hooks.
 _PENDING = "peerdp_change"
+_CONCERNS = "peerdp_change_concerns"
 _HOOKED = "peerdp_change_hooks"
 
 # The buses of this process's running apps: a shutting-down server releases their waiters.
 RUNNING: list[ChangeBus] = []
+# A change that cannot name what it touched touches every policy.
+EVERYTHING = "*"
+# PostgreSQL's NOTIFY payload limit is 8000 bytes: a longer list of inputs is sent as
+# EVERYTHING (waking more machines than needed, never fewer).
+_MAX_PAYLOAD = 7900
 
 
 def channel_for(schema: str | None) -> str:
@@ -41,7 +53,7 @@ def release_waiters() -> None:
     """Answer every open long-poll now: the server is shutting down."""
     for bus in RUNNING:
         bus.stopping = True
-        bus.bump()
+        bus.bump(concerns=())  # nothing changed: the listeners see `stopping`
 
 
 class ChangeBus:
@@ -57,6 +69,12 @@ class ChangeBus:
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
         self._channel: str | None = None  # PostgreSQL: this site's channel, once known
+        # Per policy input, the generation of the last change that touched it.
+        self._touched: dict[str, int] = {}
+        self._everything = 0  # the generation of the last change that touched every input
+        # Called on the event loop with the inputs each change touched.
+        self.listeners: list[Callable[[frozenset[str]], None]] = []
+        self._waking: asyncio.Future[None] | None = None
 
     def _channel_of(self, session: Session) -> str:
         self._channel = channel_for(session.execute(text("SELECT current_schema()")).scalar())
@@ -69,6 +87,14 @@ class ChangeBus:
 
     def generation_of(self, kind: str) -> int:
         return self._generations[kind]
+
+    def changed_since(self, generation: int, inputs: Iterable[str]) -> bool:
+        """Whether a change after `generation` touched one of `inputs` (no I/O, no lock:
+        each read is of one int, and a generation only grows)."""
+        if self._everything > generation:
+            return True
+        touched = self._touched
+        return any(touched.get(key, 0) > generation for key in inputs)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -97,25 +123,35 @@ class ChangeBus:
         topology: bool = False,
         members: bool = False,
         machines: bool = False,
+        concerns: Collection[str] | None = None,
     ) -> None:
         """Announce, within `session`'s transaction, that the site changed.
 
         `topology`: boundaries or distribution points changed; `members`: a collection's
         membership; `machines`: a machine identity was deleted (its credential revoked);
         `policy` (also when nothing is said): anything else, e.g. advertisements.
+        `concerns`: the policy inputs the change touched (site/mp/policy_inputs.py), so
+        only the machines whose policy reads one of them recompute it; None (not said)
+        touches every policy, an empty collection none.
         """
         flags = {"policy": policy, "topology": topology, "members": members, "machines": machines}
         kinds = {kind for kind, on in flags.items() if on} or {"policy"}
+        touched = {EVERYTHING} if concerns is None else set(concerns)
         if self.shared:  # every process, this one too, hears it through LISTEN
             channel = self._channel or self._channel_of(session)
-            session.execute(text(f"NOTIFY {channel}, '{','.join(sorted(kinds))}'"))
+            session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": channel, "payload": _payload(kinds, touched)},
+            )
         # This process also learns of it as the transaction commits: its next request must
         # see the change, not race the notification.
         pending = session.info.get(_PENDING)
         if pending is not None:
             pending |= kinds
+            session.info[_CONCERNS] |= touched
             return
         session.info[_PENDING] = kinds
+        session.info[_CONCERNS] = touched
         if not session.info.get(_HOOKED):  # once per session, however many transactions
             session.info[_HOOKED] = True
             event.listen(session, "after_commit", self._committed)
@@ -123,22 +159,40 @@ class ChangeBus:
 
     def _committed(self, session: Session) -> None:
         change = session.info.pop(_PENDING, None)
+        touched = session.info.pop(_CONCERNS, set())
         if change is not None:
-            self.bump(change)
+            self.bump(change, touched)
 
     def _rolled_back(self, session: Session, rolled_back: SessionTransaction) -> None:
         # A savepoint's rollback leaves the outer transaction, and its change, alive.
         if not rolled_back.nested and rolled_back.parent is None:
             session.info.pop(_PENDING, None)
+            session.info.pop(_CONCERNS, None)
 
-    def bump(self, kinds: set[str] | frozenset[str] = frozenset()) -> None:
-        """Record a change (of `kinds`); safe to call from any thread."""
+    def bump(
+        self,
+        kinds: Collection[str] = frozenset(),
+        concerns: Collection[str] = frozenset({EVERYTHING}),
+    ) -> None:
+        """Record a change (of `kinds`, touching the policy inputs `concerns`); safe to
+        call from any thread."""
+        touched = frozenset(concerns)
         with self._lock:
             self.generation += 1
             for kind in kinds:
                 self._generations[kind] += 1
+            for key in touched:
+                self._touched[key] = self.generation
+            if EVERYTHING in touched:
+                self._everything = self.generation
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._wake()))
+            self._loop.call_soon_threadsafe(self._changed_on_loop, touched)
+
+    def _changed_on_loop(self, touched: frozenset[str]) -> None:
+        self._waking = asyncio.ensure_future(self._wake())  # kept: a task must be held
+        if touched or self.stopping:
+            for listener in self.listeners:
+                listener(touched)
 
     async def _wake(self) -> None:
         assert self._changed is not None
@@ -171,7 +225,23 @@ class ChangeBus:
                     self.bump(frozenset(KINDS))
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            self.bump(set(note.payload.split(",")) & set(KINDS))
+                            self.bump(*_parse(note.payload))
             except psycopg.Error:
                 ready.set()
                 self._stop.wait(1.0)
+
+
+def _payload(kinds: Collection[str], concerns: Collection[str]) -> str:
+    """A change as NOTIFY carries it: its kinds, then one line per input it touched."""
+    head = ",".join(sorted(kinds)) + "\n"
+    payload = head + "\n".join(sorted(concerns))
+    return payload if len(payload.encode()) <= _MAX_PAYLOAD else head + EVERYTHING
+
+
+def _parse(payload: str) -> tuple[set[str], set[str]]:
+    """The kinds and inputs of a change heard through LISTEN (a payload of an older
+    release, kinds alone, touches everything)."""
+    head, separator, rest = payload.partition("\n")
+    kinds = set(head.split(",")) & set(KINDS)
+    concerns = set(rest.split("\n")) - {""} if separator else {EVERYTHING}
+    return kinds, concerns

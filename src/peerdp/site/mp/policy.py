@@ -1,24 +1,21 @@
-"""Machine policy: what a client must run, what a DP must hold; signed and versioned.
+"""The SQL readers of machine policy: what a client must run, what a DP must hold.
 
-A machine's policy version grows only when the policy's content changes (its digest
-is kept per machine), so `since=N` long-polls wake exactly when something changed.
+Clients in the same collections get the same advertisements, so a client's body is read
+once per set of collections and shared (`shared_client_body`); only an administrator's
+rerun for one client is applied per client. The versions, caching and signing are in
+policy_service.py; the held long-polls in waiters.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
-from peerdp.security.signing import json_digest
 from peerdp.site.context import SiteContext
-from peerdp.site.metrics import POLICY_WAITING
 from peerdp.site.mp.identity import Caller
 from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
@@ -29,16 +26,17 @@ from peerdp.store.models import (
     Package,
     PackageDistributionPoint,
     PackageVersion,
-    PolicyVersion,
     Program,
-    utcnow,
 )
 
 
-def client_body(s: Session, caller: Caller) -> dict[str, Any]:
+def shared_client_body(s: Session, collections: frozenset[int]) -> dict[str, Any]:
+    """The advertisements of these collections, as every client in exactly them gets
+    them (reruns for all clients included; a rerun for one client is applied on top)."""
+    if not collections:
+        return {"advertisements": []}
     rows = s.execute(
         select(Advertisement, Program, PackageVersion)
-        .join(CollectionMember, CollectionMember.collection_id == Advertisement.collection_id)
         .join(Package, Package.id == Advertisement.package_id)
         .join(
             Program,
@@ -50,10 +48,10 @@ def client_body(s: Session, caller: Caller) -> dict[str, Any]:
             (PackageVersion.package_id == Package.id)
             & (PackageVersion.source_version == Package.source_version),
         )
-        .where(CollectionMember.machine_name == caller.name)
+        .where(Advertisement.collection_id.in_(sorted(collections)))
         .order_by(Advertisement.id)
     ).all()
-    reruns = _reruns(s, caller.name, [adv.id for adv, _, _ in rows])
+    reruns = _reruns_for_all(s, [adv.id for adv, _, _ in rows])
     return {
         "advertisements": [
             {
@@ -85,19 +83,69 @@ def client_body(s: Session, caller: Caller) -> dict[str, Any]:
     }
 
 
-def _reruns(s: Session, name: str, advertisement_ids: list[int]) -> dict[int, int]:
-    """Per advertisement, the latest rerun that concerns this client (for all, or it)."""
+def memberships(s: Session, name: str) -> frozenset[int]:
+    """The collections a machine is a member of."""
+    query = select(CollectionMember.collection_id).where(CollectionMember.machine_name == name)
+    return frozenset(s.scalars(query))
+
+
+def all_memberships(s: Session) -> dict[str, frozenset[int]]:
+    """Every machine's collections, in one read (a site server's start)."""
+    found: dict[str, set[int]] = {}
+    for collection_id, name in s.execute(
+        select(CollectionMember.collection_id, CollectionMember.machine_name)
+    ):
+        found.setdefault(name, set()).add(collection_id)
+    # Machines in the same collections share one frozenset (memory, and the body cache key).
+    shared: dict[frozenset[int], frozenset[int]] = {}
+    return {name: shared.setdefault(frozenset(ids), frozenset(ids)) for name, ids in found.items()}
+
+
+def _reruns_for_all(s: Session, advertisement_ids: list[int]) -> dict[int, int]:
+    """Per advertisement, its latest rerun for every client."""
     if not advertisement_ids:
         return {}
     rows = s.execute(
         select(AdvertisementRerun.advertisement_id, func.max(AdvertisementRerun.id))
         .where(
             AdvertisementRerun.advertisement_id.in_(advertisement_ids),
-            AdvertisementRerun.client_name.is_(None) | (AdvertisementRerun.client_name == name),
+            AdvertisementRerun.client_name.is_(None),
         )
         .group_by(AdvertisementRerun.advertisement_id)
     ).all()
     return {advertisement_id: rerun for advertisement_id, rerun in rows}
+
+
+def reruns_for(s: Session, name: str | None = None) -> dict[str, dict[int, int]]:
+    """Per client, per advertisement, its latest rerun for that client alone (one client's,
+    or every client's at a site server's start)."""
+    query = select(
+        AdvertisementRerun.client_name,
+        AdvertisementRerun.advertisement_id,
+        func.max(AdvertisementRerun.id),
+    ).group_by(AdvertisementRerun.client_name, AdvertisementRerun.advertisement_id)
+    query = query.where(
+        AdvertisementRerun.client_name.is_not(None)
+        if name is None
+        else AdvertisementRerun.client_name == name
+    )
+    found: dict[str, dict[int, int]] = {}
+    for client_name, advertisement_id, rerun in s.execute(query):
+        found.setdefault(client_name or "", {})[advertisement_id] = rerun
+    return found
+
+
+def with_reruns(body: dict[str, Any], reruns: dict[int, int]) -> dict[str, Any]:
+    """A shared body with one client's own reruns applied (the latest rerun counts)."""
+    return {
+        **body,
+        "advertisements": [
+            {**entry, "rerun": max(entry["rerun"], reruns[entry["id"]])}
+            if entry["id"] in reruns
+            else entry
+            for entry in body["advertisements"]
+        ],
+    }
 
 
 def dp_body(s: Session, caller: Caller) -> dict[str, Any]:
@@ -155,53 +203,11 @@ def sources(s: Session, dp: DistributionPoint, package_id: str, version: int) ->
     return [{"dp_id": d.id, "name": d.name, "url": d.url} for d in s.scalars(query)]
 
 
-def current(ctx: SiteContext, caller: Caller) -> dict[str, Any]:
-    """The caller's signed policy, bumping its version if the content changed."""
-    with ctx.transaction() as s:
-        body = client_body(s, caller) if caller.role == "client" else dp_body(s, caller)
-        digest = json_digest(body)
-        stored = s.get(PolicyVersion, caller.machine_id)
-        if stored is None:
-            stored = PolicyVersion(machine_id=caller.machine_id, version=1, digest=digest)
-            s.add(stored)
-        elif stored.digest != digest:
-            stored.version += 1
-            stored.digest = digest
-        version = stored.version
-    if caller.role != "client":
-        _add_access_tokens(ctx, caller, body)
-    policy = {
-        "machine_id": caller.machine_id,
-        "name": caller.name,
-        "role": caller.role,
-        "site_code": ctx.site_code,
-        "version": version,
-        "generated_at": rfc3339(utcnow()),
-        **body,
-    }
-    return {**policy, "signature": ctx.key.sign_json(policy)}
-
-
-def _add_access_tokens(ctx: SiteContext, caller: Caller, body: dict[str, Any]) -> None:
+def with_access_tokens(ctx: SiteContext, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     """Each package gets a token the DP shows its sources; outside the digest, as it expires."""
-    for package in body.get("packages", []):
+    body = {**body, "packages": [dict(package) for package in body.get("packages", [])]}
+    for package in body["packages"]:
         package["access_token"] = ctx.key.access_token(
             package["id"], package["source_version"], caller.name, ctx.settings.access_token_ttl_s
         )
-
-
-async def wait_for_change(
-    ctx: SiteContext, caller: Caller, since: int | None, wait_s: float
-) -> dict[str, Any]:
-    """The policy now, or as soon as its version passes `since` (at most `wait_s`)."""
-    deadline = time.monotonic() + min(wait_s, ctx.settings.policy_wait_max_s)
-    while True:
-        generation = ctx.changes.generation
-        policy = await run_in_threadpool(current, ctx, caller)
-        remaining = deadline - time.monotonic()
-        done = since is None or policy["version"] > since or remaining <= 0
-        if done or ctx.changes.stopping:
-            return policy
-        with POLICY_WAITING.track_inprogress():
-            await ctx.changes.wait(generation, remaining)
-        await asyncio.sleep(0)
+    return body

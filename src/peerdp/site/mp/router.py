@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +13,7 @@ from peerdp.domain.transfer_limits import describe as describe_limit
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
-from peerdp.site.mp import policy, status
+from peerdp.site.mp import long_poll, status
 from peerdp.site.mp.identity import Caller, machine
 from peerdp.site.mp.location import Request as LocationRequest
 from peerdp.site.mp.peers import peer_address, record_peer_address
@@ -55,15 +55,18 @@ def check_enrolment_token(body: TokenCheckIn, ctx: SiteContext = Depends(site)) 
 
 @router.get("/policy")
 async def get_policy(
+    http: Request,
     since: int | None = Query(default=None, ge=0, description="the version the caller has"),
     wait: float = Query(default=0, ge=0, le=3600, description="seconds to wait for a newer one"),
+    if_none_match: str | None = Header(default=None, description='the version held: "N"'),
     caller: Caller = Depends(ANY_MACHINE),
     ctx: SiteContext = Depends(site),
-) -> dict[str, Any]:
+) -> Response:
     """The caller's signed policy; with `since` and `wait`, a long-poll for a newer one
-    (the caller counts as in contact while it waits)."""
+    (the caller counts as in contact while it waits). `304 Not Modified` when the caller
+    holds the version due (`If-None-Match`)."""
     with ctx.mp.sightings.holding(caller.who):
-        return await policy.wait_for_change(ctx, caller, since, wait)
+        return await long_poll.answer(ctx, caller, since, wait, if_none_match, http.receive)
 
 
 @router.post("/announce")

@@ -26,4 +26,9 @@ def warm(ctx: SiteContext) -> None:
     started = time.monotonic()
     ctx.mp.callers.load()
     ctx.mp.location.warm()
-    log.info("management point caches read", elapsed_s=round(time.monotonic() - started, 3))
+    policies = ctx.mp.policy.warm()
+    log.info(
+        "management point caches read",
+        policies=policies,
+        elapsed_s=round(time.monotonic() - started, 3),
+    )

@@ -1,0 +1,285 @@
+"""Machine policy, versioned and signed, computed only when one of its inputs changed.
+
+A machine's policy version grows only when its content changes (a digest is kept per
+machine), so `since=N` long-polls wake exactly when something changed. What the site knows
+of each machine's policy is kept in memory (`PolicyState`: version, digest, body and the
+inputs it was read from, site/mp/policy_inputs.py) and is current until the change bus says
+one of those inputs changed. So:
+
+- a quiet poll, a poll that times out and a "has my policy changed" check read memory
+  only: no query, no write lock, no signing;
+- clients in the same collections share one body, read and digested once
+  (`SharedBody`); per client only its version, identity and signature are its own;
+- a version is written only when a digest differs, in a short transaction of its own
+  (reading never takes SQLite's write lock);
+- a site server reads every client's memberships, reruns and version in three queries as
+  it starts (`warm`), so a fleet asking again after a restart is answered from memory.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from prometheus_client import Counter
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from peerdp.domain.timestamps import rfc3339
+from peerdp.security.signing import canonical_json, json_digest
+from peerdp.site.context import SiteContext
+from peerdp.site.mp import policy_inputs as inputs
+from peerdp.site.mp.identity import Caller
+from peerdp.site.mp.policy import (
+    all_memberships,
+    dp_body,
+    memberships,
+    reruns_for,
+    shared_client_body,
+    with_access_tokens,
+    with_reruns,
+)
+from peerdp.store.models import Machine, PolicyVersion, utcnow
+
+POLICY_COMPUTATIONS = Counter(
+    "peerdp_mp_policy_computations",
+    "Policies read from the database again because one of their inputs changed (or the "
+    "machine was not known yet): `client`, `dp`, and `shared` (a body shared by the "
+    "clients in the same collections)",
+    ["what"],
+)
+
+# Policy computations that read the database at once: the rest wait, so a burst of them
+# (a change concerning every waiter) leaves threads for location and admin requests.
+COMPUTING_AT_ONCE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SharedBody:
+    """The advertisements of one set of collections, shared by the clients in exactly it."""
+
+    body: dict[str, Any]
+    digest: str
+    inputs: frozenset[str]  # its collections and their advertisements' packages
+    generation: int  # the change generation it was read at
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """What the site knows of one machine's policy, current until one of its inputs moves."""
+
+    version: int
+    digest: str
+    body: dict[str, Any]
+    own: tuple[str, ...]  # inputs of this machine's alone
+    shared: frozenset[str]  # inputs shared with the machines in the same collections
+    generation: int
+    collections: frozenset[int] = frozenset()
+    reruns: tuple[tuple[int, int], ...] = ()  # this client's own reruns
+
+    @property
+    def inputs(self) -> Iterable[str]:
+        return (*self.own, *self.shared)
+
+
+class PolicyService:
+    def __init__(self, ctx: SiteContext) -> None:
+        self.ctx = ctx
+        self._states: dict[str, PolicyState] = {}  # by machine ID
+        self._shared: dict[frozenset[int], SharedBody] = {}  # by set of collections
+        self._lock = threading.Lock()
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    def known(self, caller: Caller) -> PolicyState | None:
+        """The caller's policy if it is known and none of its inputs changed (no I/O)."""
+        state = self._states.get(caller.machine_id)
+        if state is None or self.ctx.changes.changed_since(state.generation, state.inputs):
+            return None
+        return state
+
+    async def state(self, caller: Caller) -> PolicyState:
+        """The caller's policy now: from memory when current, else read on a thread."""
+        state = self.known(caller)
+        if state is not None:
+            return state
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(COMPUTING_AT_ONCE)
+        return await anyio.to_thread.run_sync(self.compute, caller, limiter=self._limiter)
+
+    def compute(self, caller: Caller) -> PolicyState:
+        """Read the caller's policy (blocking), writing a new version if it changed."""
+        generation = self.ctx.changes.generation  # before reading: later changes count
+        previous = self._states.get(caller.machine_id)
+        if caller.role == "client":
+            state = self._client(caller, generation, previous)
+        else:
+            state = self._dp(caller, generation, previous)
+        with self._lock:
+            self._states[caller.machine_id] = state
+        return state
+
+    def _client(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
+        POLICY_COMPUTATIONS.labels("client").inc()
+        with self.ctx.db.reading() as s:
+            collections = memberships(s, caller.name)
+            reruns = reruns_for(s, caller.name).get(caller.name, {})
+            shared = self._shared_body(s, collections, generation)
+        return self._client_state(caller, shared, collections, reruns, generation, previous)
+
+    def _client_state(
+        self,
+        caller: Caller,
+        shared: SharedBody,
+        collections: frozenset[int],
+        reruns: dict[int, int],
+        generation: int,
+        previous: PolicyState | None,
+        stored: tuple[int, str] | None = None,
+    ) -> PolicyState:
+        body, digest = shared.body, shared.digest
+        if reruns:
+            body = with_reruns(body, reruns)
+            digest = json_digest(body)
+        version = self._version(caller.machine_id, digest, previous, stored)
+        return PolicyState(
+            version,
+            digest,
+            body,
+            (inputs.machine(caller.name),),
+            shared.inputs,
+            generation,
+            collections,
+            tuple(sorted(reruns.items())),
+        )
+
+    def _shared_body(self, s: Session, collections: frozenset[int], generation: int) -> SharedBody:
+        cached = self._shared.get(collections)
+        if cached is not None and not self.ctx.changes.changed_since(
+            cached.generation, cached.inputs
+        ):
+            return cached
+        POLICY_COMPUTATIONS.labels("shared").inc()
+        body = shared_client_body(s, collections)
+        read = {inputs.collection(c) for c in collections}
+        read |= {inputs.package(a["package_id"]) for a in body["advertisements"]}
+        shared = SharedBody(body, json_digest(body), frozenset(read), generation)
+        with self._lock:
+            self._shared[collections] = shared
+        return shared
+
+    def _dp(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
+        POLICY_COMPUTATIONS.labels("dp").inc()
+        assert caller.dp_id is not None
+        with self.ctx.db.reading() as s:
+            body = dp_body(s, caller)
+        held = [p["id"] for p in body["packages"]] + [p["id"] for p in body["remove"]]
+        own = {inputs.dp(caller.dp_id), inputs.DPS}
+        own |= {key for pid in held for key in (inputs.package(pid), inputs.package_dps(pid))}
+        digest = json_digest(body)
+        version = self._version(caller.machine_id, digest, previous)
+        return PolicyState(version, digest, body, tuple(sorted(own)), frozenset(), generation)
+
+    # -- versions --------------------------------------------------------------------
+
+    def _version(
+        self,
+        machine_id: str,
+        digest: str,
+        previous: PolicyState | None,
+        stored: tuple[int, str] | None = None,
+    ) -> int:
+        """The version of a policy with this digest: the known one when the digest is the
+        same, else the stored one, else a new one written (the only write)."""
+        if previous is not None and previous.digest == digest:
+            return previous.version
+        if stored is None:
+            with self.ctx.db.reading() as s:
+                row = s.get(PolicyVersion, machine_id)
+                stored = None if row is None else (row.version, row.digest)
+        if stored is not None and stored[1] == digest:
+            return stored[0]
+        return self._write_version(machine_id, digest)
+
+    def _write_version(self, machine_id: str, digest: str) -> int:
+        for attempt in range(2):
+            try:
+                with self.ctx.transaction() as s:
+                    row = s.get(PolicyVersion, machine_id, with_for_update=True)
+                    if row is None:
+                        row = PolicyVersion(machine_id=machine_id, version=1, digest=digest)
+                        s.add(row)
+                    elif row.digest != digest:
+                        row.version += 1
+                        row.digest = digest
+                    return row.version
+            except IntegrityError:  # another process wrote its first version meanwhile
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- answering -------------------------------------------------------------------
+
+    def signed(self, caller: Caller, state: PolicyState) -> bytes:
+        """The policy document as sent: the state in its envelope, signed."""
+        body = state.body
+        if caller.role != "client":
+            body = with_access_tokens(self.ctx, caller, body)
+        policy = {
+            "machine_id": caller.machine_id,
+            "name": caller.name,
+            "role": caller.role,
+            "site_code": self.ctx.site_code,
+            "version": state.version,
+            "generated_at": rfc3339(utcnow()),
+            **body,
+        }
+        document = canonical_json(policy)
+        signature = self.ctx.key.sign(document)
+        # The signature is added to the signed bytes as they are: no second serialisation.
+        return document[:-1] + b',"signature":' + json.dumps(signature).encode() + b"}"
+
+    # -- start -----------------------------------------------------------------------
+
+    def warm(self) -> int:
+        """Know every client's policy, reading the database in a few queries (blocking);
+        how many. A client whose stored digest differs is left to its first request."""
+        generation = self.ctx.changes.generation
+        with self.ctx.db.reading() as s:
+            members = all_memberships(s)
+            reruns = reruns_for(s)
+            stored = {
+                machine_id: (version, digest)
+                for machine_id, version, digest in s.execute(
+                    select(PolicyVersion.machine_id, PolicyVersion.version, PolicyVersion.digest)
+                )
+            }
+            clients = s.execute(
+                select(Machine.id, Machine.name).where(Machine.role == "client")
+            ).all()
+            shared = {
+                c: self._shared_body(s, c, generation) for c in {*members.values(), frozenset()}
+            }
+        known: dict[str, PolicyState] = {}
+        for machine_id, name in clients:
+            held = stored.get(machine_id)
+            collections = members.get(name, frozenset())
+            own_reruns = reruns.get(name, {})
+            body = shared[collections]
+            digest = json_digest(with_reruns(body.body, own_reruns)) if own_reruns else body.digest
+            if held is None or held[1] != digest:
+                continue
+            caller = Caller(machine_id, "client", name, None, None)
+            known[machine_id] = self._client_state(
+                caller, body, collections, own_reruns, generation, None, held
+            )
+        with self._lock:
+            for machine_id, state in known.items():
+                self._states.setdefault(machine_id, state)
+        return len(known)
