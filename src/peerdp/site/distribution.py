@@ -47,6 +47,7 @@ from peerdp.net import error_detail
 from peerdp.security.tls import client_context
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import library
 from peerdp.store.models import (
     DistributionPoint,
@@ -345,7 +346,7 @@ class DistributionManager:
             if row is None or row.claimed_by != self.me:
                 return
             row.claimed_by = row.claimed_until = None
-            self.ctx.changes.publish(s)
+            self.ctx.changes.publish(s, concerns=inputs.dp_row(job.package_id, job.dp_id))
             if (row.state, row.source_version) != (job.state, job.source_version):
                 return  # an admin or a report changed the row: it is looked at afresh
             dp = s.get(DistributionPoint, job.dp_id)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from peerdp.domain import dp_states
 from peerdp.site import package_deletion, provisioning
 from peerdp.site.context import SiteContext
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import set_state
 from peerdp.site.status import record
 from peerdp.store.models import DistributionPoint, PackageDistributionPoint
@@ -69,7 +70,7 @@ def move(
         row.state, target
     ):
         raise BadMove(dp_states.explain_refusal(row.state, target))
-    ctx.changes.publish(s)
+    ctx.changes.publish(s, concerns=inputs.dp_row(row.package_id, row.dp_id))
     if target is None:
         s.delete(row)
         package_deletion.purge_if_removed(ctx, s, row.package_id)

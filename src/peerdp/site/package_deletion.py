@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
 from peerdp.site.context import SiteContext
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import set_state
 from peerdp.site.status import site_event
 from peerdp.store.models import (
@@ -71,7 +72,7 @@ def delete_package(ctx: SiteContext, s: Session, package: Package) -> int:
             detail=f"package '{package.name}' deleted; "
             + (f"removing it from {holding} DP(s)" if holding else "no DP held it"),
         )
-    ctx.changes.publish(s)
+    ctx.changes.publish(s, concerns=[inputs.package(package.id), inputs.package_dps(package.id)])
     s.flush()
     if first and not holding:
         s.delete(package)  # no DP holds it: it goes at once
@@ -102,7 +103,7 @@ def purge_if_removed(ctx: SiteContext, s: Session, package_id: str) -> bool:
         package_id=package_id,
         detail=f"deleted package '{package.name}' is gone from every DP; its record went too",
     )
-    ctx.changes.publish(s)
+    ctx.changes.publish(s, concerns=[inputs.package(package_id), inputs.package_dps(package_id)])
     return True
 
 

@@ -16,6 +16,7 @@ from peerdp.domain.timestamps import rfc3339
 from peerdp.site.admin.schemas import PackageDPOut, PackageVersionOut
 from peerdp.site.context import SiteContext, get_or_404
 from peerdp.site.errors import Conflict, Invalid, TooLarge
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.status import site_event
 from peerdp.store.models import (
     DistributionPoint,
@@ -97,7 +98,9 @@ def import_version(
             detail=f"{stats.files} files, {stats.bytes} bytes; "
             f"{stats.new_files} files ({stats.new_bytes} bytes) new to the content library",
         )
-        ctx.changes.publish(s)
+        # Its clients and DPs (new version), and the pull sources of its branch DPs.
+        concerned = [inputs.package(package_id), inputs.package_dps(package_id)]
+        ctx.changes.publish(s, concerns=concerned)
         return PackageVersionOut(
             package_id=package_id,
             source_version=version,
@@ -252,7 +255,7 @@ def add_dp_to_package(
         state=target,
         detail=f"{dp.name} added by {origin}",
     )
-    ctx.changes.publish(s)
+    ctx.changes.publish(s, concerns=inputs.dp_row(package_id, dp_id))
     s.flush()
     return row
 
@@ -277,7 +280,7 @@ def remove_dp_from_package(ctx: SiteContext, s: Session, row: PackageDistributio
         dp_id=row.dp_id,
         state=dp_states.REMOVAL_PENDING,
     )
-    ctx.changes.publish(s)
+    ctx.changes.publish(s, concerns=inputs.dp_row(row.package_id, row.dp_id))
     s.flush()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
 from peerdp.site.context import SiteContext
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import pending_deadline, pull_sources
 from peerdp.site.status import mp_event
 from peerdp.store.models import (
@@ -102,7 +103,7 @@ def provision(
         state=dp_states.INSTALL_PENDING,
         detail=f"branch DP {dp_id} added to package {package_id} on demand of {client_name}",
     )
-    ctx.changes.publish(s)
+    ctx.changes.publish(s, concerns=inputs.dp_row(package_id, dp_id))
     return True
 
 

@@ -15,6 +15,7 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import live_package
 from peerdp.site.status import site_event
 from peerdp.store.models import (
@@ -58,7 +59,7 @@ def create_advertisement(body: AdvertisementIn, ctx: SiteContext = Depends(site)
         _check(s, adv)
         s.add(adv)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, concerns=[inputs.collection(adv.collection_id)])
         return adv
 
 
@@ -74,21 +75,24 @@ def patch_advertisement(
 ) -> Advertisement:
     with ctx.transaction() as s:
         adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
+        offered_to = adv.collection_id
         for name, value in body.model_dump(exclude_unset=True).items():
             if value is None and name != "mandatory_at":
                 raise Invalid(f"{name} cannot be null")
             setattr(adv, name, value)
         _check(s, adv)
         s.flush()
-        ctx.changes.publish(s)
+        concerned = {inputs.collection(offered_to), inputs.collection(adv.collection_id)}
+        ctx.changes.publish(s, concerns=concerned)
         return adv
 
 
 @router.delete("/{advertisement_id}", status_code=204)
 def delete_advertisement(advertisement_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
-        s.delete(get_or_404(s, Advertisement, advertisement_id, "advertisement"))
-        ctx.changes.publish(s)
+        adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
+        s.delete(adv)
+        ctx.changes.publish(s, concerns=[inputs.collection(adv.collection_id)])
 
 
 @router.post("/{advertisement_id}/rerun", response_model=RerunOut, status_code=201)
@@ -122,5 +126,7 @@ def rerun_advertisement(
             detail=f"advertisement {adv.id} ({adv.name}) to run again on "
             + (f"client {name}" if name else f"every client of collection {adv.collection_id}"),
         )
-        ctx.changes.publish(s)
+        # A rerun for one client is applied on top of the body its collections share.
+        concerned = inputs.machine(name) if name else inputs.collection(adv.collection_id)
+        ctx.changes.publish(s, concerns=[concerned])
         return rerun

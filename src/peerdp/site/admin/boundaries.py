@@ -34,7 +34,7 @@ def create_boundary(body: BoundaryIn, ctx: SiteContext = Depends(site)) -> Bound
         boundary = Boundary(**body.model_dump())
         s.add(boundary)
         s.flush()
-        ctx.changes.publish(s, topology=True)
+        ctx.changes.publish(s, topology=True, concerns=())  # no policy reads boundaries
         return boundary
 
 
@@ -56,7 +56,7 @@ def patch_boundary(
             setattr(boundary, name, value)
         _check_value(boundary.type, boundary.value)
         s.flush()
-        ctx.changes.publish(s, topology=True)
+        ctx.changes.publish(s, topology=True, concerns=())  # no policy reads boundaries
         return boundary
 
 
@@ -71,4 +71,4 @@ def delete_boundary(boundary_id: int, ctx: SiteContext = Depends(site)) -> None:
                 "remove it from their protected boundaries first"
             )
         s.delete(boundary)
-        ctx.changes.publish(s, topology=True)
+        ctx.changes.publish(s, topology=True, concerns=())  # no policy reads boundaries

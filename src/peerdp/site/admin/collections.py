@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from peerdp.site.admin.schemas import CollectionIn, CollectionOut, CollectionPatch, MembersIn
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.mp import policy_inputs
 from peerdp.store.models import Collection, CollectionMember
 
 router = APIRouter(prefix="/collections", tags=["collections"])
@@ -34,7 +37,7 @@ def create_collection(body: CollectionIn, ctx: SiteContext = Depends(site)) -> C
         collection.members = [CollectionMember(machine_name=n) for n in _clean(body.member_names)]
         s.add(collection)
         s.flush()
-        ctx.changes.publish(s, members=True)
+        ctx.changes.publish(s, members=True, concerns=_machines(collection.member_names))
         return collection
 
 
@@ -51,13 +54,15 @@ def patch_collection(
     with ctx.transaction() as s:
         collection = get_or_404(s, Collection, collection_id, "collection")
         changes = body.model_dump(exclude_unset=True)
+        before = set(collection.member_names)
         if changes.get("name") is not None:
             collection.name = changes["name"]
         if changes.get("member_names") is not None:
             names = _clean(changes["member_names"])
             collection.members = [CollectionMember(machine_name=n) for n in names]
         s.flush()
-        ctx.changes.publish(s, members=True)
+        moved = before ^ set(collection.member_names)  # who joined or left
+        ctx.changes.publish(s, members=True, concerns=_machines(moved))
         return collection
 
 
@@ -68,11 +73,11 @@ def add_members(
     with ctx.transaction() as s:
         collection = get_or_404(s, Collection, collection_id, "collection")
         held = set(collection.member_names)
-        for name in _clean(body.member_names):
-            if name not in held:
-                collection.members.append(CollectionMember(machine_name=name))
+        joined = [name for name in dict.fromkeys(_clean(body.member_names)) if name not in held]
+        for name in joined:
+            collection.members.append(CollectionMember(machine_name=name))
         s.flush()
-        ctx.changes.publish(s, members=True)
+        ctx.changes.publish(s, members=True, concerns=_machines(joined))
         return collection
 
 
@@ -87,7 +92,7 @@ def remove_member(
             raise Invalid(f"'{machine_name}' is not a member of collection {collection_id}")
         collection.members = kept
         s.flush()
-        ctx.changes.publish(s, members=True)
+        ctx.changes.publish(s, members=True, concerns=_machines([machine_name]))
         return collection
 
 
@@ -95,5 +100,11 @@ def remove_member(
 def delete_collection(collection_id: int, ctx: SiteContext = Depends(site)) -> None:
     with ctx.transaction() as s:
         s.delete(get_or_404(s, Collection, collection_id, "collection"))
-        # Its advertisements go with it (cascade): a policy change as well.
-        ctx.changes.publish(s, policy=True, members=True)
+        # Its advertisements and memberships go with it (cascade): its members' policies.
+        concerned = [policy_inputs.collection(collection_id)]
+        ctx.changes.publish(s, policy=True, members=True, concerns=concerned)
+
+
+def _machines(names: Iterable[str]) -> list[str]:
+    """The policy inputs of machines that joined or left a collection."""
+    return [policy_inputs.machine(name) for name in names]

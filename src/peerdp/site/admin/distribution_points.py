@@ -15,6 +15,7 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.package_deletion import purge_all_removed
 from peerdp.store.models import (
     Boundary,
@@ -49,7 +50,7 @@ def create_dp(body: DistributionPointIn, ctx: SiteContext = Depends(site)) -> Di
         set_protected(s, dp, body.protected_boundary_ids)
         s.add(dp)
         s.flush()
-        ctx.changes.publish(s, topology=True)
+        ctx.changes.publish(s, topology=True, concerns=[inputs.dp(dp.id)])
         return dp
 
 
@@ -85,7 +86,8 @@ def patch_dp(
                 provisioning.carry_out_delayed(ctx, s, row.package_id, row.source_version)
         if changes.get("url"):  # what failed because the old URL did not answer goes now
             dp_rows.retry_on_contact(ctx, s, dp, f"was given the URL {dp.url} by an administrator")
-        ctx.changes.publish(s, topology=True)
+        # Its own policy, and the DPs it may be a pull source of (its name, URL, BITS).
+        ctx.changes.publish(s, topology=True, concerns=[inputs.dp(dp.id), inputs.DPS])
         return dp
 
 
@@ -96,4 +98,6 @@ def delete_dp(dp_id: int, ctx: SiteContext = Depends(site)) -> None:
         s.flush()
         # Its rows went with it: a deleted package it alone still held goes now.
         purge_all_removed(ctx, s)
-        ctx.changes.publish(s, topology=True, machines=True)  # its credential dies with it
+        # Its credential dies with it; it is no pull source any more.
+        concerned = [inputs.dp(dp_id), inputs.DPS]
+        ctx.changes.publish(s, topology=True, machines=True, concerns=concerned)

@@ -18,6 +18,7 @@ from peerdp.site.admin.schemas import (
 from peerdp.site.auth import token_hash
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Invalid
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.status import site_event
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, utcnow
 
@@ -97,7 +98,8 @@ def patch_client(client_id: int, body: ClientPatch, ctx: SiteContext = Depends(s
                 client_name=client.name,
                 detail=f"{client.name} is now placed in boundaries by {PLACED_BY[body.locate_by]}",
             )
-            ctx.changes.publish(s, machines=True)  # the MP keeps it with the credential
+            # The MP keeps it with the credential; no policy reads it.
+            ctx.changes.publish(s, machines=True, concerns=())
         return client
 
 
@@ -122,5 +124,7 @@ def allow_reenrolment(client_id: int, ctx: SiteContext = Depends(site)) -> Clien
 def delete_client(client_id: int, ctx: SiteContext = Depends(site)) -> None:
     """Forget a client; its credential stops working (it must enrol again)."""
     with ctx.transaction() as s:
-        s.delete(get_or_404(s, Client, client_id, "client"))
-        ctx.changes.publish(s, machines=True)  # its credential stops working at once
+        client = get_or_404(s, Client, client_id, "client")
+        s.delete(client)
+        # Its credential stops working at once; a poll it holds is answered.
+        ctx.changes.publish(s, machines=True, concerns=[inputs.machine(client.name)])

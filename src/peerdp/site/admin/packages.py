@@ -28,6 +28,7 @@ from peerdp.site.admin.schemas import (
 )
 from peerdp.site.context import SiteContext, get_or_404, site
 from peerdp.site.errors import Conflict, Invalid, NotFound
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.package_deletion import delete_package as start_deletion
 from peerdp.site.packages import (
     add_dp_to_package,
@@ -148,7 +149,7 @@ def patch_package(
             apply_auto_download(ctx, s, package)
         package.updated_at = datetime.now(UTC)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, concerns=[inputs.package(package_id)])
         return package
 
 
@@ -290,7 +291,7 @@ def create_program(
         program = Program(package_id=package_id, **body.model_dump())
         s.add(program)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, concerns=[inputs.package(package_id)])
         return program
 
 
@@ -311,7 +312,7 @@ def patch_program(
                 raise Invalid(f"{field} cannot be null")
             setattr(program, field, value)
         s.flush()
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, concerns=[inputs.package(package_id)])
         return program
 
 
@@ -327,7 +328,7 @@ def delete_program(package_id: PackageId, name: str, ctx: SiteContext = Depends(
         if used:
             raise Conflict(f"program '{name}' is used by advertisement(s): {', '.join(used)}")
         s.delete(program)
-        ctx.changes.publish(s)
+        ctx.changes.publish(s, concerns=[inputs.package(package_id)])
 
 
 # The package's DP list ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from peerdp.site import dp_rows
 from peerdp.site.auth import token_hash
 from peerdp.site.context import SiteContext
 from peerdp.site.errors import Conflict, Forbidden, Invalid, Unauthorized
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.mp.schemas import RegisterIn, RegisterOut, TokenCheckIn
 from peerdp.site.status import mp_event
 from peerdp.store.models import Client, DistributionPoint, EnrolmentToken, Machine, utcnow
@@ -128,10 +129,11 @@ def _new_machine(
         dp = _dp_for(s, token, body)
         machine.dp_id = dp.id
         revoked = _revoke(s, Machine.dp_id == machine.dp_id)
-        ctx.changes.publish(s, topology=True)
+        ctx.changes.publish(s, topology=True, concerns=[inputs.dp(dp.id), inputs.DPS])
         dp_rows.retry_on_contact(ctx, s, dp, "registered with the site")
     if revoked:
-        ctx.changes.publish(s, machines=True)  # the old credential stops working at once
+        # The old credential stops working at once; a poll it holds is answered.
+        ctx.changes.publish(s, machines=True, concerns=[inputs.machine(body.name)])
     s.add(machine)
     replaced = "; the previous machine's credential is revoked" if revoked else ""
     mp_event(

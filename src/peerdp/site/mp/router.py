@@ -14,6 +14,7 @@ from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
 from peerdp.site.mp import long_poll, status
+from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.mp.identity import Caller, machine
 from peerdp.site.mp.location import Request as LocationRequest
 from peerdp.site.mp.peers import peer_address, record_peer_address
@@ -90,7 +91,7 @@ def announce(
                 dp_id=dp.id,
                 detail=f"{dp.name} now serves at {body.url} (was {previous})",
             )
-            ctx.changes.publish(s, topology=True)
+            ctx.changes.publish(s, topology=True, concerns=[inputs.dp(dp.id), inputs.DPS])
         contact = f"announced that it serves at {body.url}" if body.url else "started again"
         dp_rows.retry_on_contact(ctx, s, dp, contact)
         return {"dp_id": dp.id, "url": dp.url}
