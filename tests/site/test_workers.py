@@ -245,3 +245,87 @@ def test_a_worker_that_cannot_start_stops_the_server_unannounced(tmp_path: Path)
         gc.unfreeze()  # the supervisor freezes what it holds; this is pytest's process
     assert announced == []
     assert [w.process.exitcode for w in supervisor.workers if w.process.exitcode is None] == []
+
+
+def test_a_change_wakes_only_the_machines_it_concerns_on_either_worker(workers: Workers) -> None:
+    """Each worker hears the change through PostgreSQL and releases only its own waiters
+    whose policy reads what changed; the others stay held and are not recomputed."""
+    w = workers
+    pids = sorted(one_per_worker(w))
+    admin, world = w.site.admin(), w.world
+    other = ok(admin.post("/collections", json={"name": unique("other")}), 201)
+    advertisement = {
+        "package_id": world.package["id"],
+        "program_name": world.advertisement["program_name"],
+    }
+    ok(
+        admin.post(
+            "/advertisements",
+            json={**advertisement, "name": unique("a"), "collection_id": other["id"]},
+        ),
+        201,
+    )
+    concerned, bystanders = [], []
+    for pid in pids:
+        member = world.client(unique("in"))
+        concerned.append(connection_to(w, member.headers, pid))
+        ok(
+            admin.post(
+                f"/collections/{other['id']}/members",
+                json={"member_names": [name := unique("out")]},
+            )
+        )
+        outsider = world.register("client", name, ip_addresses=[f"{world.branch_net}.31"])
+        bystanders.append(connection_to(w, outsider.headers, pid))
+    answers: dict[int, httpx.Response] = {}
+
+    def long_poll(index: int, client: httpx.Client) -> None:
+        since = ok(client.get("/policy"))["version"]
+        answers[index] = client.get("/policy", params={"since": since, "wait": 120}, timeout=150)
+
+    polls = concerned + bystanders
+    threads = [
+        threading.Thread(target=long_poll, args=item, daemon=True) for item in enumerate(polls)
+    ]
+    for thread in threads:
+        thread.start()
+    with httpx.Client() as scraper:
+
+        def computed() -> float:
+            return total(scrape(scraper, w.site), "peerdp_mp_policy_computations_total")
+
+        wait_for(
+            "every long-poll to wait",
+            lambda: total(scrape(scraper, w.site), "peerdp_mp_policy_waiting") == len(polls),
+        )
+        before = computed()
+        ok(
+            admin.post(
+                "/advertisements",
+                json={
+                    **advertisement,
+                    "name": unique("a"),
+                    "collection_id": world.collection["id"],
+                },
+            ),
+            201,
+        )
+        for thread in threads[: len(concerned)]:
+            thread.join(30)
+        assert sorted(answers) == list(range(len(concerned)))
+        assert all(len(answers[i].json()["advertisements"]) == 2 for i in answers)
+        # One computation per concerned client and one shared body per worker, no more.
+        assert computed() - before <= len(concerned) + len(pids)
+        assert total(scrape(scraper, w.site), "peerdp_mp_policy_waiting") == len(bystanders)
+    for client in polls:
+        client.close()
+
+
+def connection_to(w: Workers, headers: httpx.Headers, pid: int) -> httpx.Client:
+    """A new MP connection with these credentials to the worker `pid`."""
+    for _ in range(400):
+        client = httpx.Client(base_url=w.site.url + "/mp/v1", headers=headers, timeout=60)
+        if ok(client.get(w.site.url + "/health"))["process"] == pid:
+            return client
+        client.close()
+    raise AssertionError(f"400 connections did not reach worker {pid}")

@@ -93,6 +93,7 @@ class PolicyService:
         self._states: dict[str, PolicyState] = {}  # by machine ID
         self._shared: dict[frozenset[int], SharedBody] = {}  # by set of collections
         self._lock = threading.Lock()
+        self._reading_shared = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
 
     # -- reading ---------------------------------------------------------------------
@@ -160,19 +161,21 @@ class PolicyService:
         )
 
     def _shared_body(self, s: Session, collections: frozenset[int], generation: int) -> SharedBody:
-        cached = self._shared.get(collections)
-        if cached is not None and not self.ctx.changes.changed_since(
-            cached.generation, cached.inputs
-        ):
-            return cached
-        POLICY_COMPUTATIONS.labels("shared").inc()
-        body = shared_client_body(s, collections)
-        read = {inputs.collection(c) for c in collections}
-        read |= {inputs.package(a["package_id"]) for a in body["advertisements"]}
-        shared = SharedBody(body, json_digest(body), frozenset(read), generation)
-        with self._lock:
+        # One reader at a time: the clients woken together by one change wait for the one
+        # read of their shared body instead of each making it.
+        with self._reading_shared:
+            cached = self._shared.get(collections)
+            if cached is not None and not self.ctx.changes.changed_since(
+                cached.generation, cached.inputs
+            ):
+                return cached
+            POLICY_COMPUTATIONS.labels("shared").inc()
+            body = shared_client_body(s, collections)
+            read = {inputs.collection(c) for c in collections}
+            read |= {inputs.package(a["package_id"]) for a in body["advertisements"]}
+            shared = SharedBody(body, json_digest(body), frozenset(read), generation)
             self._shared[collections] = shared
-        return shared
+            return shared
 
     def _dp(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
         POLICY_COMPUTATIONS.labels("dp").inc()
