@@ -68,6 +68,13 @@ class SiteSettings(BaseSettings):
     max_upload_members: int = Field(default=1_000_000, ge=1)
     # Longest long-poll a caller may ask for.
     policy_wait_max_s: float = 300.0
+    # Long-polls one process holds at most (None: its file-descriptor limit less a reserve
+    # for everything else it serves); more are refused with 503 and Retry-After.
+    policy_max_held: int | None = Field(default=None, ge=1)
+    # The Retry-After of such a refusal, before jitter.
+    policy_retry_after_s: float = Field(default=60.0, gt=0)
+    # The shortest interval an administrator may set for clients' policy polling.
+    policy_interval_min_s: int = Field(default=60, ge=1)
     # How long a DP row may sit in a pending state before it retries or fails.
     pending_deadline_s: float = 600.0
     # How many times the distribution manager tries before install_failed.

@@ -36,6 +36,7 @@ tried again. `/metrics` counts the bytes pulled as they arrive
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -52,7 +53,7 @@ from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
-from peerdp.domain.backoff import backoff_delay
+from peerdp.domain.backoff import backoff_delay, jittered
 from peerdp.dp.damage import (
     DEFAULT_VALIDATE_INTERVAL_S,
     checked_validate_interval,
@@ -91,6 +92,8 @@ log = get_logger("peerdp.branch")
 # A policy call cut while this DP stops (its connection closed, or the site stopping with
 # it) is not reported as the site being unreachable if the stop comes within this time.
 STOPPING_GRACE_S = 0.5
+# Spreads the retries of a failed policy fetch over time.
+_RNG = random.Random()
 
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
 PULLED_BYTES = Counter(
@@ -236,11 +239,19 @@ class BranchWorker:
                 log.warning("policy not received", reason=str(exc))
                 if isinstance(exc, PolicyRefused):
                     send_status(self.mp, "policy_refused", detail=str(exc))
-                stop.wait(backoff_delay(errors, 1.0, 60.0))
+                stop.wait(self._policy_retry_s(errors, exc.retry_after_s))
             except Exception:
                 errors += 1
                 log.exception("applying the policy failed; trying again")
-                stop.wait(backoff_delay(errors, 1.0, 60.0))
+                stop.wait(self._policy_retry_s(errors))
+
+    def _policy_retry_s(self, errors: int, retry_after_s: float | None = None) -> float:
+        """After `errors` failures in a row: the site's Retry-After (a 503 when it holds all
+        the long-polls it can) or a doubling delay, stretched at random so DPs refused
+        together do not return together."""
+        if retry_after_s is not None:
+            return jittered(min(retry_after_s, self.poll_interval_s), _RNG)
+        return jittered(backoff_delay(errors, 1.0, 60.0), _RNG)
 
     def _wait_s(self) -> float:
         """Long-poll no longer than until the next retry is due."""

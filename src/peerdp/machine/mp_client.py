@@ -18,11 +18,13 @@ import os
 import socket
 import ssl
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from peerdp.domain.timestamps import retry_after_s
 from peerdp.net import error_detail
 from peerdp.security.signing import SignatureError, SitePublicKey
 from peerdp.security.tls import TLSSetupError, client_context, read_ca, untrusted_certificate
@@ -31,7 +33,18 @@ log = logging.getLogger(__name__)
 
 
 class MPError(Exception):
-    """The management point refused a request, or could not be reached."""
+    """The management point refused a request, or could not be reached.
+
+    `status` is the HTTP status of a refusal (None: no answer); `retry_after_s` the wait
+    the site asked for (Retry-After, e.g. with 503 when it holds all the long-polls it can).
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
 
 
 class PolicyRefused(MPError):
@@ -248,23 +261,42 @@ class MPClient:
         self.http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._answered(method, path, **kwargs).json()
+
+    def _answered(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The MP's answer below 400; MPError for a refusal or no answer."""
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             where = f"the management point at {self.identity.site_url}"
             raise MPError(transport_problem(where, exc)) from exc
         if response.status_code >= 400:
-            raise MPError(f"{method} {path}: {response.status_code} {error_detail(response)}")
-        return response.json()
+            raise MPError(
+                f"{method} {path}: {response.status_code} {error_detail(response)}",
+                status=response.status_code,
+                retry_after_s=retry_after_s(response.headers.get("retry-after"), datetime.now(UTC)),
+            )
+        return response
 
-    def policy(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:
-        """The verified policy; waits up to `wait` s for a version newer than `since`."""
+    def policy(
+        self, since: int | None = None, wait: float = 0, held: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The verified policy; waits up to `wait` s for a version newer than `since`.
+
+        With `held` (the verified policy the machine holds) the site is asked to answer
+        `304 Not Modified` if that version is still in force, and `held` is returned then.
+        """
         params: dict[str, Any] = {"wait": wait}
         if since is not None:
             params["since"] = since
+        headers = {"If-None-Match": f'"{held["version"]}"'} if held is not None else {}
         timeout = httpx.Timeout(self.http.timeout.read or 30, read=wait + 30)
-        policy = self._call("GET", "/policy", params=params, timeout=timeout)
-        return verify_policy(self.identity.public_key, policy)
+        response = self._answered("GET", "/policy", params=params, headers=headers, timeout=timeout)
+        if response.status_code == 304:
+            if held is None:
+                raise MPError("GET /policy: 304 Not Modified, but no policy is held")
+            return held
+        return verify_policy(self.identity.public_key, response.json())
 
     def content_location(
         self,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.access_tokens import AccessTokens
+from peerdp.site.mp.held_polls import HeldPolls
 from peerdp.site.mp.identity import CallerCache
 from peerdp.site.mp.location import LocationService
 from peerdp.site.status_batch import Sightings
@@ -18,6 +19,8 @@ class ManagementPoint:
     access_tokens: AccessTokens
     # When each machine was last in contact, and where each client was seen.
     sightings: Sightings
+    # The policy long-polls this process holds, and its limit.
+    held_polls: HeldPolls
 
     @classmethod
     def open(cls, ctx: SiteContext) -> ManagementPoint:
@@ -27,6 +30,7 @@ class ManagementPoint:
             callers=CallerCache(ctx),
             access_tokens=AccessTokens(ctx),
             sightings=sightings,
+            held_polls=HeldPolls.of(ctx.settings),
         )
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from peerdp.domain.timestamps import rfc3339
 from peerdp.security.signing import json_digest
 from peerdp.site.context import SiteContext
 from peerdp.site.metrics import POLICY_WAITING
+from peerdp.site.mp import polling
 from peerdp.site.mp.identity import Caller
 from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
@@ -81,7 +82,8 @@ def client_body(s: Session, caller: Caller) -> dict[str, Any]:
                 },
             }
             for adv, program, version in rows
-        ]
+        ],
+        "polling": polling.for_clients(s),  # how the client fetches policy (mp/polling.py)
     }
 
 
