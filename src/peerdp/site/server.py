@@ -90,10 +90,10 @@ def _raise_open_files_limit(settings: SiteSettings) -> None:
     """Every held policy long-poll is an open file: take all the system allows (the
     workers inherit it), and say how many long-polls each process will hold."""
     before, now = raise_open_files_limit()
+    raised = {"raised_from": before} if before != now else {}
     log.info(
         "open files limit",
         open_files="unlimited" if now == RLIM_INFINITY else now,
-        raised_from=before if before != now else None,
-        policy_long_polls_max=configured_limit(settings),
-        per="process",
+        **raised,
+        policy_long_polls_per_process=configured_limit(settings) or "unlimited",
     )

@@ -4,13 +4,13 @@ refuses more.
 Every held long-poll is an open connection, so a file descriptor, and a process may have
 only so many (RLIMIT_NOFILE). `site serve` raises its soft limit to the hard one as it
 starts (`raise_open_files_limit`). A process then holds at most its soft limit less a
-reserve (`RESERVE_MIN` descriptors, or `RESERVE_SHARE` of the limit if more) for what
-else it serves: content-location requests, the admin API, its database connections, its
-log. PEERDP_POLICY_MAX_HELD sets another limit. A long-poll above the limit is answered at
-once with 503 and a Retry-After stretched by a random share (domain/backoff.py
-`jittered`), so thousands of refused clients do not come back in the same second; the
-process keeps serving everything else. A policy asked for without waiting (wait=0) holds
-nothing and is never refused.
+reserve for what else it serves: `RESERVE_MIN` descriptors, or `RESERVE_SHARE` of the
+limit if more, for content-location requests, the admin API and its log, plus
+`DATABASE_FILES` for its database connections. PEERDP_POLICY_MAX_HELD sets another
+limit. A long-poll above the limit is answered at once with 503 and a Retry-After
+stretched by a random share (domain/backoff.py `jittered`), so thousands of refused
+clients do not come back in the same second; the process keeps serving everything else.
+A policy asked for without waiting (wait=0) holds nothing and is never refused.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ log = get_logger("peerdp.site.mp")
 
 RESERVE_MIN = 64
 RESERVE_SHARE = 0.10
+# The database pool's 30 connections (store/db.py), two files each on SQLite (the database
+# and its write-ahead log).
+DATABASE_FILES = 64
 # Refusals come in waves: one warning per this many seconds says how many there were.
 WARN_EVERY_S = 30.0
 
@@ -59,7 +62,7 @@ def limit_for(open_files: int | None) -> int | None:
     """The long-polls a process with `open_files` descriptors may hold; None: no limit."""
     if open_files is None:
         return None
-    reserve = max(RESERVE_MIN, math.ceil(open_files * RESERVE_SHARE))
+    reserve = max(RESERVE_MIN, math.ceil(open_files * RESERVE_SHARE)) + DATABASE_FILES
     return max(1, open_files - reserve)
 
 
