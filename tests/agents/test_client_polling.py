@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from peerdp.machine.mp_client import Identity, MPClient, MPError
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import ok, wait_for
 from tests.helpers.polls import answers, held, hold_poll, refusals
@@ -87,6 +88,30 @@ class Agent:
         assert self.process.wait(30) == 0
 
 
+def test_the_mp_client_gets_the_held_policy_on_304_and_the_retry_after_of_a_503(
+    world: Callable[..., World], site_server: SiteProcess
+) -> None:
+    # First in this module: the poll held here ends within seconds, before the next test.
+    w = world(**DIRECT)
+    mp = MPClient(_identity(w, f"{w.tag}-pc3"))
+    try:
+        policy = mp.policy()
+        assert mp.policy(held=policy) is policy
+        assert mp.policy(since=policy["version"], wait=1, held=policy) is policy
+        sock = hold_poll(site_server.url, f"Bearer {mp.identity.credential}", policy["version"], 3)
+        try:
+            wait_for("the one place taken", lambda: held(site_server.url) == 1)
+            with pytest.raises(MPError) as refused:
+                mp.policy(since=policy["version"], wait=30, held=policy)
+            assert refused.value.status == 503
+            assert refused.value.retry_after_s in (1.0, 2.0)  # 1 s, stretched and rounded up
+        finally:
+            sock.close()
+        wait_for("the place freed", lambda: held(site_server.url) == 0)
+    finally:
+        mp.close()
+
+
 def test_in_interval_mode_a_client_gets_304s_and_a_change_at_its_next_poll(
     world: Callable[..., World], site_server: SiteProcess, tmp_path: Path
 ) -> None:
@@ -151,4 +176,24 @@ def _registered(w: World, name: str) -> httpx.Client:
         base_url=w.site.url + "/mp/v1",
         headers={"Authorization": f"Bearer {answer['credential']}"},
         timeout=60,
+    )
+
+
+def _identity(w: World, name: str) -> Identity:
+    answer = ok(
+        httpx.post(
+            w.site.url + "/mp/v1/register",
+            json={"token": w.token("client"), "name": name, "ip_addresses": [f"{w.net}.22"]},
+        ),
+        201,
+    )
+    return Identity(
+        answer["machine_id"],
+        answer["credential"],
+        answer["site_public_key"],
+        answer["site_code"],
+        answer["role"],
+        name,
+        w.site.url,
+        client_id=answer["client_id"],
     )

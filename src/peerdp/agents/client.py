@@ -57,13 +57,19 @@ from peerdp.agents.client_cache import PackageCache
 from peerdp.config import writable_data_dir
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
-from peerdp.domain.backoff import backoff_delay, jittered
 from peerdp.domain.policy_polling import PolicyPolling
 from peerdp.domain.programs import Attempts, FailureKind, RetryPolicy, exit_result
 from peerdp.domain.timestamps import parse_rfc3339, rfc3339
 from peerdp.logs import bind_process, get_logger
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
-from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
+from peerdp.machine.mp_client import (
+    Identity,
+    MachineFacts,
+    MPClient,
+    MPError,
+    PolicyRefused,
+    policy_retry_s,
+)
 from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
 from peerdp.security.signing import json_digest
 from peerdp.transfer.download import (
@@ -329,7 +335,12 @@ class ClientAgent:
                 except MPError as exc:
                     failures += 1
                     report_policy_error(self.mp, exc)
-                    stop.wait(self._policy_retry_s(exc, failures))
+                    retry = self.options.retry
+                    stop.wait(
+                        policy_retry_s(
+                            exc, failures, retry.interval_s, retry.max_interval_s, self._rng
+                        )
+                    )
                     continue
                 failures = 0
                 then = PolicyPolling.from_policy(fetched.get("polling"))
@@ -362,17 +373,6 @@ class ClientAgent:
             polling=PolicyPolling.from_policy(policy.get("polling")).mode,
         )
         return policy
-
-    def _policy_retry_s(self, exc: MPError, failures: int) -> float:
-        """How long to wait after the `failures`-th failed fetch in a row: the site's
-        Retry-After if it gave one, else the retry backoff; stretched at random so that
-        clients the site refused together do not come back together."""
-        retry = self.options.retry
-        if exc.retry_after_s is not None:
-            delay = min(exc.retry_after_s, retry.max_interval_s)
-        else:
-            delay = backoff_delay(failures, retry.interval_s, retry.max_interval_s)
-        return jittered(delay, self._rng)
 
     def _next_wait(self, policy: dict[str, Any]) -> float:
         """Until the next poll, the next due time or the next attempt, whichever is first."""

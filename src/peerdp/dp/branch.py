@@ -53,7 +53,7 @@ from peerdp.content.ids import is_sha256
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError
 from peerdp.domain import dp_states
-from peerdp.domain.backoff import backoff_delay, jittered
+from peerdp.domain.backoff import backoff_delay
 from peerdp.dp.damage import (
     DEFAULT_VALIDATE_INTERVAL_S,
     checked_validate_interval,
@@ -76,6 +76,7 @@ from peerdp.machine.mp_client import (
     check_enrolment_token,
     enrol,
     load_identity,
+    policy_retry_s,
 )
 from peerdp.machine.reporting import (
     failure_summary,
@@ -239,19 +240,11 @@ class BranchWorker:
                 log.warning("policy not received", reason=str(exc))
                 if isinstance(exc, PolicyRefused):
                     send_status(self.mp, "policy_refused", detail=str(exc))
-                stop.wait(self._policy_retry_s(errors, exc.retry_after_s))
+                stop.wait(policy_retry_s(exc, errors, 1.0, 60.0, _RNG))
             except Exception:
                 errors += 1
                 log.exception("applying the policy failed; trying again")
-                stop.wait(self._policy_retry_s(errors))
-
-    def _policy_retry_s(self, errors: int, retry_after_s: float | None = None) -> float:
-        """After `errors` failures in a row: the site's Retry-After (a 503 when it holds all
-        the long-polls it can) or a doubling delay, stretched at random so DPs refused
-        together do not return together."""
-        if retry_after_s is not None:
-            return jittered(min(retry_after_s, self.poll_interval_s), _RNG)
-        return jittered(backoff_delay(errors, 1.0, 60.0), _RNG)
+                stop.wait(policy_retry_s(None, errors, 1.0, 60.0, _RNG))
 
     def _wait_s(self) -> float:
         """Long-poll no longer than until the next retry is due."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import ssl
 from dataclasses import asdict, dataclass, replace
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from peerdp.domain.backoff import backoff_delay, jittered
 from peerdp.domain.timestamps import retry_after_s
 from peerdp.net import error_detail
 from peerdp.security.signing import SignatureError, SitePublicKey
@@ -45,6 +47,25 @@ class MPError(Exception):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+# The longest a site's Retry-After makes an agent wait: a site asking for more is not
+# taken at its word for longer than an hour.
+RETRY_AFTER_MAX_S = 3600.0
+
+
+def policy_retry_s(
+    exc: MPError | None, failures: int, base_s: float, cap_s: float, rng: random.Random
+) -> float:
+    """How long an agent waits after its `failures`-th failed policy fetch in a row: the
+    site's Retry-After when it gave one (a 503: it holds all the long-polls it can), else
+    `base_s` doubling up to `cap_s`; stretched at random (domain/backoff.py `jittered`) so
+    that machines refused together do not come back together."""
+    if exc is not None and exc.retry_after_s is not None:
+        delay = min(exc.retry_after_s, RETRY_AFTER_MAX_S)
+    else:
+        delay = backoff_delay(failures, base_s, cap_s)
+    return jittered(delay, rng)
 
 
 class PolicyRefused(MPError):
