@@ -72,6 +72,13 @@ class SiteSettings(BaseSettings):
     # seconds per 10,000 machines (0: all at once), so neither the site nor its DPs are hit
     # by every client at the same moment.
     policy_spread_s: float = Field(default=5.0, ge=0)
+    # Long-polls one process holds at most (None: its file-descriptor limit less a reserve
+    # for everything else it serves); more are refused with 503 and Retry-After.
+    policy_max_held: int | None = Field(default=None, ge=1)
+    # The Retry-After of such a refusal, before jitter.
+    policy_retry_after_s: float = Field(default=60.0, gt=0)
+    # The shortest interval an administrator may set for clients' policy polling.
+    policy_interval_min_s: int = Field(default=60, ge=1)
     # How long a DP row may sit in a pending state before it retries or fails.
     pending_deadline_s: float = 600.0
     # How many times the distribution manager tries before install_failed.

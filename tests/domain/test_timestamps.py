@@ -13,6 +13,7 @@ from peerdp.domain.timestamps import (
     http_date,
     parse_http_date,
     parse_rfc3339,
+    retry_after_s,
     rfc3339,
     rfc3339_now,
 )
@@ -145,3 +146,14 @@ def test_http_date_round_trips_to_the_second() -> None:
 )
 def test_parse_http_date_gives_none_for_absent_or_invalid(value: str | None) -> None:
     assert parse_http_date(value) is None
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_s("120", now) == 120.0
+    assert retry_after_s(" 7 ", now) == 7.0
+    assert retry_after_s("Wed, 01 May 2024 12:01:30 GMT", now) == 90.0
+    assert retry_after_s("Wed, 01 May 2024 11:00:00 GMT", now) == 0.0  # already past
+    assert retry_after_s(None, now) is None
+    assert retry_after_s("soon", now) is None
+    assert retry_after_s("-5", now) is None

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,12 +109,14 @@ def start_site(
     extra_env: dict[str, str] | None = None,
     verify: str | bool = True,
     args: tuple[str, ...] = (),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> SiteProcess:
     """Start `peerdp site serve` (with `args`) on a free loopback port and wait until it
-    answers (over HTTPS when `extra_env` names a certificate; `verify` is its CA file)."""
+    answers (over HTTPS when `extra_env` names a certificate; `verify` is its CA file).
+    `preexec_fn` runs in the child before it starts (e.g. to set a resource limit)."""
     token = secrets.token_urlsafe(16)
     env = {**os.environ, "PEERDP_ADMIN_TOKEN": token, **(extra_env or {})}
-    process = popen_site(data_dir, db_url, env, args)
+    process = popen_site(data_dir, db_url, env, args, preexec_fn)
     assert process.stderr is not None
     url = None
     lines: list[str] = []
@@ -139,7 +142,11 @@ def start_site(
 
 
 def popen_site(
-    data_dir: Path, db_url: str, env: dict[str, str], args: tuple[str, ...] = ()
+    data_dir: Path,
+    db_url: str,
+    env: dict[str, str],
+    args: tuple[str, ...] = (),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`peerdp site serve ARGS` on a free loopback port, its stderr (where it says its URL)
     piped."""
@@ -150,6 +157,7 @@ def popen_site(
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
+        preexec_fn=preexec_fn,
     )
 
 

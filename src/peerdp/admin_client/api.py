@@ -87,6 +87,9 @@ class AdminClient:
     def patch(self, path: str, body: Mapping[str, Any]) -> Any:
         return self.request("PATCH", path, json=body)
 
+    def put(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self.request("PUT", path, json=body)
+
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 

@@ -41,6 +41,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import signal
 import subprocess
 import tempfile
@@ -56,11 +57,19 @@ from peerdp.agents.client_cache import PackageCache
 from peerdp.config import writable_data_dir
 from peerdp.content.manifest import Manifest
 from peerdp.content.objects import ContentError, DigestMismatch
+from peerdp.domain.policy_polling import PolicyPolling
 from peerdp.domain.programs import Attempts, FailureKind, RetryPolicy, exit_result
 from peerdp.domain.timestamps import parse_rfc3339, rfc3339
 from peerdp.logs import bind_process, get_logger
 from peerdp.machine.manifests import ManifestRefused, checked_manifest
-from peerdp.machine.mp_client import Identity, MachineFacts, MPClient, MPError, PolicyRefused
+from peerdp.machine.mp_client import (
+    Identity,
+    MachineFacts,
+    MPClient,
+    MPError,
+    PolicyRefused,
+    policy_retry_s,
+)
 from peerdp.machine.reporting import failure_summary, send_status, transfer_summary
 from peerdp.security.signing import json_digest
 from peerdp.transfer.download import (
@@ -266,6 +275,7 @@ class ClientAgent:
         self.history = RunHistory(data_dir)
         self.cache = PackageCache(data_dir)
         self.busy = threading.Event()  # set while a cycle runs (not while waiting for policy)
+        self._rng = random.Random()  # spreads polls and retries over time
         bind_process(client=identity.name)
 
     # -- cycles -------------------------------------------------------------------
@@ -301,33 +311,68 @@ class ClientAgent:
         return outcomes
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll policy and run cycles until `stop`: each failed advertisement is tried
-        again at its next attempt's time, and at once when its policy entry changes."""
-        version: int | None = None
-        wait = 0.0
+        """Fetch policy and run cycles until `stop`: each failed advertisement is tried
+        again at its next attempt's time, and at once when its policy entry changes.
+
+        The policy says how to fetch it (domain/policy_polling.py): by a long-poll held at
+        the site, or by a poll every interval plus a random delay that does not wait; both
+        name the version held, so an unchanged policy costs the site a 304. A failed fetch
+        is tried again after a jittered delay (the site's Retry-After when it gives one)."""
+        held: dict[str, Any] | None = None
+        failures = 0
+        next_poll_at = 0.0  # interval mode: when the next poll is due (monotonic)
         while not stop.is_set():
-            try:
-                policy = self.mp.policy(since=version, wait=wait)
-            except MPError as exc:
-                report_policy_error(self.mp, exc)
-                stop.wait(self.options.retry.interval_s)
-                continue
-            version = int(policy["version"])
-            adverts = policy.get("advertisements", [])
-            log.info(
-                "policy received",
-                policy_version=version,
-                advertisements=[f"{a.get('id')} {a.get('package_id')}" for a in adverts],
-            )
+            polling = PolicyPolling.from_policy(held.get("polling") if held else None)
+            wait = self._next_wait(held) if held is not None else 0.0
+            between_polls = held is not None and polling.by_interval
+            # Interval mode holds no connection: sleep here until the next poll, or until
+            # an advertisement or a retry is due (it runs on the policy held).
+            if between_polls and stop.wait(min(wait, max(0.0, next_poll_at - time.monotonic()))):
+                break
+            if held is None or not polling.by_interval or time.monotonic() >= next_poll_at:
+                try:
+                    fetched = self._fetch_policy(held, polling, wait)
+                except MPError as exc:
+                    failures += 1
+                    report_policy_error(self.mp, exc)
+                    retry = self.options.retry
+                    stop.wait(
+                        policy_retry_s(
+                            exc, failures, retry.interval_s, retry.max_interval_s, self._rng
+                        )
+                    )
+                    continue
+                failures = 0
+                then = PolicyPolling.from_policy(fetched.get("polling"))
+                next_poll_at = time.monotonic() + then.next_poll_s(self._rng)
+                held = fetched
             self.busy.set()
             try:
-                self.cycle(policy, stop, wait_for_retry=True)
+                self.cycle(held, stop, wait_for_retry=True)
             except Exception:  # a bug or a full disk must not end the agent
                 log.exception("evaluating the policy failed; trying again")
                 stop.wait(self.options.retry.interval_s)
             finally:
                 self.busy.clear()
-            wait = self._next_wait(policy)
+
+    def _fetch_policy(
+        self, held: dict[str, Any] | None, polling: PolicyPolling, wait: float
+    ) -> dict[str, Any]:
+        """The policy now (interval mode) or at its next change within `wait` (long-poll);
+        the one `held` if the site says it is unchanged."""
+        if polling.by_interval:
+            policy = self.mp.policy(wait=0, held=held)
+        else:
+            since = int(held["version"]) if held is not None else None
+            policy = self.mp.policy(since=since, wait=wait, held=held)
+        adverts = policy.get("advertisements", [])
+        log.info(
+            "policy received" if policy is not held else "policy unchanged",
+            policy_version=int(policy["version"]),
+            advertisements=[f"{a.get('id')} {a.get('package_id')}" for a in adverts],
+            polling=PolicyPolling.from_policy(policy.get("polling")).mode,
+        )
+        return policy
 
     def _next_wait(self, policy: dict[str, Any]) -> float:
         """Until the next poll, the next due time or the next attempt, whichever is first."""

@@ -1,4 +1,5 @@
-"""`peerdp site serve`: the site server (admin API, management point, services)."""
+"""`peerdp site serve`: the site server (admin API, management point, services);
+`peerdp site policy-polling`: how its clients fetch policy."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import typer
 
+from peerdp.cli.policy_polling_cmd import policy_polling
 from peerdp.cli.serving import LOG_FORMAT, announce, options_checked, start_logging
 from peerdp.config import SiteSettings
 from peerdp.logs import LOG_FORMAT_ENV
 
 app = typer.Typer(help="The site server.", no_args_is_help=True)
+app.command("policy-polling")(policy_polling)
 
 
 @app.command()

@@ -24,6 +24,7 @@ STATUS_TYPES = frozenset(
         "reenrolment_allowed",
         "client_placement_changed",
         "advertisement_rerun",
+        "policy_polling_changed",
         "content_location",
         "on_demand_triggered",
         "on_demand_delayed",

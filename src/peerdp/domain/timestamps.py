@@ -58,3 +58,17 @@ def parse_http_date(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def retry_after_s(value: str | None, now: datetime) -> float | None:
+    """A Retry-After header as seconds from `now`: delta-seconds (`120`) or an HTTP-date
+    (a date already past is 0); None if absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    moment = parse_http_date(text)
+    if moment is None:
+        return None
+    return max(0.0, (moment - now).total_seconds())

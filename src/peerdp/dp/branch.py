@@ -36,6 +36,7 @@ tried again. `/metrics` counts the bytes pulled as they arrive
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -75,6 +76,7 @@ from peerdp.machine.mp_client import (
     check_enrolment_token,
     enrol,
     load_identity,
+    policy_retry_s,
 )
 from peerdp.machine.reporting import (
     failure_summary,
@@ -91,6 +93,8 @@ log = get_logger("peerdp.branch")
 # A policy call cut while this DP stops (its connection closed, or the site stopping with
 # it) is not reported as the site being unreachable if the stop comes within this time.
 STOPPING_GRACE_S = 0.5
+# Spreads the retries of a failed policy fetch over time.
+_RNG = random.Random()
 
 PULLS = Counter("peerdp_branch_pulls", "Package versions pulled by this branch DP", ["result"])
 PULLED_BYTES = Counter(
@@ -236,11 +240,11 @@ class BranchWorker:
                 log.warning("policy not received", reason=str(exc))
                 if isinstance(exc, PolicyRefused):
                     send_status(self.mp, "policy_refused", detail=str(exc))
-                stop.wait(backoff_delay(errors, 1.0, 60.0))
+                stop.wait(policy_retry_s(exc, errors, 1.0, 60.0, _RNG))
             except Exception:
                 errors += 1
                 log.exception("applying the policy failed; trying again")
-                stop.wait(backoff_delay(errors, 1.0, 60.0))
+                stop.wait(policy_retry_s(None, errors, 1.0, 60.0, _RNG))
 
     def _wait_s(self) -> float:
         """Long-poll no longer than until the next retry is due."""

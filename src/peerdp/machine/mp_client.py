@@ -15,14 +15,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import ssl
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from peerdp.domain.backoff import backoff_delay, jittered
+from peerdp.domain.timestamps import retry_after_s
 from peerdp.net import error_detail
 from peerdp.security.signing import SignatureError, SitePublicKey
 from peerdp.security.tls import TLSSetupError, client_context, read_ca, untrusted_certificate
@@ -31,7 +35,37 @@ log = logging.getLogger(__name__)
 
 
 class MPError(Exception):
-    """The management point refused a request, or could not be reached."""
+    """The management point refused a request, or could not be reached.
+
+    `status` is the HTTP status of a refusal (None: no answer); `retry_after_s` the wait
+    the site asked for (Retry-After, e.g. with 503 when it holds all the long-polls it can).
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+# The longest a site's Retry-After makes an agent wait: a site asking for more is not
+# taken at its word for longer than an hour.
+RETRY_AFTER_MAX_S = 3600.0
+
+
+def policy_retry_s(
+    exc: MPError | None, failures: int, base_s: float, cap_s: float, rng: random.Random
+) -> float:
+    """How long an agent waits after its `failures`-th failed policy fetch in a row: the
+    site's Retry-After when it gave one (a 503: it holds all the long-polls it can), else
+    `base_s` doubling up to `cap_s`; stretched at random (domain/backoff.py `jittered`) so
+    that machines refused together do not come back together."""
+    if exc is not None and exc.retry_after_s is not None:
+        delay = min(exc.retry_after_s, RETRY_AFTER_MAX_S)
+    else:
+        delay = backoff_delay(failures, base_s, cap_s)
+    return jittered(delay, rng)
 
 
 class PolicyRefused(MPError):
@@ -248,23 +282,42 @@ class MPClient:
         self.http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._answered(method, path, **kwargs).json()
+
+    def _answered(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The MP's answer below 400; MPError for a refusal or no answer."""
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             where = f"the management point at {self.identity.site_url}"
             raise MPError(transport_problem(where, exc)) from exc
         if response.status_code >= 400:
-            raise MPError(f"{method} {path}: {response.status_code} {error_detail(response)}")
-        return response.json()
+            raise MPError(
+                f"{method} {path}: {response.status_code} {error_detail(response)}",
+                status=response.status_code,
+                retry_after_s=retry_after_s(response.headers.get("retry-after"), datetime.now(UTC)),
+            )
+        return response
 
-    def policy(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:
-        """The verified policy; waits up to `wait` s for a version newer than `since`."""
+    def policy(
+        self, since: int | None = None, wait: float = 0, held: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The verified policy; waits up to `wait` s for a version newer than `since`.
+
+        With `held` (the verified policy the machine holds) the site is asked to answer
+        `304 Not Modified` if that version is still in force, and `held` is returned then.
+        """
         params: dict[str, Any] = {"wait": wait}
         if since is not None:
             params["since"] = since
+        headers = {"If-None-Match": f'"{held["version"]}"'} if held is not None else {}
         timeout = httpx.Timeout(self.http.timeout.read or 30, read=wait + 30)
-        policy = self._call("GET", "/policy", params=params, timeout=timeout)
-        return verify_policy(self.identity.public_key, policy)
+        response = self._answered("GET", "/policy", params=params, headers=headers, timeout=timeout)
+        if response.status_code == 304:
+            if held is None:
+                raise MPError("GET /policy: 304 Not Modified, but no policy is held")
+            return held
+        return verify_policy(self.identity.public_key, response.json())
 
     def content_location(
         self,

@@ -28,6 +28,7 @@ from peerdp.site.admin import (
     history,
     machines,
     packages,
+    policy_polling,
     prestage,
     refresh,
 )
@@ -114,6 +115,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         explain,
         refresh,
         prestage,
+        policy_polling,
     ):
         admin.include_router(module.router)
     app.include_router(admin)

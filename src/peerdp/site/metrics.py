@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -31,6 +31,25 @@ POLICY_WAITING = Gauge(
     "peerdp_mp_policy_waiting",
     "Policy long-polls waiting for a change now",
     multiprocess_mode="livesum",
+)
+POLICY_HELD = Gauge(
+    "peerdp_mp_policy_held",
+    "Policy long-polls held open now (each an open connection)",
+    multiprocess_mode="livesum",
+)
+POLICY_HELD_MAX = Gauge(
+    "peerdp_mp_policy_held_max",
+    "Policy long-polls the server holds at most (over its processes); more get 503",
+    multiprocess_mode="livesum",
+)
+POLICY_REFUSED = Counter(
+    "peerdp_mp_policy_refused",
+    "Policy long-polls refused with 503 because the held-poll limit was reached",
+)
+POLICY_ANSWERS = Counter(
+    "peerdp_mp_policy_answers",
+    "Policy answers by HTTP status: 200 (a policy), 304 (unchanged: If-None-Match)",
+    ["status"],
 )
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from resource import RLIM_INFINITY
 from typing import Any
 
 from fastapi import FastAPI
 
 from peerdp.config import ConfigError, SiteSettings
-from peerdp.logs import setup
+from peerdp.logs import get_logger, setup
 from peerdp.net import bind as bind  # re-exported: agents import it from here
 from peerdp.net import url_of as url_of
 from peerdp.security.tls import ServerCertificate, TLSSetupError, client_context
 from peerdp.site.app import create_app, open_site
+from peerdp.site.mp.held_polls import configured_limit, raise_open_files_limit
 from peerdp.site.workers import serve
 from peerdp.store.db import is_sqlite
 
@@ -25,6 +27,9 @@ def app_from_env() -> FastAPI:
 
     setup(role="site")  # a worker process: the format comes from PEERDP_LOG_FORMAT
     return create_app(SiteSettings(), services=SERVICES)
+
+
+log = get_logger("peerdp.site")
 
 
 def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 1) -> None:
@@ -43,6 +48,7 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
             client_context(settings.ca_file)  # the DPs' CA: refused now, not at each push
     except TLSSetupError as exc:
         raise ConfigError(str(exc)) from exc
+    _raise_open_files_limit(settings)
     # Open once here: creates the schema, key and admin token before workers start.
     ctx = open_site(settings)
     ctx.db.dispose()
@@ -78,3 +84,16 @@ def run(settings: SiteSettings, announce: Callable[[str], None], workers: int = 
             announce("admin token: from PEERDP_ADMIN_TOKEN")
 
     serve(options, sock, workers, ready)
+
+
+def _raise_open_files_limit(settings: SiteSettings) -> None:
+    """Every held policy long-poll is an open file: take all the system allows (the
+    workers inherit it), and say how many long-polls each process will hold."""
+    before, now = raise_open_files_limit()
+    raised = {"raised_from": before} if before != now else {}
+    log.info(
+        "open files limit",
+        open_files="unlimited" if now == RLIM_INFINITY else now,
+        **raised,
+        policy_long_polls_per_process=configured_limit(settings) or "unlimited",
+    )

@@ -31,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 from peerdp.domain import dp_states, transfer_limits
 from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS, LOCATE_BY
 from peerdp.domain.location.model import DP_KINDS
+from peerdp.domain.policy_polling import POLLING_MODES
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -78,9 +79,17 @@ class Base(DeclarativeBase):
 
 class Site(Base):
     __tablename__ = "sites"
+    __table_args__ = (
+        CheckConstraint(_one_of("policy_polling", POLLING_MODES), name="policy_polling"),
+    )
     code: Mapped[str] = mapped_column(String(3), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How clients fetch policy (domain/policy_polling.py): held long-polls, or an interval
+    # (with its random spread) between polls that do not wait.
+    policy_polling: Mapped[str] = mapped_column(String(16), default="long_poll")
+    policy_poll_interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    policy_poll_randomise_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Boundary(Base):

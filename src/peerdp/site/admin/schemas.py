@@ -10,6 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from peerdp.content.ids import API_PACKAGE_ID, upper_package_id
 from peerdp.domain.boundaries import BoundaryType, Connection, LocateBy
 from peerdp.domain.location import DPKind, SlowBoundaryOption
+from peerdp.domain.policy_polling import PollingMode
 from peerdp.site.fields import AdSite, IpAddresses, VisibleName
 
 # In a PATCH body every field is optional: absent means "leave it as it is".
@@ -342,3 +343,28 @@ class PackageDeletionOut(BaseModel):
     removing_from: int
     detail: str
     distribution_points: list[PackageDPOut]
+
+
+class PolicyPollingIn(Strict):
+    mode: PollingMode = Field(
+        description="how clients fetch policy: 'long_poll' (a held request: a change reaches "
+        "them at once) or 'interval' (a poll every interval_s plus up to randomise_s at "
+        "random, without waiting; an unchanged policy costs a 304)"
+    )
+    interval_s: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="interval mode: seconds between polls"
+    )
+    randomise_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="interval mode: at most this many seconds more, uniformly at random "
+        "(0 to the interval; default 0)",
+    )
+
+
+class PolicyPollingOut(BaseModel):
+    mode: PollingMode
+    interval_s: int | None = None
+    randomise_s: int | None = None
+    description: str

@@ -13,6 +13,7 @@ import time
 from fastapi import Response
 
 from peerdp.site.context import SiteContext
+from peerdp.site.metrics import POLICY_ANSWERS
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.policy_service import PolicyState
 from peerdp.site.mp.waiters import CHANGED, GONE, Receive
@@ -21,16 +22,20 @@ NOT_MODIFIED = 304
 
 
 def etag(version: int) -> str:
+    """A policy version as an entity tag: `"7"`."""
     return f'"{version}"'
 
 
-def held_version(if_none_match: str | None) -> int | None:
-    """The version a caller says it holds (`If-None-Match: "7"`), if it says one."""
-    for tag in (if_none_match or "").split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        if tag.isdigit():
-            return int(tag)
-    return None
+def names_version(if_none_match: str | None, version: int) -> bool:
+    """Whether an If-None-Match header names `version` (a weak `W/"7"` too, or `*`)."""
+    if not if_none_match:
+        return False
+    wanted = etag(version)
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == wanted:
+            return True
+    return False
 
 
 async def answer(
@@ -56,7 +61,7 @@ async def answer(
         if outcome != CHANGED:
             break
         state = await service.state(caller)
-    return _respond(ctx, caller, state, held_version(if_none_match))
+    return _respond(ctx, caller, state, if_none_match)
 
 
 async def _hold(ctx: SiteContext, state: PolicyState, timeout_s: float, receive: Receive) -> str:
@@ -68,9 +73,13 @@ async def _hold(ctx: SiteContext, state: PolicyState, timeout_s: float, receive:
     return await waiters.wait(waiter, timeout_s, receive)
 
 
-def _respond(ctx: SiteContext, caller: Caller, state: PolicyState, held: int | None) -> Response:
+def _respond(
+    ctx: SiteContext, caller: Caller, state: PolicyState, if_none_match: str | None
+) -> Response:
     headers = {"ETag": etag(state.version), "Cache-Control": "no-cache"}
-    if held == state.version:
+    if names_version(if_none_match, state.version):
+        POLICY_ANSWERS.labels("304").inc()
         return Response(status_code=NOT_MODIFIED, headers=headers)
+    POLICY_ANSWERS.labels("200").inc()
     document = ctx.mp.policy.signed(caller, state)
     return Response(document, media_type="application/json", headers=headers)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.access_tokens import AccessTokens
+from peerdp.site.mp.held_polls import HeldPolls
 from peerdp.site.mp.identity import CallerCache
 from peerdp.site.mp.location import LocationService
 from peerdp.site.mp.policy_service import PolicyService
@@ -22,6 +23,8 @@ class ManagementPoint:
     sightings: Sightings
     policy: PolicyService
     waiters: Waiters  # the held policy long-polls
+    # The policy long-polls this process holds, and its limit.
+    held_polls: HeldPolls
 
     @classmethod
     def open(cls, ctx: SiteContext) -> ManagementPoint:
@@ -43,6 +46,7 @@ class ManagementPoint:
             sightings=sightings,
             policy=PolicyService(ctx),
             waiters=waiters,
+            held_polls=HeldPolls.of(ctx.settings),
         )
 
     def close(self) -> None:

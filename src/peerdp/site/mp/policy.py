@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
 from peerdp.site.context import SiteContext
+from peerdp.site.mp import polling
 from peerdp.site.mp.identity import Caller
 from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
@@ -34,7 +35,7 @@ def shared_client_body(s: Session, collections: frozenset[int]) -> dict[str, Any
     """The advertisements of these collections, as every client in exactly them gets
     them (reruns for all clients included; a rerun for one client is applied on top)."""
     if not collections:
-        return {"advertisements": []}
+        return {"advertisements": [], "polling": polling.for_clients(s)}
     rows = s.execute(
         select(Advertisement, Program, PackageVersion)
         .join(Package, Package.id == Advertisement.package_id)
@@ -79,7 +80,8 @@ def shared_client_body(s: Session, collections: frozenset[int]) -> dict[str, Any
                 },
             }
             for adv, program, version in rows
-        ]
+        ],
+        "polling": polling.for_clients(s),  # how the client fetches policy (mp/polling.py)
     }
 
 
