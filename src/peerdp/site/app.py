@@ -38,6 +38,7 @@ from peerdp.site.errors import Unauthorized
 from peerdp.site.limits import BodySizeLimit
 from peerdp.site.metrics import PROCESSES, exposition
 from peerdp.site.mp.management_point import ManagementPoint
+from peerdp.site.mp.policy_endpoint import SiteApp
 from peerdp.site.mp.router import router as mp_router
 from peerdp.site.notify import ChangeBus
 from peerdp.store.db import Database, upgrade
@@ -92,7 +93,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
             ctx.changes.stop()
             ctx.db.dispose()
 
-    app = FastAPI(
+    app = SiteApp(
         title="peerdp site server",
         version=peerdp.__version__,
         description="Admin API (/api/v1) and management point (/mp/v1) of a peerdp site.",

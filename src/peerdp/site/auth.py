@@ -31,7 +31,12 @@ def load_or_create_admin_token(data_dir: Path, configured: str | None) -> tuple[
 
 def bearer(request: Request) -> str:
     """The bearer token of a request; 401 when there is none."""
-    token = bearer_token(request.headers.get("authorization"))
+    return bearer_of(request.headers.get("authorization"))
+
+
+def bearer_of(authorization: str | None) -> str:
+    """The bearer token of an Authorization header; 401 when there is none."""
+    token = bearer_token(authorization)
     if token is None:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     return token

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Select, select
 from starlette.concurrency import run_in_threadpool
 
-from peerdp.site.auth import bearer, token_hash
+from peerdp.site.auth import bearer_of, token_hash
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Forbidden, Unauthorized
 from peerdp.site.mp.cache import CACHE_READS
@@ -117,16 +117,20 @@ def machine(*roles: str) -> Callable[..., Awaitable[Caller]]:
     is recorded (in batches) whatever the request then does."""
 
     async def dependency(request: Request, ctx: SiteContext = Depends(site)) -> Caller:
-        credential = bearer(request)
-        # Known callers are answered on the event loop; only a lookup goes to a thread.
-        caller = ctx.mp.callers.get(token_hash(credential))
-        if caller is None:
-            caller = await run_in_threadpool(authenticate, ctx, credential)
-        ctx.mp.sightings.contact(caller.who)
-        if caller.role not in roles:
-            raise Forbidden(
-                f"a {caller.role} credential cannot do this (needs {' or '.join(roles)})"
-            )
-        return caller
+        return await identify(ctx, request.headers.get("authorization"), roles)
 
     return dependency
+
+
+async def identify(ctx: SiteContext, authorization: str | None, roles: Sequence[str]) -> Caller:
+    """The machine an Authorization header names, which must have one of `roles`; its
+    contact is recorded (in batches). 401 or 403 otherwise."""
+    credential = bearer_of(authorization)
+    # Known callers are answered on the event loop; only a lookup goes to a thread.
+    caller = ctx.mp.callers.get(token_hash(credential))
+    if caller is None:
+        caller = await run_in_threadpool(authenticate, ctx, credential)
+    ctx.mp.sightings.contact(caller.who)
+    if caller.role not in roles:
+        raise Forbidden(f"a {caller.role} credential cannot do this (needs {' or '.join(roles)})")
+    return caller

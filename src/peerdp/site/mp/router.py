@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -13,8 +13,8 @@ from peerdp.domain.transfer_limits import describe as describe_limit
 from peerdp.site import dp_rows
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import NotFound, body_schema, parse_body
-from peerdp.site.mp import long_poll, status
 from peerdp.site.mp import policy_inputs as inputs
+from peerdp.site.mp import status
 from peerdp.site.mp.identity import Caller, machine
 from peerdp.site.mp.location import Request as LocationRequest
 from peerdp.site.mp.peers import peer_address, record_peer_address
@@ -35,11 +35,6 @@ from peerdp.store.models import DistributionPoint
 
 router = APIRouter(prefix="/mp/v1", tags=["management point"])
 ANY_MACHINE = machine("client", "branch_dp", "standard_dp")
-IF_NONE_MATCH = Header(default=None, description='the version the caller holds, as "N"')
-POLICY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    304: {"description": "the version named in If-None-Match is still the caller's policy"},
-    503: {"description": "the held-poll limit is reached: ask again after Retry-After"},
-}
 
 
 @router.post("/register", response_model=RegisterOut, status_code=201)
@@ -57,23 +52,6 @@ def register_machine(
 def check_enrolment_token(body: TokenCheckIn, ctx: SiteContext = Depends(site)) -> dict[str, str]:
     """Whether the site takes this enrolment token for this role (nothing is spent)."""
     return check_token(ctx, body)
-
-
-@router.get("/policy", responses=POLICY_RESPONSES)
-async def get_policy(
-    http: Request,
-    since: int | None = Query(default=None, ge=0, description="the version the caller has"),
-    wait: float = Query(default=0, ge=0, le=3600, description="seconds to wait for a newer one"),
-    if_none_match: str | None = IF_NONE_MATCH,
-    caller: Caller = Depends(ANY_MACHINE),
-    ctx: SiteContext = Depends(site),
-) -> Response:
-    """The caller's signed policy, its version as the ETag; with `since` and `wait`, a
-    long-poll for a newer one (the caller counts as in contact while it waits). 304 when
-    If-None-Match names the version still in force when the answer is due."""
-    held = ctx.mp.held_polls.for_request(since, wait)  # 503 above the held-poll limit
-    with held, ctx.mp.sightings.holding(caller.who):
-        return await long_poll.answer(ctx, caller, since, wait, if_none_match, http.receive)
 
 
 @router.post("/announce")

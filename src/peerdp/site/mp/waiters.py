@@ -15,6 +15,8 @@ the location and admin requests being answered meanwhile.
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -31,13 +33,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 class Waiter:
     """One held long-poll: its inputs, and the future its request awaits."""
 
-    __slots__ = ("future", "own", "queued", "shared")
+    __slots__ = ("due", "future", "own", "queued", "shared")
 
     def __init__(self, own: tuple[str, ...], shared: frozenset[str]) -> None:
         self.future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.own = own
         self.shared = shared
         self.queued = False
+        self.due = 0  # the second its wait runs out (a key of Waiters._due)
 
     def release(self, outcome: str) -> None:
         if not self.future.done():
@@ -53,6 +56,9 @@ class Waiters:
         self._groups_by_input: dict[str, set[frozenset[str]]] = {}
         self._queue: deque[Waiter] = deque()
         self._pacer: asyncio.Task[None] | None = None
+        # Waits run out by the second: one clock task for them all, not a timer each.
+        self._due: dict[int, set[Waiter]] = {}
+        self._clock: asyncio.Task[None] | None = None
         self.stopping = False
 
     def __len__(self) -> int:
@@ -77,6 +83,7 @@ class Waiters:
 
     def drop(self, waiter: Waiter) -> None:
         self._all.discard(waiter)
+        _discard(self._due, waiter.due, waiter)
         for key in waiter.own:
             _discard(self._by_input, key, waiter)
         group = self._groups.get(waiter.shared)
@@ -88,19 +95,30 @@ class Waiters:
                     _discard(self._groups_by_input, key, waiter.shared)
 
     async def wait(self, waiter: Waiter, timeout_s: float, receive: Receive) -> str:
-        """Until the waiter is released (CHANGED, STOPPING), its time runs out (TIMEOUT)
-        or its client goes away (GONE); it is dropped from the index then."""
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(timeout_s, waiter.release, TIMEOUT)
+        """Until the waiter is released (CHANGED, STOPPING), its time runs out (TIMEOUT,
+        within a second after `timeout_s`) or its client goes away (GONE); it is dropped
+        from the index then."""
+        waiter.due = math.ceil(time.monotonic() + timeout_s)
+        self._due.setdefault(waiter.due, set()).add(waiter)
+        if self._clock is None or self._clock.done():
+            self._clock = asyncio.ensure_future(self._run_out())
         watch = asyncio.ensure_future(_until_gone(receive))
         watch.add_done_callback(lambda _: waiter.release(GONE))
         try:
             with POLICY_WAITING.track_inprogress():
                 return await waiter.future
         finally:
-            timer.cancel()
             watch.cancel()
             self.drop(waiter)
+
+    async def _run_out(self) -> None:
+        """Release, each second, the waiters whose wait ran out; ends when none waits."""
+        while self._due:
+            now = time.monotonic()
+            for second in [s for s in self._due if s <= now]:
+                for waiter in self._due.pop(second):
+                    waiter.release(TIMEOUT)
+            await asyncio.sleep(max(0.05, math.ceil(now) - now))
 
     # -- releasing -------------------------------------------------------------------
 
@@ -152,7 +170,7 @@ async def _until_gone(receive: Receive) -> None:
         pass
 
 
-def _discard(index: dict[str, set[Any]], key: str, item: Any) -> None:
+def _discard(index: dict[Any, set[Any]], key: Any, item: Any) -> None:
     found = index.get(key)
     if found is not None:
         found.discard(item)
