@@ -232,3 +232,42 @@ def test_every_waiter_concerned_is_answered(
         assert entry["program"]["timeout_s"] == 1234
     # Clients in the same collection share one body: read once, not once per client.
     assert computations(site_server, "shared") == shared + 1
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=abc", "since: must be a whole number, 0 or more (got 'abc')"),
+        ("since=-1", "since: must be a whole number, 0 or more (got '-1')"),
+        ("wait=5000", "wait: must be a number of seconds, 0 to 3600 (got '5000')"),
+        ("wait=nan", "wait: must be a number of seconds, 0 to 3600 (got 'nan')"),
+        ("since=1&wait=x", "wait: must be a number of seconds, 0 to 3600 (got 'x')"),
+    ],
+)
+def test_a_bad_query_is_refused_naming_the_field(world: World, query: str, field: str) -> None:
+    client = world.client(unique("pc"))
+    answer = client.get("/policy?" + query)
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == field
+
+
+def test_a_caller_without_a_machine_credential_is_refused(
+    world: World, site_server: SiteProcess
+) -> None:
+    url = site_server.url + "/mp/v1/policy"
+    assert "missing bearer token" in httpx.get(url).json()["detail"]
+    unknown = httpx.get(url, headers={"Authorization": "Bearer pdm_nobody"})
+    assert (unknown.status_code, unknown.json()["detail"]) == (
+        401,
+        "unknown or revoked machine credential",
+    )
+    admin = httpx.get(url, headers={"Authorization": f"Bearer {site_server.admin_token}"})
+    assert admin.status_code == 401
+    # Only GET is served there; the API's description still documents it.
+    assert httpx.post(url).status_code in (404, 405)
+    described = httpx.get(site_server.url + "/openapi.json").json()["paths"]["/mp/v1/policy"]
+    assert [p["name"] for p in described["get"]["parameters"]] == [
+        "since",
+        "wait",
+        "If-None-Match",
+    ]

@@ -1,13 +1,14 @@
 """The SQL readers of machine policy: what a client must run, what a DP must hold.
 
-Clients in the same collections get the same advertisements, so a client's body is read
-once per set of collections and shared (`shared_client_body`); only an administrator's
-rerun for one client is applied per client. The versions, caching and signing are in
+A client's advertisements are read per collection (`advertisement_entries`) and shared by
+every client of the collection; only an administrator's rerun for one client is applied
+per client. The versions, caching and signing are in
 policy_service.py; the held long-polls in waiters.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,7 +17,6 @@ from sqlalchemy.orm import Session
 from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
 from peerdp.site.context import SiteContext
-from peerdp.site.mp import polling
 from peerdp.site.mp.identity import Caller
 from peerdp.site.packages import pull_sources
 from peerdp.store.models import (
@@ -31,12 +31,14 @@ from peerdp.store.models import (
 )
 
 
-def shared_client_body(s: Session, collections: frozenset[int]) -> dict[str, Any]:
-    """The advertisements of these collections, as every client in exactly them gets
-    them (reruns for all clients included; a rerun for one client is applied on top)."""
-    if not collections:
-        return {"advertisements": [], "polling": polling.for_clients(s)}
-    rows = s.execute(
+def advertisement_entries(
+    s: Session, collection_ids: Iterable[int] | None
+) -> dict[int, list[dict[str, Any]]]:
+    """Per collection, its advertisements as a client's policy lists them (reruns for all
+    clients included; a rerun for one client is applied on top): of these collections, or
+    of every collection (None) at a site server's start. A client's body is the entries
+    of its collections, in advertisement order."""
+    query = (
         select(Advertisement, Program, PackageVersion)
         .join(Package, Package.id == Advertisement.package_id)
         .join(
@@ -49,12 +51,16 @@ def shared_client_body(s: Session, collections: frozenset[int]) -> dict[str, Any
             (PackageVersion.package_id == Package.id)
             & (PackageVersion.source_version == Package.source_version),
         )
-        .where(Advertisement.collection_id.in_(sorted(collections)))
         .order_by(Advertisement.id)
-    ).all()
+    )
+    wanted = None if collection_ids is None else sorted(collection_ids)
+    if wanted is not None:
+        query = query.where(Advertisement.collection_id.in_(wanted))
+    rows = s.execute(query).all()
     reruns = _reruns_for_all(s, [adv.id for adv, _, _ in rows])
-    return {
-        "advertisements": [
+    found: dict[int, list[dict[str, Any]]] = {c: [] for c in wanted or ()}
+    for adv, program, version in rows:
+        found.setdefault(adv.collection_id, []).append(
             {
                 "id": adv.id,
                 "name": adv.name,
@@ -79,10 +85,8 @@ def shared_client_body(s: Session, collections: frozenset[int]) -> dict[str, Any
                     "allow_remote": adv.allow_remote,
                 },
             }
-            for adv, program, version in rows
-        ],
-        "polling": polling.for_clients(s),  # how the client fetches policy (mp/polling.py)
-    }
+        )
+    return found
 
 
 def memberships(s: Session, name: str) -> frozenset[int]:
@@ -107,14 +111,14 @@ def _reruns_for_all(s: Session, advertisement_ids: list[int]) -> dict[int, int]:
     """Per advertisement, its latest rerun for every client."""
     if not advertisement_ids:
         return {}
-    rows = s.execute(
+    query = (
         select(AdvertisementRerun.advertisement_id, func.max(AdvertisementRerun.id))
-        .where(
-            AdvertisementRerun.advertisement_id.in_(advertisement_ids),
-            AdvertisementRerun.client_name.is_(None),
-        )
+        .where(AdvertisementRerun.client_name.is_(None))
         .group_by(AdvertisementRerun.advertisement_id)
-    ).all()
+    )
+    if len(advertisement_ids) < 1000:  # else all of them: no list of thousands of IDs
+        query = query.where(AdvertisementRerun.advertisement_id.in_(advertisement_ids))
+    rows = s.execute(query).all()
     return {advertisement_id: rerun for advertisement_id, rerun in rows}
 
 

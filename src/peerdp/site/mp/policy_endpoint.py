@@ -31,6 +31,12 @@ WAIT_MAX_S = 3600
 class SiteApp(FastAPI):
     """The site's FastAPI app, which answers `GET /mp/v1/policy` itself."""
 
+    def openapi(self) -> dict[str, Any]:
+        """The API's description, this endpoint's included (no route declares it)."""
+        schema = super().openapi()
+        schema["paths"].setdefault(PATH, {"get": OPENAPI})
+        return schema
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "GET":
             try:
@@ -59,6 +65,35 @@ async def answer_policy(ctx: SiteContext, scope: Scope, receive: Receive, send: 
     with held, ctx.mp.sightings.holding(caller.who):
         response = await long_poll.answer(ctx, caller, since, wait_s, if_none_match, receive)
     await response(scope, receive, send)
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], says: str) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": False, "schema": schema, "description": says}
+
+
+OPENAPI: dict[str, Any] = {
+    "tags": ["management point"],
+    "summary": "Get Policy",
+    "operationId": "get_policy",
+    "description": " ".join((answer_policy.__doc__ or "").split()),
+    "parameters": [
+        _parameter("since", "query", {"type": "integer", "minimum": 0}, "the version held"),
+        _parameter(
+            "wait",
+            "query",
+            {"type": "number", "minimum": 0, "maximum": WAIT_MAX_S, "default": 0},
+            "seconds to wait for a newer version",
+        ),
+        _parameter("If-None-Match", "header", {"type": "string"}, 'the version held, as "N"'),
+    ],
+    "responses": {
+        "200": {"description": "the signed policy", "content": {"application/json": {}}},
+        "304": {"description": "the version named in If-None-Match is still the policy"},
+        "401": {"description": "no machine credential, or an unknown or revoked one"},
+        "422": {"description": "`since` or `wait` is not what it must be"},
+        "503": {"description": "the held-poll limit is reached: ask again after Retry-After"},
+    },
+}
 
 
 def _query(scope: Scope) -> tuple[int | None, float]:

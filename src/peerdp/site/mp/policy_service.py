@@ -8,8 +8,9 @@ one of those inputs changed. So:
 
 - a quiet poll, a poll that times out and a "has my policy changed" check read memory
   only: no query, no write lock, no signing;
-- clients in the same collections share one body, read and digested once
-  (`SharedBody`); per client only its version, identity and signature are its own;
+- a collection's advertisements are read once per change and shared by its clients, and
+  clients in the same collections share one body, digested once (`SharedBody`); per
+  client only its version, identity and signature are its own;
 - a version is written only when a digest differs, in a short transaction of its own
   (reading never takes SQLite's write lock);
 - a site server reads every client's memberships, reruns and version in three queries as
@@ -34,13 +35,14 @@ from peerdp.domain.timestamps import rfc3339
 from peerdp.security.signing import canonical_json, json_digest
 from peerdp.site.context import SiteContext
 from peerdp.site.mp import policy_inputs as inputs
+from peerdp.site.mp import polling
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.policy import (
+    advertisement_entries,
     all_memberships,
     dp_body,
     memberships,
     reruns_for,
-    shared_client_body,
     with_access_tokens,
     with_reruns,
 )
@@ -70,6 +72,15 @@ class SharedBody:
 
 
 @dataclass(frozen=True, slots=True)
+class Read:
+    """A piece of policy read from the database, current until one of its inputs moves."""
+
+    value: Any
+    inputs: frozenset[str]
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyState:
     """What the site knows of one machine's policy, current until one of its inputs moves."""
 
@@ -92,6 +103,8 @@ class PolicyService:
         self.ctx = ctx
         self._states: dict[str, PolicyState] = {}  # by machine ID
         self._shared: dict[frozenset[int], SharedBody] = {}  # by set of collections
+        self._collections: dict[int, Read] = {}  # each collection's advertisement entries
+        self._polling: Read | None = None
         self._lock = threading.Lock()
         self._reading_shared = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
@@ -161,21 +174,61 @@ class PolicyService:
         )
 
     def _shared_body(self, s: Session, collections: frozenset[int], generation: int) -> SharedBody:
+        """The body of every client in exactly these collections: their advertisements,
+        read per collection, and the site's polling setting."""
+        cached = self._shared.get(collections)
+        if cached is not None and self._current(cached):
+            return cached
         # One reader at a time: the clients woken together by one change wait for the one
-        # read of their shared body instead of each making it.
+        # read of what they share instead of each making it.
         with self._reading_shared:
             cached = self._shared.get(collections)
-            if cached is not None and not self.ctx.changes.changed_since(
-                cached.generation, cached.inputs
-            ):
+            if cached is not None and self._current(cached):
                 return cached
             POLICY_COMPUTATIONS.labels("shared").inc()
-            body = shared_client_body(s, collections)
-            read = {inputs.collection(c) for c in collections}
-            read |= {inputs.package(a["package_id"]) for a in body["advertisements"]}
-            shared = SharedBody(body, json_digest(body), frozenset(read), generation)
+            pieces = list(self._read_collections(s, collections, generation).values())
+            setting = self._polling_setting(s, generation)
+            entries = sorted(
+                (entry for piece in pieces for entry in piece.value), key=lambda e: e["id"]
+            )
+            body = {"advertisements": entries, "polling": setting.value}
+            read = frozenset().union(*(piece.inputs for piece in pieces))
+            oldest = min(piece.generation for piece in (*pieces, setting))
+            shared = SharedBody(body, json_digest(body), read, oldest)
             self._shared[collections] = shared
             return shared
+
+    def _current(self, piece: SharedBody | Read) -> bool:
+        return not self.ctx.changes.changed_since(piece.generation, piece.inputs)
+
+    def _read_collections(
+        self, s: Session, collections: Iterable[int] | None, generation: int
+    ) -> dict[int, Read]:
+        """Each collection's advertisement entries, read again only where they changed
+        (every collection when `collections` is None)."""
+        stale = None if collections is None else [c for c in collections if not self._known(c)]
+        if stale is None or stale:
+            POLICY_COMPUTATIONS.labels("collections").inc()
+            found = advertisement_entries(s, stale)
+            for collection_id, entries in found.items():
+                read = {inputs.collection(collection_id)}
+                read |= {inputs.package(entry["package_id"]) for entry in entries}
+                self._collections[collection_id] = Read(entries, frozenset(read), generation)
+        if collections is None:
+            return dict(self._collections)
+        return {c: self._collections[c] for c in collections}
+
+    def _known(self, collection_id: int) -> bool:
+        read = self._collections.get(collection_id)
+        return read is not None and self._current(read)
+
+    def _polling_setting(self, s: Session, generation: int) -> Read:
+        """How clients fetch policy (site/mp/polling.py): a change of it touches every
+        policy, so it is current until such a change."""
+        setting = self._polling
+        if setting is None or not self._current(setting):
+            setting = self._polling = Read(polling.for_clients(s), frozenset(), generation)
+        return setting
 
     def _dp(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
         POLICY_COMPUTATIONS.labels("dp").inc()
@@ -266,6 +319,7 @@ class PolicyService:
             clients = s.execute(
                 select(Machine.id, Machine.name).where(Machine.role == "client")
             ).all()
+            self._read_collections(s, None, generation)  # every collection in one query
             shared = {
                 c: self._shared_body(s, c, generation) for c in {*members.values(), frozenset()}
             }
