@@ -97,7 +97,11 @@ def wait_until_idle(pid: int, idle_rate: float, limit_s: float = 600) -> None:
 
 
 def waiting_gauge(site: str) -> float:
-    text = httpx.get(site + "/metrics", timeout=60).text
+    """How many long-polls the server says wait (0 while it is too busy to tell)."""
+    try:
+        text = httpx.get(site + "/metrics", timeout=120).text
+    except httpx.HTTPError:
+        return 0.0
     found = re.search(r"^peerdp_mp_policy_waiting (\S+)", text, re.MULTILINE)
     return float(found[1]) if found else 0.0
 
@@ -228,7 +232,7 @@ def establish(run: Run, wait: float) -> dict[str, Any]:
     rss, cpu, started = rss_kib(pid), cpu_seconds(pid), time.monotonic()
     sent = run.fleet.ask("hold", wait)
     while (held := waiting_gauge(run.server.url)) < k and time.monotonic() - started < 900:
-        time.sleep(0.5)
+        time.sleep(1)
     held_s = time.monotonic() - started
     wait_until_idle(pid, idle)
     hold_cpu, rss_after = cpu_seconds(pid) - cpu, rss_kib(pid)
@@ -518,14 +522,18 @@ def main() -> None:
         for k in (int(v) for v in args.waiters.split(",")):
             print(f"K = {k}", flush=True)
             results.append(one_k(args, db_url, k, work))
+            if args.json:  # after each K: a later one may fail or be stopped
+                write_json(args, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if schema is not None:
             drop_pg_schema(args.pg_url, schema)
     print_table(results)
-    if args.json:
-        meta = {"cores": os.cpu_count(), "workers": args.workers, "db": args.db, "wait": args.wait}
-        args.json.write_text(json.dumps({"run": meta, "results": results}, indent=2) + "\n")
+
+
+def write_json(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
+    meta = {"cores": os.cpu_count(), "workers": args.workers, "db": args.db, "wait": args.wait}
+    args.json.write_text(json.dumps({"run": meta, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
