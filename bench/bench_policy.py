@@ -44,6 +44,7 @@ import resource
 import shutil
 import signal
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -117,8 +118,9 @@ class Server:
         return int(self.process.pid)
 
 
-def start_server(data: Path, db_url: str, workers: int) -> Server:
-    process, url = start_site(data, db_url, argparse.Namespace(workers=workers))
+def start_server(data: Path, db_url: str, workers: int, wait_max: float | None) -> Server:
+    env = {} if wait_max is None else {"PEERDP_POLICY_WAIT_MAX_S": str(wait_max)}
+    process, url = start_site(data, db_url, argparse.Namespace(workers=workers), env)
     log = data / "site.log"
 
     def drain() -> None:  # the server logs every request: its stderr must not fill up
@@ -136,10 +138,12 @@ def start_server(data: Path, db_url: str, workers: int) -> Server:
 
 
 def stop_server(server: Server) -> None:
+    """SIGTERM, then SIGKILL after 60 s: a server on today's code answers every held poll
+    as it stops, which takes long with thousands."""
     server.process.terminate()
     try:
         server.process.wait(60)
-    except Exception:
+    except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait(10)
 
@@ -359,7 +363,7 @@ def one_k(args: argparse.Namespace, db_url: str, k: int, work: Path) -> dict[str
     if args.db == "sqlite":
         shutil.copyfile(args.cache, data / "site.db")
         db_url = f"sqlite:///{data / 'site.db'}"
-    server = start_server(data, db_url, args.workers)
+    server = start_server(data, db_url, args.workers, args.wait_max)
     waiters = list(range(k))
     groups = [waiters[i : i + SOCKETS_PER_PROCESS] for i in range(0, k, SOCKETS_PER_PROCESS)]
     parts = urlsplit(server.url)
@@ -396,12 +400,14 @@ def one_k(args: argparse.Namespace, db_url: str, k: int, work: Path) -> dict[str
             print(f"  quiet: {json.dumps(result['quiet'])}", flush=True)
         return result
     finally:
-        if prober is not None:
-            prober.terminate()
-            prober.join(10)
-        if fleet is not None:
-            fleet.close()
-        stop_server(server)
+        try:
+            if prober is not None:
+                prober.terminate()
+                prober.join(10)
+            if fleet is not None:
+                fleet.close()
+        finally:
+            stop_server(server)
 
 
 def add_boundary(admin: httpx.Client, k: int) -> None:
@@ -489,7 +495,10 @@ def timed_populate(url: str) -> None:
 
 
 def stop_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # so the finally blocks stop the server and the clients
+    # The finally blocks stop the server and the clients; a second signal must not cut
+    # them short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
@@ -500,6 +509,12 @@ def main() -> None:
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="with --db postgresql")
     parser.add_argument("--workers", type=int, default=1, help="site serve --workers")
     parser.add_argument("--wait", type=float, default=290, help="seconds each poll asks to wait")
+    parser.add_argument(
+        "--wait-max",
+        type=float,
+        help="the server's policy_wait_max_s (default its own, 300 s): with a --wait past "
+        "the time a run takes, no held poll times out during it",
+    )
     parser.add_argument("--reuse", action="store_true", help="use the populated --cache file")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--quiet-rate", type=int, default=345, help="0: no quiet phase")

@@ -240,12 +240,10 @@ class PollFleet:
     def close(self) -> None:
         for pipe, process in zip(self.pipes, self.processes, strict=True):
             if process.is_alive():
-                try:
+                with contextlib.suppress(OSError, EOFError):
                     pipe.send(("stop",))
                     if pipe.poll(30):
                         pipe.recv()
-                except (OSError, EOFError):
-                    pass
             process.join(5)
             if process.is_alive():
                 process.kill()
