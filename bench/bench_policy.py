@@ -121,11 +121,12 @@ class Server:
 def start_server(data: Path, db_url: str, workers: int, wait_max: float | None) -> Server:
     env = {} if wait_max is None else {"PEERDP_POLICY_WAIT_MAX_S": str(wait_max)}
     process, url = start_site(data, db_url, argparse.Namespace(workers=workers), env)
-    log = data / "site.log"
+    log, stderr = data / "site.log", process.stderr
+    assert stderr is not None
 
     def drain() -> None:  # the server logs every request: its stderr must not fill up
         with log.open("wb") as out:
-            shutil.copyfileobj(process.stderr, out)
+            shutil.copyfileobj(stderr, out)
 
     threading.Thread(target=drain, daemon=True).start()
     for _ in range(600):
