@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from peerdp.store.db import Database, upgrade
 from peerdp.store.models import Advertisement, Collection, CollectionMember, Site
@@ -105,7 +105,25 @@ def populate(url: str) -> None:
                 .where(Advertisement.id == p + 1)
                 .values(collection_id=advertisement_collection(p))
             )
+    if db.engine.dialect.name == "postgresql":
+        advance_id_sequences(db)
     db.dispose()
+
+
+SEEDED_WITH_IDS = ("boundaries", "distribution_points", "collections", "advertisements", "clients")
+
+
+def advance_id_sequences(db: Database) -> None:
+    """The seed gives ids itself, so PostgreSQL's id sequences are still at 1: move them
+    past the rows, or the admin API's first new boundary would collide with boundary 1."""
+    with db.engine.begin() as conn:
+        for table in SEEDED_WITH_IDS:
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            )
 
 
 def pg_schema_url(base: str, schema: str) -> str:
