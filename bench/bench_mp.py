@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import httpx
+from proc_tree import cpu_seconds, peak_rss_mib
 
 from peerdp.store.db import Database, upgrade
 from peerdp.store.models import Site
@@ -313,15 +314,6 @@ def run_wave(pid: int, site: str, credential: str, args: argparse.Namespace) -> 
     print(f"peak RSS of the site server (every worker): {peak_rss_mib(pid):.0f} MiB")
 
 
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory of the server process and its workers, summed."""
-    task = Path(f"/proc/{pid}/task/{pid}")
-    status = Path(f"/proc/{pid}/status").read_text()
-    own = int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024  # type: ignore[index]
-    children = (task / "children").read_text().split()
-    return own + sum(peak_rss_mib(int(child)) for child in children)
-
-
 def measure_wave(
     pid: int, url: str, credential: str, args: argparse.Namespace, wave: Path
 ) -> tuple[float, float, float]:
@@ -329,15 +321,6 @@ def measure_wave(
     rps, p99 = wrk(url, credential, args.duration, args.connections, None, wave)
     requests = rps * (time.monotonic() - started)
     return rps, p99, (cpu_seconds(pid) - cpu) / requests * 1e6
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of the server: the process and its workers (with --workers)."""
-    task = Path(f"/proc/{pid}/task/{pid}")
-    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = (task / "children").read_text().split()
-    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def measure(
