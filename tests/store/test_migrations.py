@@ -186,3 +186,25 @@ def test_sqlite_every_pooled_connection_enforces_foreign_keys(tmp_path: Path) ->
                 conn.close()
     finally:
         engine.dispose()
+
+
+def test_a_populated_site_upgrades_from_the_previous_release(engine: Engine) -> None:
+    """A site row that distribution points refer to survives every later migration."""
+    command.upgrade(alembic_config(engine), "0009")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO sites (code, name, created_at) VALUES ('PS1', 'x', :t)"),
+            {"t": datetime.now(UTC)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO distribution_points (name, kind, site_code, bits_enabled,"
+                " ip_addresses, created_at) VALUES ('dp1', 'standard', 'PS1', true, '[]', :t)"
+            ),
+            {"t": datetime.now(UTC)},
+        )
+    upgrade(engine)
+    assert current_revision(engine) == head_revision(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT code, policy_polling FROM sites")).one()
+    assert tuple(row) == ("PS1", "long_poll")

@@ -87,7 +87,9 @@ class Site(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # How clients fetch policy (domain/policy_polling.py): held long-polls, or an interval
     # (with its random spread) between polls that do not wait.
-    policy_polling: Mapped[str] = mapped_column(String(16), default="long_poll")
+    policy_polling: Mapped[str] = mapped_column(
+        String(16), default="long_poll", server_default="long_poll"
+    )
     policy_poll_interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     policy_poll_randomise_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

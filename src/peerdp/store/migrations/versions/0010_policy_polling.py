@@ -17,24 +17,25 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sites") as batch:
-        batch.add_column(
-            sa.Column(
-                "policy_polling", sa.String(length=16), nullable=False, server_default="long_poll"
-            )
+    # Plain ADD COLUMNs: a batch would recreate `sites`, which SQLite refuses while
+    # distribution points refer to its row (foreign keys are on).
+    op.add_column(
+        "sites",
+        sa.Column(
+            "policy_polling", sa.String(length=16), nullable=False, server_default="long_poll"
+        ),
+    )
+    op.add_column("sites", sa.Column("policy_poll_interval_s", sa.Integer(), nullable=True))
+    op.add_column("sites", sa.Column("policy_poll_randomise_s", sa.Integer(), nullable=True))
+    if op.get_bind().dialect.name != "sqlite":  # SQLite adds no CHECK to an existing table
+        op.create_check_constraint(
+            op.f("ck_sites_policy_polling"), "sites", "policy_polling IN ('long_poll', 'interval')"
         )
-        batch.add_column(sa.Column("policy_poll_interval_s", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("policy_poll_randomise_s", sa.Integer(), nullable=True))
-        batch.create_check_constraint(
-            op.f("ck_sites_policy_polling"), "policy_polling IN ('long_poll', 'interval')"
-        )
-    with op.batch_alter_table("sites") as batch:
-        batch.alter_column("policy_polling", server_default=None)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sites") as batch:
-        batch.drop_constraint(op.f("ck_sites_policy_polling"), type_="check")
-        batch.drop_column("policy_poll_randomise_s")
-        batch.drop_column("policy_poll_interval_s")
-        batch.drop_column("policy_polling")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint(op.f("ck_sites_policy_polling"), "sites", type_="check")
+    op.drop_column("sites", "policy_poll_randomise_s")
+    op.drop_column("sites", "policy_poll_interval_s")
+    op.drop_column("sites", "policy_polling")
