@@ -126,6 +126,8 @@ def test_a_change_no_policy_reads_wakes_nobody(
     assert computations(site_server) + computations(site_server, "shared") == computed
     assert not any(poll.done() for poll in polls)
     assert waiting(site_server) == before + 2
+    advertise(world, world.collection["id"])  # one that concerns them lets them go
+    assert all(poll.result(timeout=30).status_code == 200 for poll in polls)
 
 
 def test_a_client_that_hangs_up_is_let_go_at_once(world: World, site_server: SiteProcess) -> None:
@@ -158,7 +160,8 @@ def test_a_machine_joining_a_collection_is_woken_alone(
 
     assert len(polls[0].result(timeout=30).json()["advertisements"]) == 2
     assert not polls[1].done()
-    bystander.close()
+    advertise(world, world.collection["id"])
+    assert polls[1].result(timeout=30).status_code == 200
 
 
 def test_a_quiet_poll_is_answered_not_modified_without_a_computation(
@@ -206,9 +209,8 @@ def test_a_rerun_for_one_client_reaches_that_client_alone(
     entry = polls[0].result(timeout=30).json()["advertisements"][0]
     assert entry["rerun"] == rerun["id"]
     assert not polls[1].done()
-    neighbour_now = ok(neighbour.get("/policy"))["advertisements"][0]
-    assert neighbour_now["rerun"] < rerun["id"]
-    neighbour.close()
+    ok(world.admin.post(f"/advertisements/{advertisement}/rerun"), 201)  # for all
+    assert polls[1].result(timeout=30).json()["advertisements"][0]["rerun"] > rerun["id"]
 
 
 def test_every_waiter_concerned_is_answered(

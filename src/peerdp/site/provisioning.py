@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
@@ -18,6 +17,7 @@ from peerdp.site.context import SiteContext
 from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import pending_deadline, pull_sources
 from peerdp.site.status import mp_event
+from peerdp.store.db import dialect_insert
 from peerdp.store.models import (
     DistributionPoint,
     OnDemandRequest,
@@ -25,11 +25,6 @@ from peerdp.store.models import (
     PackageDistributionPoint,
     utcnow,
 )
-
-
-def _insert(session: Session, model: type[Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def _changed(session: Session, statement: Any, key: Any) -> bool:
@@ -56,7 +51,7 @@ def provision(
         "updated_at": now,
     }
     row: Insert = (
-        _insert(s, PackageDistributionPoint)
+        dialect_insert(s, PackageDistributionPoint)
         .values(package_id=package_id, dp_id=dp_id, **pending)
         .on_conflict_do_nothing(index_elements=["package_id", "dp_id"])
     )
@@ -76,7 +71,7 @@ def provision(
     if not added:
         return False
     request = (
-        _insert(s, OnDemandRequest)
+        dialect_insert(s, OnDemandRequest)
         .values(
             package_id=package_id,
             source_version=version,
@@ -112,7 +107,7 @@ def delay(
 ) -> bool:
     """Record a delayed on-demand request; True if this call recorded it."""
     request = (
-        _insert(s, OnDemandRequest)
+        dialect_insert(s, OnDemandRequest)
         .values(
             package_id=package_id,
             source_version=version,

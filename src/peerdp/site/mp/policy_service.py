@@ -28,7 +28,6 @@ from typing import Any
 import anyio
 from prometheus_client import Counter
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from peerdp.domain.timestamps import rfc3339
@@ -46,6 +45,7 @@ from peerdp.site.mp.policy import (
     with_access_tokens,
     with_reruns,
 )
+from peerdp.store.db import dialect_insert
 from peerdp.store.models import Machine, PolicyVersion, utcnow
 
 POLICY_COMPUTATIONS = Counter(
@@ -142,8 +142,14 @@ class PolicyService:
     def _client(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
         POLICY_COMPUTATIONS.labels("client").inc()
         with self.ctx.db.reading() as s:
-            collections = memberships(s, caller.name)
-            reruns = reruns_for(s, caller.name).get(caller.name, {})
+            own = previous is not None and not self.ctx.changes.changed_since(
+                previous.generation, previous.own
+            )
+            if own and previous is not None:  # only what it shares changed: its own stands
+                collections, reruns = previous.collections, dict(previous.reruns)
+            else:
+                collections = memberships(s, caller.name)
+                reruns = reruns_for(s, caller.name).get(caller.name, {})
             shared = self._shared_body(s, collections, generation)
         return self._client_state(caller, shared, collections, reruns, generation, previous)
 
@@ -252,33 +258,27 @@ class PolicyService:
         stored: tuple[int, str] | None = None,
     ) -> int:
         """The version of a policy with this digest: the known one when the digest is the
-        same, else the stored one, else a new one written (the only write)."""
+        same, else a new one written (the only write; one statement)."""
         if previous is not None and previous.digest == digest:
             return previous.version
-        if stored is None:
-            with self.ctx.db.reading() as s:
-                row = s.get(PolicyVersion, machine_id)
-                stored = None if row is None else (row.version, row.digest)
         if stored is not None and stored[1] == digest:
             return stored[0]
-        return self._write_version(machine_id, digest)
-
-    def _write_version(self, machine_id: str, digest: str) -> int:
-        for attempt in range(2):
-            try:
-                with self.ctx.transaction() as s:
-                    row = s.get(PolicyVersion, machine_id, with_for_update=True)
-                    if row is None:
-                        row = PolicyVersion(machine_id=machine_id, version=1, digest=digest)
-                        s.add(row)
-                    elif row.digest != digest:
-                        row.version += 1
-                        row.digest = digest
-                    return row.version
-            except IntegrityError:  # another process wrote its first version meanwhile
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        with self.ctx.transaction() as s:
+            # Another process may have written this digest first: then its version stands.
+            insert = dialect_insert(s, PolicyVersion).values(
+                machine_id=machine_id, version=1, digest=digest
+            )
+            written = s.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[PolicyVersion.machine_id],
+                    set_={"version": PolicyVersion.version + 1, "digest": digest},
+                    where=PolicyVersion.digest != digest,
+                ).returning(PolicyVersion.version)
+            ).scalar()
+            if written is None:  # the stored digest was this one already
+                query = select(PolicyVersion.version).where(PolicyVersion.machine_id == machine_id)
+                written = s.execute(query).scalar_one()
+            return int(written)
 
     # -- answering -------------------------------------------------------------------
 
