@@ -112,3 +112,13 @@ def test_a_restarted_site_takes_unchanged_policies_as_they_are(ctx: SiteContext)
     for i in range(CLIENTS):
         state = restarted.known(client(i))
         assert state is not None and state.version == versions[i]
+
+
+def test_a_body_read_once_after_a_change_serves_every_client(ctx: SiteContext) -> None:
+    for i in range(CLIENTS):
+        ctx.mp.policy.compute(client(i))
+    change_program(ctx, "setup.exe /S")
+    shared = reads("shared")
+    states = [ctx.mp.policy.compute(client(i)) for i in range(CLIENTS)]
+    assert reads("shared") == shared + 1
+    assert {state.version for state in states} == {2}

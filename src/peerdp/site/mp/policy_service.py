@@ -199,8 +199,9 @@ class PolicyService:
             )
             body = {"advertisements": entries, "polling": setting.value}
             read = frozenset().union(*(piece.inputs for piece in pieces))
-            oldest = min(piece.generation for piece in (*pieces, setting))
-            shared = SharedBody(body, json_digest(body), read, oldest)
+            # Every piece is current as of `generation` (read at its start, or unchanged
+            # since it was read): so is the body, until one of their inputs moves.
+            shared = SharedBody(body, json_digest(body), read, generation)
             self._shared[collections] = shared
             return shared
 
