@@ -131,6 +131,9 @@ class Database:
 
 def dialect_insert(session: Session, model: type[Any]) -> Any:
     """An INSERT of `model` in the session's dialect, so it can say ON CONFLICT."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+    return insert_for(session.get_bind().dialect.name, model)
+
+
+def insert_for(dialect: str, model: type[Any]) -> Any:
+    """An INSERT of `model` in `dialect` ("postgresql" or "sqlite"), for ON CONFLICT."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
@@ -89,10 +89,26 @@ def advertisement_entries(
     return found
 
 
+# One client's own reads, built once: building a statement costs more than running it.
+_MEMBERSHIPS = select(CollectionMember.collection_id).where(
+    CollectionMember.machine_name == bindparam("name")
+)
+_OWN_RERUNS = (
+    select(AdvertisementRerun.advertisement_id, func.max(AdvertisementRerun.id))
+    .where(AdvertisementRerun.client_name == bindparam("name"))
+    .group_by(AdvertisementRerun.advertisement_id)
+)
+
+
 def memberships(s: Session, name: str) -> frozenset[int]:
     """The collections a machine is a member of."""
-    query = select(CollectionMember.collection_id).where(CollectionMember.machine_name == name)
-    return frozenset(s.scalars(query))
+    return frozenset(s.connection().execute(_MEMBERSHIPS, {"name": name}).scalars())
+
+
+def own_reruns(s: Session, name: str) -> dict[int, int]:
+    """Per advertisement, the latest rerun for this client alone."""
+    rows = s.connection().execute(_OWN_RERUNS, {"name": name})
+    return {advertisement_id: rerun for advertisement_id, rerun in rows}
 
 
 def all_memberships(s: Session) -> dict[str, frozenset[int]]:
@@ -122,18 +138,17 @@ def _reruns_for_all(s: Session, advertisement_ids: list[int]) -> dict[int, int]:
     return {advertisement_id: rerun for advertisement_id, rerun in rows}
 
 
-def reruns_for(s: Session, name: str | None = None) -> dict[str, dict[int, int]]:
-    """Per client, per advertisement, its latest rerun for that client alone (one client's,
-    or every client's at a site server's start)."""
-    query = select(
-        AdvertisementRerun.client_name,
-        AdvertisementRerun.advertisement_id,
-        func.max(AdvertisementRerun.id),
-    ).group_by(AdvertisementRerun.client_name, AdvertisementRerun.advertisement_id)
-    query = query.where(
-        AdvertisementRerun.client_name.is_not(None)
-        if name is None
-        else AdvertisementRerun.client_name == name
+def all_own_reruns(s: Session) -> dict[str, dict[int, int]]:
+    """Per client, per advertisement, its latest rerun for that client alone: every
+    client's, at a site server's start."""
+    query = (
+        select(
+            AdvertisementRerun.client_name,
+            AdvertisementRerun.advertisement_id,
+            func.max(AdvertisementRerun.id),
+        )
+        .where(AdvertisementRerun.client_name.is_not(None))
+        .group_by(AdvertisementRerun.client_name, AdvertisementRerun.advertisement_id)
     )
     found: dict[str, dict[int, int]] = {}
     for client_name, advertisement_id, rerun in s.execute(query):

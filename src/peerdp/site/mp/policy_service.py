@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 from prometheus_client import Counter
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain.timestamps import rfc3339
@@ -39,13 +39,14 @@ from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.policy import (
     advertisement_entries,
     all_memberships,
+    all_own_reruns,
     dp_body,
     memberships,
-    reruns_for,
+    own_reruns,
     with_access_tokens,
     with_reruns,
 )
-from peerdp.store.db import dialect_insert
+from peerdp.store.db import insert_for
 from peerdp.store.models import Machine, PolicyVersion, utcnow
 
 POLICY_COMPUTATIONS = Counter(
@@ -98,6 +99,27 @@ class PolicyState:
         return (*self.own, *self.shared)
 
 
+def _upsert_version(dialect: str) -> Any:
+    """A new version for a machine whose policy digest changed (version 1 for a machine
+    with none), returning it; no row when the stored digest is that one already. Built
+    once: building a statement costs more than running it."""
+    insert = insert_for(dialect, PolicyVersion)
+    return (
+        insert.values(machine_id=bindparam("machine_id"), version=1, digest=bindparam("digest"))
+        .on_conflict_do_update(
+            index_elements=[PolicyVersion.machine_id],
+            set_={"version": PolicyVersion.version + 1, "digest": insert.excluded.digest},
+            where=PolicyVersion.digest != insert.excluded.digest,
+        )
+        .returning(PolicyVersion.version)
+    )
+
+
+_STORED_VERSION = select(PolicyVersion.version).where(
+    PolicyVersion.machine_id == bindparam("machine_id")
+)
+
+
 class PolicyService:
     def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
@@ -108,6 +130,7 @@ class PolicyService:
         self._lock = threading.Lock()
         self._reading_shared = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._upsert_version = _upsert_version(ctx.db.engine.dialect.name)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -149,7 +172,7 @@ class PolicyService:
                 collections, reruns = previous.collections, dict(previous.reruns)
             else:
                 collections = memberships(s, caller.name)
-                reruns = reruns_for(s, caller.name).get(caller.name, {})
+                reruns = own_reruns(s, caller.name)
             shared = self._shared_body(s, collections, generation)
         return self._client_state(caller, shared, collections, reruns, generation, previous)
 
@@ -264,21 +287,11 @@ class PolicyService:
             return previous.version
         if stored is not None and stored[1] == digest:
             return stored[0]
-        with self.ctx.transaction() as s:
-            # Another process may have written this digest first: then its version stands.
-            insert = dialect_insert(s, PolicyVersion).values(
-                machine_id=machine_id, version=1, digest=digest
-            )
-            written = s.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[PolicyVersion.machine_id],
-                    set_={"version": PolicyVersion.version + 1, "digest": digest},
-                    where=PolicyVersion.digest != digest,
-                ).returning(PolicyVersion.version)
-            ).scalar()
-            if written is None:  # the stored digest was this one already
-                query = select(PolicyVersion.version).where(PolicyVersion.machine_id == machine_id)
-                written = s.execute(query).scalar_one()
+        with self.ctx.db.engine.begin() as conn:
+            values = {"machine_id": machine_id, "digest": digest}
+            written = conn.execute(self._upsert_version, values).scalar()
+            if written is None:  # another process wrote this digest first: its version
+                written = conn.execute(_STORED_VERSION, values).scalar_one()
             return int(written)
 
     # -- answering -------------------------------------------------------------------
@@ -310,7 +323,7 @@ class PolicyService:
         generation = self.ctx.changes.generation
         with self.ctx.db.reading() as s:
             members = all_memberships(s)
-            reruns = reruns_for(s)
+            reruns = all_own_reruns(s)
             stored = {
                 machine_id: (version, digest)
                 for machine_id, version, digest in s.execute(
