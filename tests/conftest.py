@@ -12,7 +12,6 @@ from a test that is not marked.
 
 from __future__ import annotations
 
-import contextlib
 import socketserver
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +24,8 @@ from tests.helpers.processes import (
     SiteProcess,
     refuse_servers_unless_slow,
     running_test_is_slow,
-    start_site,
 )
+from tests.helpers.sites import module_site
 
 # Fixtures that start a real process or server (by name, wherever they are defined): a
 # test that uses one, directly or through another fixture, is slow.
@@ -85,12 +84,5 @@ def site_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SiteProcess]:
     """A real site server per module and database kind (tests share it: use unique names)."""
-    data_dir = tmp_path_factory.mktemp("site")
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{data_dir / 'site.db'}"
-        else:
-            url = stack.enter_context(pg_schema("s"))
-        server = start_site(data_dir, url)
-        stack.callback(server.stop)
+    with module_site(request.param, tmp_path_factory) as server:
         yield server

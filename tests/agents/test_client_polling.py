@@ -9,7 +9,6 @@ lets intervals be as short as a second, so the tests run in seconds.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -25,8 +24,8 @@ from peerdp.machine.mp_client import Identity, MPClient, MPError
 from tests.dp.branch_support import World, worlds
 from tests.helpers.api import ok, wait_for
 from tests.helpers.polls import answers, held, hold_poll, refusals
-from tests.helpers.postgres import pg_schema
-from tests.helpers.processes import SiteProcess, peerdp_cmd, start_site
+from tests.helpers.processes import SiteProcess, peerdp_cmd
+from tests.helpers.sites import module_site
 
 pytestmark = pytest.mark.slow  # a real site server, a DP and `peerdp client run` processes
 
@@ -43,14 +42,7 @@ POLLING = "/site/policy-polling"
 def site_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SiteProcess]:
-    data_dir = tmp_path_factory.mktemp("site")
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{data_dir / 'site.db'}"
-        else:
-            url = stack.enter_context(pg_schema("s"))
-        server = start_site(data_dir, url, extra_env=SITE_ENV)
-        stack.callback(server.stop)
+    with module_site(request.param, tmp_path_factory, SITE_ENV) as server:
         yield server
 
 

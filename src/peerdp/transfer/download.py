@@ -34,7 +34,7 @@ import httpx
 from peerdp.content.manifest import Manifest, ManifestFile
 from peerdp.content.objects import EMPTY_SHA256, DigestMismatch, ObjectStore, PartialWriter
 from peerdp.domain.backoff import backoff_delay
-from peerdp.domain.timestamps import parse_http_date
+from peerdp.domain.timestamps import retry_after_s
 from peerdp.logs import get_logger
 from peerdp.security.tls import untrusted_certificate
 from peerdp.transfer.fastpath import BodyCut, Pipeline, socket_body
@@ -645,20 +645,8 @@ def _busy_wait(resp: httpx.Response) -> float | None:
     """Seconds to leave a source alone after this answer (503 and 429 only)."""
     if resp.status_code not in (429, 503):
         return None
-    wait = _parse_retry_after(resp.headers.get("retry-after"))
+    wait = retry_after_s(resp.headers.get("retry-after") or None, datetime.now(UTC))
     return BUSY_DEFAULT_WAIT_S if wait is None else wait
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    when = parse_http_date(value)
-    if when is None:
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _describe(exc: Exception) -> str:
