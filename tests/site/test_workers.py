@@ -317,6 +317,17 @@ def test_a_change_wakes_only_the_machines_it_concerns_on_either_worker(workers: 
         # Per worker: its concerned client, their shared body and the collection read once.
         assert computed() - before <= len(concerned) + 2 * len(pids)
         assert total(scrape(scraper, w.site), "peerdp_mp_policy_waiting") == len(bystanders)
+    # A change for the others' collection lets them go too, before their connections close.
+    ok(
+        admin.post(
+            "/advertisements",
+            json={**advertisement, "name": unique("a"), "collection_id": other["id"]},
+        ),
+        201,
+    )
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == list(range(len(polls)))
     for client in polls:
         client.close()
 
