@@ -68,7 +68,7 @@ async def _hold(ctx: SiteContext, state: PolicyState, timeout_s: float, receive:
     waiters = ctx.mp.waiters
     waiter = waiters.hold(state.own, state.shared)
     # A change between reading the state and holding it would have found no waiter.
-    if ctx.changes.changed_since(state.generation, state.inputs):
+    if state.changed_since_read(ctx.changes):
         waiter.release(CHANGED)
     return await waiters.wait(waiter, timeout_s, receive)
 

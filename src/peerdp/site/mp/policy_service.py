@@ -46,6 +46,7 @@ from peerdp.site.mp.policy import (
     with_access_tokens,
     with_reruns,
 )
+from peerdp.site.notify import ChangeBus
 from peerdp.store.db import insert_for
 from peerdp.store.models import Machine, PolicyVersion, utcnow
 
@@ -94,9 +95,12 @@ class PolicyState:
     collections: frozenset[int] = frozenset()
     reruns: tuple[tuple[int, int], ...] = ()  # this client's own reruns
 
-    @property
-    def inputs(self) -> Iterable[str]:
-        return (*self.own, *self.shared)
+    def changed_since_read(self, changes: ChangeBus) -> bool:
+        """Whether a change touched one of its inputs since it was read (no copy of them:
+        this is asked on every poll)."""
+        return changes.changed_since(self.generation, self.own) or changes.changed_since(
+            self.generation, self.shared
+        )
 
 
 def _upsert_version(dialect: str) -> Any:
@@ -137,7 +141,7 @@ class PolicyService:
     def known(self, caller: Caller) -> PolicyState | None:
         """The caller's policy if it is known and none of its inputs changed (no I/O)."""
         state = self._states.get(caller.machine_id)
-        if state is None or self.ctx.changes.changed_since(state.generation, state.inputs):
+        if state is None or state.changed_since_read(self.ctx.changes):
             return None
         return state
 
