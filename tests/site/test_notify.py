@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -9,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from peerdp.site.notify import ChangeBus
 from peerdp.store.db import is_sqlite, make_engine
+from tests.helpers.postgres import pg_schema
 
 
 def local_bus(db_url: str) -> ChangeBus:
@@ -63,3 +66,43 @@ def test_a_savepoint_rolled_back_keeps_the_outer_change(db_url: str) -> None:
             assert bus.generation == 1
     finally:
         engine.dispose()
+
+
+def test_a_change_is_counted_once_by_the_bus_that_made_it_and_once_by_others() -> None:
+    """On PostgreSQL the NOTIFY comes back to its sender too: heard again, it would count
+    as a second change and wake (and recompute) the machines it concerns a second time."""
+    with pg_schema("t") as url:
+        engine = make_engine(url, pool=False)
+        maker, other = ChangeBus(url, shared=True), ChangeBus(url, shared=True)
+        heard: dict[str, list[frozenset[str]]] = {"maker": [], "other": []}
+        maker.listeners.append(heard["maker"].append)
+        other.listeners.append(heard["other"].append)
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            for bus in (maker, other):
+                await asyncio.to_thread(bus.start, loop)
+            while not (maker.generation and other.generation):  # each counts its connect
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)  # and tells its listeners on this loop
+            start = (maker.generation, other.generation)
+            heard["maker"].clear()
+            heard["other"].clear()
+            with Session(engine) as session, session.begin():
+                maker.publish(session, concerns=["collection:7"])
+            for _ in range(100):  # the other hears it through LISTEN
+                if other.generation > start[1]:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.2)  # longer than the listener's poll: an echo would be in
+            assert (maker.generation, other.generation) == (start[0] + 1, start[1] + 1)
+            assert heard == {"maker": [{"collection:7"}], "other": [{"collection:7"}]}
+            assert other.changed_since(start[1], ["collection:7"])
+            assert not other.changed_since(start[1], ["collection:8"])
+
+        try:
+            asyncio.run(run())
+        finally:
+            maker.stop()
+            other.stop()
+            engine.dispose()

@@ -1,9 +1,10 @@
 """Change notification: wakes long-polls and refreshes caches when the site changes.
 
-A change is published inside the transaction that makes it. On PostgreSQL it is a
-NOTIFY, delivered on commit to every site-server process sharing the database
-(this one included, through its LISTEN connection). On SQLite, where one process
-owns the database, an after-commit hook bumps the local generation directly.
+A change is published inside the transaction that makes it. The process making it learns
+of it from an after-commit hook, so its next request sees the change. On PostgreSQL it is
+also a NOTIFY, delivered on commit to every site-server process sharing the database; the
+NOTIFY names the bus that sent it, so that bus does not count its own change twice (a
+second count would make the machines woken by the first compute their policy again).
 
 A change also names the policy inputs it touched (`concerns`, see site/mp/policy_inputs.py):
 the bus remembers, per input, the last change that touched it, so "has anything this
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import uuid
 from collections.abc import Callable, Collection, Iterable
 
 import psycopg
@@ -75,6 +77,8 @@ class ChangeBus:
         # Called on the event loop with the inputs each change touched.
         self.listeners: list[Callable[[frozenset[str]], None]] = []
         self._waking: asyncio.Future[None] | None = None
+        # Names this bus in its NOTIFY payloads: its own changes, heard back, are skipped.
+        self.origin = uuid.uuid4().hex
 
     def _channel_of(self, session: Session) -> str:
         self._channel = channel_for(session.execute(text("SELECT current_schema()")).scalar())
@@ -141,7 +145,7 @@ class ChangeBus:
             channel = self._channel or self._channel_of(session)
             session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": channel, "payload": _payload(kinds, touched)},
+                {"channel": channel, "payload": _payload(kinds, touched, self.origin)},
             )
         # This process also learns of it as the transaction commits: its next request must
         # see the change, not race the notification.
@@ -225,23 +229,27 @@ class ChangeBus:
                     self.bump(frozenset(KINDS))
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            self.bump(*_parse(note.payload))
+                            origin, kinds, concerns = _parse(note.payload)
+                            if origin != self.origin:  # its own was counted at commit
+                                self.bump(kinds, concerns)
             except psycopg.Error:
                 ready.set()
                 self._stop.wait(1.0)
 
 
-def _payload(kinds: Collection[str], concerns: Collection[str]) -> str:
-    """A change as NOTIFY carries it: its kinds, then one line per input it touched."""
-    head = ",".join(sorted(kinds)) + "\n"
+def _payload(kinds: Collection[str], concerns: Collection[str], origin: str) -> str:
+    """A change as NOTIFY carries it: its kinds and the bus that sent it, then one line
+    per input it touched."""
+    head = ",".join(sorted(kinds)) + " " + origin + "\n"
     payload = head + "\n".join(sorted(concerns))
     return payload if len(payload.encode()) <= _MAX_PAYLOAD else head + EVERYTHING
 
 
-def _parse(payload: str) -> tuple[set[str], set[str]]:
-    """The kinds and inputs of a change heard through LISTEN (a payload of an older
-    release, kinds alone, touches everything)."""
+def _parse(payload: str) -> tuple[str, set[str], set[str]]:
+    """The sender, kinds and inputs of a change heard through LISTEN (a payload of an
+    older release, kinds alone and no sender, touches everything)."""
     head, separator, rest = payload.partition("\n")
-    kinds = set(head.split(",")) & set(KINDS)
+    names, _, origin = head.partition(" ")
+    kinds = set(names.split(",")) & set(KINDS)
     concerns = set(rest.split("\n")) - {""} if separator else {EVERYTHING}
-    return kinds, concerns
+    return origin, kinds, concerns
