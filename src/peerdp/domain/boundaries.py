@@ -14,6 +14,7 @@ Pure code: no I/O, standard library only.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from bisect import bisect_right
@@ -93,6 +94,14 @@ def parse_boundary_value(type: BoundaryType | str, value: str) -> AddressSpan | 
         return _parse_ad_site(value)
     expected = ", ".join(BOUNDARY_TYPES[:-1]) + " or " + BOUNDARY_TYPES[-1]
     raise ValueError(f"unknown boundary type {type!r}: expected {expected}")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _parsed_once(type: str, value: str) -> AddressSpan | str:
+    """parse_boundary_value, remembered: the index is rebuilt whole after any boundary or
+    DP change, and then parses only the values it has not seen (a refused value is not
+    remembered, and is parsed again to say why)."""
+    return parse_boundary_value(type, value)
 
 
 def canonical_boundary_value(type: BoundaryType | str, value: str) -> str:
@@ -395,8 +404,8 @@ class BoundaryIndex:
             if boundary.id in self._by_id:
                 raise ValueError(f"boundary id {boundary.id} appears twice")
             try:
-                parsed = parse_boundary_value(boundary.type, boundary.value)
-            except ValueError as error:
+                parsed = _parsed_once(boundary.type, boundary.value)
+            except (ValueError, TypeError) as error:
                 rejected.append((boundary, str(error)))
                 continue
             self._by_id[boundary.id] = boundary

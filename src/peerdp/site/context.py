@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from peerdp.config import SiteSettings
@@ -61,3 +62,11 @@ def get_or_404(session: Session, model: type[T], key: object, what: str) -> T:
     if row is None:
         raise NotFound(f"{what} {key} does not exist")
     return row
+
+
+def exists_or_404(session: Session, model: type[Any], key: object, what: str) -> None:
+    """As get_or_404 when only existence matters: reads the key alone, not the row with
+    its eagerly loaded relations (a collection's members: 100,000 rows for `all`)."""
+    column = inspect(model).primary_key[0]
+    if session.scalar(select(column).where(column == key)) is None:
+        raise NotFound(f"{what} {key} does not exist")

@@ -13,7 +13,7 @@ from peerdp.site.admin.schemas import (
     RerunIn,
     RerunOut,
 )
-from peerdp.site.context import SiteContext, get_or_404, site
+from peerdp.site.context import SiteContext, exists_or_404, get_or_404, site
 from peerdp.site.errors import Invalid
 from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import live_package
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/advertisements", tags=["advertisements"])
 
 def _check(s: Session, adv: Advertisement) -> None:
     live_package(s, adv.package_id)
-    get_or_404(s, Collection, adv.collection_id, "collection")
+    exists_or_404(s, Collection, adv.collection_id, "collection")
     program = s.scalar(
         select(Program.id).where(
             Program.package_id == adv.package_id, Program.name == adv.program_name

@@ -17,6 +17,7 @@ from peerdp.store.models import (
     DistributionPoint,
     Package,
     PackageDistributionPoint,
+    ProtectedBoundary,
 )
 
 
@@ -33,23 +34,44 @@ class AdvertisementFacts:
 
 
 def load_view(s: Session) -> rule.SiteView:
+    """The site's boundaries and DPs as the rule sees them. Read as plain rows, not
+    ORM objects: the view is rebuilt after every boundary or DP change, over every one."""
     boundaries = [
-        BoundaryFact(b.id, b.name, b.type, b.value, b.connection)  # type: ignore[arg-type]
-        for b in s.scalars(select(Boundary))
+        BoundaryFact(*row)  # type: ignore[arg-type]
+        for row in s.execute(
+            select(Boundary.id, Boundary.name, Boundary.type, Boundary.value, Boundary.connection)
+        )
     ]
+    columns = (
+        DistributionPoint.id,
+        DistributionPoint.name,
+        DistributionPoint.url,
+        DistributionPoint.kind,
+        DistributionPoint.bits_enabled,
+        DistributionPoint.site_code,
+        DistributionPoint.ip_addresses,
+        DistributionPoint.ad_site,
+    )
+    protected: dict[int, set[int]] = {}
+    for dp_id, boundary_id in s.execute(
+        select(ProtectedBoundary.dp_id, ProtectedBoundary.boundary_id)
+    ):
+        protected.setdefault(dp_id, set()).add(boundary_id)
     dps = [
         rule.DistributionPoint(
-            id=dp.id,
-            name=dp.name,
-            url=dp.url or "",
-            kind=dp.kind,  # type: ignore[arg-type]
-            bits_enabled=dp.bits_enabled,
-            site_code=dp.site_code,
-            protected_boundary_ids=frozenset(dp.protected_boundary_ids),
-            ip_addresses=tuple(dp.ip_addresses),
-            ad_site=dp.ad_site,
+            id=dp_id,
+            name=name,
+            url=url or "",
+            kind=kind,  # type: ignore[arg-type]
+            bits_enabled=bits_enabled,
+            site_code=site_code,
+            protected_boundary_ids=frozenset(protected.get(dp_id, ())),
+            ip_addresses=tuple(addresses),
+            ad_site=ad_site,
         )
-        for dp in s.scalars(select(DistributionPoint))
+        for dp_id, name, url, kind, bits_enabled, site_code, addresses, ad_site in (
+            s.execute(select(*columns))
+        )
     ]
     return rule.SiteView(boundaries, dps, {})
 
