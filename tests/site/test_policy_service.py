@@ -4,11 +4,13 @@ a restarted site knows every client's policy from a few queries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 
 from peerdp.config import SiteSettings
 from peerdp.site.app import open_site
@@ -16,7 +18,7 @@ from peerdp.site.context import SiteContext
 from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.management_point import ManagementPoint
-from peerdp.site.mp.policy_service import POLICY_COMPUTATIONS, PolicyService
+from peerdp.site.mp.policy_service import POLICY_COMPUTATIONS, PolicyService, PolicyState
 from peerdp.store.models import Advertisement, PolicyVersion, Program
 from tests.site.mp_seed import Shape, seed
 
@@ -122,3 +124,44 @@ def test_a_body_read_once_after_a_change_serves_every_client(ctx: SiteContext) -
     states = [ctx.mp.policy.compute(client(i)) for i in range(CLIENTS)]
     assert reads("shared") == shared + 1
     assert {state.version for state in states} == {2}
+
+
+def test_a_batch_is_read_in_one_session_and_written_in_one_transaction(
+    ctx: SiteContext,
+) -> None:
+    transactions: list[object] = []
+    for engine in {ctx.db.engine, ctx.db.read_engine}:  # SQLite reads on an engine of its own
+        event.listen(engine, "begin", transactions.append)
+    results = ctx.mp.policy.compute_many([client(i) for i in range(CLIENTS)])
+    assert len(transactions) == 2  # one to read them all, one to write every version
+    assert [r.version for r in results if isinstance(r, PolicyState)] == [1] * CLIENTS
+
+
+def test_a_machine_that_fails_in_a_batch_fails_alone(ctx: SiteContext) -> None:
+    gone = Caller("m-deleted", "client", "pc-deleted", 999, None)  # no machine row
+    results = ctx.mp.policy.compute_many([client(0), gone, client(1)])
+    assert isinstance(results[1], IntegrityError)
+    assert [r.version for r in (results[0], results[2]) if isinstance(r, PolicyState)] == [1, 1]
+    assert stored_versions(ctx) == {"m0": 1, "m1": 1}
+    with pytest.raises(IntegrityError):
+        ctx.mp.policy.compute(gone)
+
+
+def test_machines_asking_at_once_are_read_in_one_batch_each_once(ctx: SiteContext) -> None:
+    service = ctx.mp.policy
+    batches: list[int] = []
+    read = service.compute_many
+
+    def counted(callers: Sequence[Caller]) -> list[PolicyState | Exception]:
+        batches.append(len(callers))
+        return read(callers)
+
+    service.compute_many = counted  # type: ignore[method-assign]
+
+    async def ask() -> list[PolicyState]:  # every machine three times, all at once
+        return await asyncio.gather(*(service.state(client(i % CLIENTS)) for i in range(15)))
+
+    states = asyncio.run(ask())
+    assert batches == [CLIENTS]
+    assert all(states[i] is states[i % CLIENTS] for i in range(15))
+    assert stored_versions(ctx) == {f"m{i}": 1 for i in range(CLIENTS)}

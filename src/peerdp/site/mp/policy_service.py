@@ -11,23 +11,26 @@ one of those inputs changed. So:
 - a collection's advertisements are read once per change and shared by its clients, and
   clients in the same collections share one body, digested once (`SharedBody`); per
   client only its version, identity and signature are its own;
-- a version is written only when a digest differs, in a short transaction of its own
-  (reading never takes SQLite's write lock);
+- machines whose policy must be read again are read in batches: those that ask while a
+  batch is being read make the next one, which reads in one session and writes the new
+  versions of all of them in one short transaction (reading never takes SQLite's write
+  lock, and a change concerning 10,000 waiters does not make 10,000 transactions);
 - a site server reads every client's memberships, reruns and version in three queries as
   it starts (`warm`), so a fleet asking again after a restart is answered from memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from prometheus_client import Counter
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain.timestamps import rfc3339
@@ -58,9 +61,11 @@ POLICY_COMPUTATIONS = Counter(
     ["what"],
 )
 
-# Policy computations that read the database at once: the rest wait, so a burst of them
-# (a change concerning every waiter) leaves threads for location and admin requests.
+# Batches of policy computations read at once: the rest wait, so a burst of them (a change
+# concerning every waiter) leaves threads for location and admin requests.
 COMPUTING_AT_ONCE = 2
+# Machines in one batch at most: its write transaction stays short.
+BATCH = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,40 @@ class PolicyState:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A machine's policy as read, before its version is known."""
+
+    machine_id: str
+    digest: str
+    body: dict[str, Any]
+    own: tuple[str, ...]
+    shared: frozenset[str]
+    generation: int
+    previous: PolicyState | None
+    collections: frozenset[int] = frozenset()
+    reruns: tuple[tuple[int, int], ...] = ()
+
+    def with_version(self, version: int) -> PolicyState:
+        return PolicyState(
+            version,
+            self.digest,
+            self.body,
+            self.own,
+            self.shared,
+            self.generation,
+            self.collections,
+            self.reruns,
+        )
+
+    def known_version(self, stored: tuple[int, str] | None = None) -> int | None:
+        """Its version without writing: the known or stored one, if its digest is this."""
+        for held in (self.previous and (self.previous.version, self.previous.digest), stored):
+            if held and held[1] == self.digest:
+                return held[0]
+        return None
+
+
 def _upsert_version(dialect: str) -> Any:
     """A new version for a machine whose policy digest changed (version 1 for a machine
     with none), returning it; no row when the stored digest is that one already. Built
@@ -133,8 +172,10 @@ class PolicyService:
         self._polling: Read | None = None
         self._lock = threading.Lock()
         self._reading_shared = threading.Lock()
-        self._limiter: anyio.CapacityLimiter | None = None
         self._upsert_version = _upsert_version(ctx.db.engine.dialect.name)
+        # Machines waiting for the next batch (by machine ID: one asking twice is read once).
+        self._queued: dict[str, tuple[Caller, list[asyncio.Future[PolicyState]]]] = {}
+        self._batches: set[asyncio.Task[None]] = set()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -146,41 +187,95 @@ class PolicyService:
         return state
 
     async def state(self, caller: Caller) -> PolicyState:
-        """The caller's policy now: from memory when current, else read on a thread."""
+        """The caller's policy now: from memory when current, else read in the next batch."""
         state = self.known(caller)
         if state is not None:
             return state
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(COMPUTING_AT_ONCE)
-        return await anyio.to_thread.run_sync(self.compute, caller, limiter=self._limiter)
+        future: asyncio.Future[PolicyState] = asyncio.get_running_loop().create_future()
+        queued = self._queued.get(caller.machine_id)
+        if queued is None:
+            self._queued[caller.machine_id] = (caller, [future])
+        else:
+            queued[1].append(future)
+        if len(self._batches) < COMPUTING_AT_ONCE:
+            batches = asyncio.ensure_future(self._read_batches())
+            self._batches.add(batches)
+            batches.add_done_callback(self._batches.discard)
+        return await future
+
+    async def _read_batches(self) -> None:
+        """Read the queued machines' policies, a batch at a time, until none is queued."""
+        while self._queued:
+            batch = [self._queued.pop(key) for key in list(self._queued)[:BATCH]]
+            try:
+                results = await anyio.to_thread.run_sync(
+                    self.compute_many, [caller for caller, _ in batch]
+                )
+            except Exception as error:  # each request answers with the error
+                results = [error] * len(batch)
+            for (_, futures), result in zip(batch, results, strict=True):
+                for future in futures:
+                    if future.done():  # its request went away
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
 
     def compute(self, caller: Caller) -> PolicyState:
         """Read the caller's policy (blocking), writing a new version if it changed."""
+        result = self.compute_many([caller])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def compute_many(self, callers: Sequence[Caller]) -> list[PolicyState | Exception]:
+        """Read these machines' policies (blocking) in one session, and write the new
+        versions in one transaction; a machine that fails has its error in its place."""
         generation = self.ctx.changes.generation  # before reading: later changes count
-        previous = self._states.get(caller.machine_id)
-        if caller.role == "client":
-            state = self._client(caller, generation, previous)
-        else:
-            state = self._dp(caller, generation, previous)
-        with self._lock:
-            self._states[caller.machine_id] = state
-        return state
-
-    def _client(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
-        POLICY_COMPUTATIONS.labels("client").inc()
+        drafts: list[Draft | Exception] = []
         with self.ctx.db.reading() as s:
-            own = previous is not None and not self.ctx.changes.changed_since(
-                previous.generation, previous.own
-            )
-            if own and previous is not None:  # only what it shares changed: its own stands
-                collections, reruns = previous.collections, dict(previous.reruns)
-            else:
-                collections = memberships(s, caller.name)
-                reruns = own_reruns(s, caller.name)
-            shared = self._shared_body(s, collections, generation)
-        return self._client_state(caller, shared, collections, reruns, generation, previous)
+            for caller in callers:
+                previous = self._states.get(caller.machine_id)
+                try:
+                    if caller.role == "client":
+                        drafts.append(self._client(s, caller, generation, previous))
+                    else:
+                        drafts.append(self._dp(s, caller, generation, previous))
+                except Exception as error:  # one machine's, not the batch's
+                    drafts.append(error)
+        versions = self._versions([d for d in drafts if isinstance(d, Draft)])
+        results: list[PolicyState | Exception] = []
+        with self._lock:
+            for draft in drafts:
+                if isinstance(draft, Exception):
+                    results.append(draft)
+                    continue
+                version = versions[draft.machine_id]
+                if isinstance(version, Exception):
+                    results.append(version)
+                    continue
+                state = draft.with_version(version)
+                self._states[draft.machine_id] = state
+                results.append(state)
+        return results
 
-    def _client_state(
+    def _client(
+        self, s: Session, caller: Caller, generation: int, previous: PolicyState | None
+    ) -> Draft:
+        POLICY_COMPUTATIONS.labels("client").inc()
+        own = previous is not None and not self.ctx.changes.changed_since(
+            previous.generation, previous.own
+        )
+        if own and previous is not None:  # only what it shares changed: its own stands
+            collections, reruns = previous.collections, dict(previous.reruns)
+        else:
+            collections = memberships(s, caller.name)
+            reruns = own_reruns(s, caller.name)
+        shared = self._shared_body(s, collections, generation)
+        return self._client_draft(caller, shared, collections, reruns, generation, previous)
+
+    def _client_draft(
         self,
         caller: Caller,
         shared: SharedBody,
@@ -188,20 +283,19 @@ class PolicyService:
         reruns: dict[int, int],
         generation: int,
         previous: PolicyState | None,
-        stored: tuple[int, str] | None = None,
-    ) -> PolicyState:
+    ) -> Draft:
         body, digest = shared.body, shared.digest
         if reruns:
             body = with_reruns(body, reruns)
             digest = json_digest(body)
-        version = self._version(caller.machine_id, digest, previous, stored)
-        return PolicyState(
-            version,
+        return Draft(
+            caller.machine_id,
             digest,
             body,
             (inputs.machine(caller.name),),
             shared.inputs,
             generation,
+            previous,
             collections,
             tuple(sorted(reruns.items())),
         )
@@ -264,39 +358,61 @@ class PolicyService:
             setting = self._polling = Read(polling.for_clients(s), frozenset(), generation)
         return setting
 
-    def _dp(self, caller: Caller, generation: int, previous: PolicyState | None) -> PolicyState:
+    def _dp(
+        self, s: Session, caller: Caller, generation: int, previous: PolicyState | None
+    ) -> Draft:
         POLICY_COMPUTATIONS.labels("dp").inc()
         assert caller.dp_id is not None
-        with self.ctx.db.reading() as s:
-            body = dp_body(s, caller)
+        body = dp_body(s, caller)
         held = [p["id"] for p in body["packages"]] + [p["id"] for p in body["remove"]]
         own = {inputs.dp(caller.dp_id), inputs.DPS}
         own |= {key for pid in held for key in (inputs.package(pid), inputs.package_dps(pid))}
-        digest = json_digest(body)
-        version = self._version(caller.machine_id, digest, previous)
-        return PolicyState(version, digest, body, tuple(sorted(own)), frozenset(), generation)
+        return Draft(
+            caller.machine_id,
+            json_digest(body),
+            body,
+            tuple(sorted(own)),
+            frozenset(),
+            generation,
+            previous,
+        )
 
     # -- versions --------------------------------------------------------------------
 
-    def _version(
-        self,
-        machine_id: str,
-        digest: str,
-        previous: PolicyState | None,
-        stored: tuple[int, str] | None = None,
-    ) -> int:
-        """The version of a policy with this digest: the known one when the digest is the
-        same, else a new one written (the only write; one statement)."""
-        if previous is not None and previous.digest == digest:
-            return previous.version
-        if stored is not None and stored[1] == digest:
-            return stored[0]
-        with self.ctx.db.engine.begin() as conn:
-            values = {"machine_id": machine_id, "digest": digest}
-            written = conn.execute(self._upsert_version, values).scalar()
-            if written is None:  # another process wrote this digest first: its version
-                written = conn.execute(_STORED_VERSION, values).scalar_one()
-            return int(written)
+    def _versions(self, drafts: Sequence[Draft]) -> dict[str, int | Exception]:
+        """Each draft's version: the known one when its digest is the same, else a new one,
+        written for them all in one transaction (the only write; one statement each)."""
+        versions: dict[str, int | Exception] = {}
+        new: list[Draft] = []
+        for draft in drafts:
+            known = draft.known_version()
+            if known is None:
+                new.append(draft)
+            else:
+                versions[draft.machine_id] = known
+        if not new:
+            return versions
+        try:
+            with self.ctx.db.engine.begin() as conn:
+                for draft in new:
+                    versions[draft.machine_id] = self._write_version(conn, draft)
+        except Exception:
+            # One machine's failure (deleted meanwhile) fails the transaction: each is
+            # written alone then, so the others get theirs and it its own error.
+            for draft in new:
+                try:
+                    with self.ctx.db.engine.begin() as conn:
+                        versions[draft.machine_id] = self._write_version(conn, draft)
+                except Exception as error:
+                    versions[draft.machine_id] = error
+        return versions
+
+    def _write_version(self, conn: Connection, draft: Draft) -> int:
+        values = {"machine_id": draft.machine_id, "digest": draft.digest}
+        written = conn.execute(self._upsert_version, values).scalar()
+        if written is None:  # another process wrote this digest first: its version
+            written = conn.execute(_STORED_VERSION, values).scalar_one()
+        return int(written)
 
     # -- answering -------------------------------------------------------------------
 
@@ -351,9 +467,8 @@ class PolicyService:
             if held is None or held[1] != digest:
                 continue
             caller = Caller(machine_id, "client", name, None, None)
-            known[machine_id] = self._client_state(
-                caller, body, collections, own_reruns, generation, None, held
-            )
+            draft = self._client_draft(caller, body, collections, own_reruns, generation, None)
+            known[machine_id] = draft.with_version(held[0])
         with self._lock:
             for machine_id, state in known.items():
                 self._states.setdefault(machine_id, state)
