@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from peerdp.site.app import Service
+from peerdp.site.collector import paced_collection
 from peerdp.site.distribution import distribution_manager
 from peerdp.site.mp.warm import warm_caches
 
-SERVICES: list[Service] = [distribution_manager, warm_caches]
+SERVICES: list[Service] = [distribution_manager, warm_caches, paced_collection]

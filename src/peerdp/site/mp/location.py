@@ -14,7 +14,7 @@ import contextlib
 import functools
 import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -117,13 +117,10 @@ class LocationService:
             return view
         with self._view_lock:
             if self._view is None or self._view_generation != generation:
-                with self.ctx.db.reading() as s:
+                with self.ctx.db.reading() as s, _long_lived():
                     self._view = load_view(s)
                 CACHE_READS.labels("view").inc()
                 self._view_generation = generation
-                # The view is large and long-lived: keep it out of the cyclic collector's
-                # full passes, which otherwise stall answers for tens of milliseconds.
-                gc.freeze()
             return self._view
 
     def locate_cached(self, request: Request) -> Outcome | None:
@@ -247,6 +244,22 @@ class LocationService:
             state=outcome.decision.reason,
             detail=rule.describe(outcome.decision),
         )
+
+
+@contextlib.contextmanager
+def _long_lived() -> Iterator[None]:
+    """Build something large and long-lived (the view): the cyclic collector is kept off
+    meanwhile, as its objects would otherwise set off full passes over the whole heap
+    (with 10,000 held long-polls, 0.35 s of a 0.07 s build), and frozen out of its
+    passes afterwards, which would otherwise stall answers for tens of milliseconds."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def fresh_facts(s: Session, request: Request, *, lock: bool = False) -> Facts:
