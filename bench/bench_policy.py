@@ -399,7 +399,6 @@ def one_k(args: argparse.Namespace, db_url: str, k: int, work: Path) -> dict[str
         if args.quiet_rate:
             result["quiet"] = quiet(run, args.quiet_rate)
             print(f"  quiet: {json.dumps(result['quiet'])}", flush=True)
-        return result
     finally:
         try:
             if prober is not None:
@@ -409,6 +408,44 @@ def one_k(args: argparse.Namespace, db_url: str, k: int, work: Path) -> dict[str
                 fleet.close()
         finally:
             stop_server(server)
+    if args.restart:
+        result["restart"] = restart(args, data, db_url, groups)
+        print(f"  restart: {json.dumps(result['restart'])}", flush=True)
+    return result
+
+
+def restart(
+    args: argparse.Namespace, data: Path, db_url: str, groups: list[list[int]]
+) -> dict[str, Any]:
+    """The site restarted on the same database, then each of the K clients asks for its
+    policy once (a plain GET, as an agent does after a restart): the server's CPU from its
+    start until it is idle (importing, migrations, reading every machine's policy), and
+    per client asking."""
+    server = start_server(data, db_url, args.workers, args.wait_max)
+    fleet = None
+    try:
+        started = time.monotonic()
+        wait_until_idle(server.pid, 0.0)
+        start_cpu, start_s = cpu_seconds(server.pid), time.monotonic() - started
+        idle = cpu_rate(server.pid)
+        parts = urlsplit(server.url)
+        fleet = PollFleet(parts.hostname or "127.0.0.1", parts.port or 80, groups, 2)
+        cpu, started = cpu_seconds(server.pid), time.monotonic()
+        asked = fleet.ask("learn", args.learn_concurrency)
+        ask_s = time.monotonic() - started
+        ask_cpu = cpu_seconds(server.pid) - cpu - idle * ask_s
+        k = sum(len(group) for group in groups)
+        return {
+            "start_cpu_s": start_cpu,
+            "start_to_idle_s": start_s,
+            "asked": sum(n for n, _ in asked),
+            "ask_s": ask_s,
+            "ask_cpu_ms_per_client_over_idle": ask_cpu / k * 1000,
+        }
+    finally:
+        if fleet is not None:
+            fleet.close()
+        stop_server(server)
 
 
 def add_boundary(admin: httpx.Client, k: int) -> None:
@@ -460,6 +497,16 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f" {ms(lat['p50']) + '/' + ms(lat['p99']) + '/' + ms(lat['max']):>24}"
                 f" {others:>12}"
                 f" {ms(loc['p50']) + '/' + ms(loc['p99']) + '/' + ms(loc['max']):>30}"
+            )
+    restarts = [r for r in results if "restart" in r]
+    if restarts:
+        print("\nrestart: the site started again on the same database, then the K clients ask once")
+        print(f"{'K':>6} {'start CPU s':>12} {'asked':>6} {'ask s':>6} {'ask ms CPU/client':>18}")
+        for r in restarts:
+            x = r["restart"]
+            print(
+                f"{r['waiters']:>6} {x['start_cpu_s']:>12.1f} {x['asked']:>6} {x['ask_s']:>6.1f}"
+                f" {x['ask_cpu_ms_per_client_over_idle']:>18.2f}"
             )
     quiet_rows = [r for r in results if "quiet" in r]
     if quiet_rows:
@@ -526,6 +573,12 @@ def main() -> None:
         type=int,
         default=2,
         help="plain GETs in flight per client process while learning the versions",
+    )
+    parser.add_argument(
+        "--restart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then restart the site and have the K clients ask once",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
