@@ -90,7 +90,7 @@ def test_a_change_that_names_no_input_held_releases_nobody() -> None:
 
 def test_answers_to_many_are_spread_at_the_set_pace() -> None:
     async def scenario() -> None:
-        rate = 2_000.0  # per second: 100 per tick
+        rate = 2_000.0  # per second: 20 per tick
         waiters = Waiters(answers_per_s=rate)
         tasks = await hold_many(waiters, 450, COLLECTION_1, "pc")
         waiters.changed(frozenset({inputs.collection(1)}))
@@ -104,8 +104,9 @@ def test_answers_to_many_are_spread_at_the_set_pace() -> None:
 
 def test_a_small_change_is_answered_in_the_first_share() -> None:
     async def scenario() -> None:
-        waiters = Waiters(answers_per_s=2_000.0)
-        tasks = await hold_many(waiters, 30, COLLECTION_1, "pc")
+        rate = 2_000.0
+        waiters = Waiters(answers_per_s=rate)
+        tasks = await hold_many(waiters, int(rate * TICK_S), COLLECTION_1, "pc")
         waiters.changed(frozenset({inputs.collection(1)}))
         await asyncio.sleep(TICK_S / 5)
         assert all(task.done() for task in tasks)

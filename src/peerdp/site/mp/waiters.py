@@ -25,7 +25,8 @@ from peerdp.site.metrics import POLICY_WAITING
 from peerdp.site.notify import EVERYTHING
 
 CHANGED, TIMEOUT, GONE, STOPPING = "changed", "timeout", "gone", "stopping"
-TICK_S = 0.05  # how often the pacer releases its next share
+TICK_S = 0.01  # how often the pacer releases its next share (small: the answers to one
+# share are made on the event loop, and a location request waits behind them)
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
