@@ -4,6 +4,7 @@ inputs it touched, at a steady pace; a client that goes away is dropped at once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -148,5 +149,33 @@ def test_a_waiter_held_while_stopping_is_released_at_once() -> None:
         waiters.stop()
         waiter = waiters.hold((inputs.machine("pc"),), COLLECTION_1)
         assert await waiters.wait(waiter, 60, Connection().receive) == STOPPING
+
+    run(scenario())
+
+
+def test_a_busy_event_loop_holds_the_next_share_back() -> None:
+    """While the loop is behind (here a task blocking it 20 ms at a time, as the answers
+    to a share would), shares wait up to MAX_TICKS_HELD ticks each: 100 waiters at 20 a
+    tick take about 5 x 5 late ticks, where an unheld pacer would need 5."""
+
+    async def scenario() -> None:
+        waiters = Waiters(answers_per_s=2_000.0)
+        tasks = await hold_many(waiters, 100, COLLECTION_1, "pc")
+        busy = True
+
+        async def hog() -> None:
+            while busy:
+                time.sleep(0.02)
+                await asyncio.sleep(0)
+
+        hogging = asyncio.ensure_future(hog())
+        started = time.monotonic()
+        waiters.changed(frozenset({inputs.collection(1)}))
+        await asyncio.sleep(0.3)  # an unheld pacer is done in about 5 ticks of 20+ ms
+        released = sum(task.done() for task in tasks)
+        busy = False
+        await hogging
+        assert await asyncio.gather(*tasks) == [CHANGED] * 100
+        assert 20 <= released < 100, f"{released} released after {time.monotonic() - started} s"
 
     run(scenario())

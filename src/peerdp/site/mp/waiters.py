@@ -7,9 +7,10 @@ group: a change to a collection finds its waiting members through one set, and e
 waiter costs the index two set entries, not one per input.
 
 Released waiters are answered at a steady pace (`answers_per_s`, from the site setting
-`policy_spread_s`: the seconds over which the answers to 10,000 machines are spread), so a
-change that concerns every client neither hits the site and its DPs at once nor starves
-the location and admin requests being answered meanwhile.
+`policy_spread_s`: the seconds over which the answers to 10,000 machines are spread), and
+no faster than the event loop keeps up with, so a change that concerns every client
+neither hits the site and its DPs at once nor starves the location and admin requests
+being answered meanwhile.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from peerdp.site.notify import EVERYTHING
 CHANGED, TIMEOUT, GONE, STOPPING = "changed", "timeout", "gone", "stopping"
 TICK_S = 0.01  # how often the pacer releases its next share (small: the answers to one
 # share are made on the event loop, and a location request waits behind them)
+LATE_S = 0.005  # a tick this much late: the loop is behind, the next share waits
+MAX_TICKS_HELD = 5  # ... but not longer than this many ticks
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -153,6 +156,7 @@ class Waiters:
             self._pacer = asyncio.ensure_future(self._pace())
 
     async def _pace(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
             share = len(self._queue)
             if self.answers_per_s > 0:
@@ -161,8 +165,16 @@ class Waiters:
                 waiter = self._queue.popleft()
                 waiter.queued = False
                 waiter.release(CHANGED)
-            if self._queue:
+            # A tick that ends late means the event loop is behind (the answers to earlier
+            # shares are still being made): the next share waits for it to catch up, a few
+            # ticks at most, so every other request keeps its latency meanwhile.
+            for _ in range(MAX_TICKS_HELD):
+                if not self._queue:
+                    break
+                started = loop.time()
                 await asyncio.sleep(TICK_S)
+                if loop.time() - started < TICK_S + LATE_S:
+                    break
 
 
 async def _until_gone(receive: Receive) -> None:
