@@ -30,7 +30,7 @@ from typing import Any
 
 import anyio
 from prometheus_client import Counter
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain.timestamps import rfc3339
@@ -144,22 +144,20 @@ class Draft:
 
 def _upsert_version(dialect: str) -> Any:
     """A new version for a machine whose policy digest changed (version 1 for a machine
-    with none), returning it; no row when the stored digest is that one already. Built
-    once: building a statement costs more than running it."""
+    with none); nothing when the stored digest is that one already (written by another
+    process first). Built once: building a statement costs more than running it."""
     insert = insert_for(dialect, PolicyVersion)
-    return (
-        insert.values(machine_id=bindparam("machine_id"), version=1, digest=bindparam("digest"))
-        .on_conflict_do_update(
-            index_elements=[PolicyVersion.machine_id],
-            set_={"version": PolicyVersion.version + 1, "digest": insert.excluded.digest},
-            where=PolicyVersion.digest != insert.excluded.digest,
-        )
-        .returning(PolicyVersion.version)
+    return insert.values(
+        machine_id=bindparam("machine_id"), version=1, digest=bindparam("digest")
+    ).on_conflict_do_update(
+        index_elements=[PolicyVersion.machine_id],
+        set_={"version": PolicyVersion.version + 1, "digest": insert.excluded.digest},
+        where=PolicyVersion.digest != insert.excluded.digest,
     )
 
 
-_STORED_VERSION = select(PolicyVersion.version).where(
-    PolicyVersion.machine_id == bindparam("machine_id")
+_STORED_VERSIONS = select(PolicyVersion.machine_id, PolicyVersion.version).where(
+    PolicyVersion.machine_id.in_(bindparam("machine_ids", expanding=True))
 )
 
 
@@ -381,7 +379,7 @@ class PolicyService:
 
     def _versions(self, drafts: Sequence[Draft]) -> dict[str, int | Exception]:
         """Each draft's version: the known one when its digest is the same, else a new one,
-        written for them all in one transaction (the only write; one statement each)."""
+        written for them all in one transaction (the only write)."""
         versions: dict[str, int | Exception] = {}
         new: list[Draft] = []
         for draft in drafts:
@@ -393,26 +391,30 @@ class PolicyService:
         if not new:
             return versions
         try:
-            with self.ctx.db.engine.begin() as conn:
-                for draft in new:
-                    versions[draft.machine_id] = self._write_version(conn, draft)
+            versions.update(self._write_versions(new))
         except Exception:
             # One machine's failure (deleted meanwhile) fails the transaction: each is
             # written alone then, so the others get theirs and it its own error.
             for draft in new:
                 try:
-                    with self.ctx.db.engine.begin() as conn:
-                        versions[draft.machine_id] = self._write_version(conn, draft)
+                    versions.update(self._write_versions([draft]))
                 except Exception as error:
                     versions[draft.machine_id] = error
+        for draft in new:  # a row that went as it was written (its machine deleted)
+            versions.setdefault(draft.machine_id, LookupError(f"{draft.machine_id} is gone"))
         return versions
 
-    def _write_version(self, conn: Connection, draft: Draft) -> int:
-        values = {"machine_id": draft.machine_id, "digest": draft.digest}
-        written = conn.execute(self._upsert_version, values).scalar()
-        if written is None:  # another process wrote this digest first: its version
-            written = conn.execute(_STORED_VERSION, values).scalar_one()
-        return int(written)
+    def _write_versions(self, drafts: Sequence[Draft]) -> dict[str, int]:
+        """Write the drafts' versions in one transaction of two round trips (every upsert
+        in one go, then the versions they left), whatever their number."""
+        with self.ctx.db.engine.begin() as conn:
+            conn.execute(
+                self._upsert_version,
+                [{"machine_id": d.machine_id, "digest": d.digest} for d in drafts],
+            )
+            ids = [draft.machine_id for draft in drafts]
+            found = conn.execute(_STORED_VERSIONS, {"machine_ids": ids})
+            return {machine_id: int(version) for machine_id, version in found}
 
     # -- answering -------------------------------------------------------------------
 
