@@ -134,12 +134,10 @@ class Draft:
             self.reruns,
         )
 
-    def known_version(self, stored: tuple[int, str] | None = None) -> int | None:
-        """Its version without writing: the known or stored one, if its digest is this."""
-        for held in (self.previous and (self.previous.version, self.previous.digest), stored):
-            if held and held[1] == self.digest:
-                return held[0]
-        return None
+    def known_version(self) -> int | None:
+        """Its version without writing: the one known, if its digest is this."""
+        previous = self.previous
+        return previous.version if previous and previous.digest == self.digest else None
 
 
 def _upsert_version(dialect: str) -> Any:
