@@ -57,20 +57,18 @@ class Derived:
     restart_required: bool = False
 
 
-def derive(
-    type_: str, state: str | None, exit_code: int | None, detail: str, *, listed: bool = False
-) -> Derived | None:
+def derive(type_: str, state: str | None, exit_code: int | None, detail: str) -> Derived | None:
     """The deployment state a status message of `type_` (with its `state` field, exit code
     and detail) reports, or None when it says nothing about one.
 
-    `content_location` is the MP's own record of its answer: `listed` when it named DPs,
-    else `state` is its reason.
+    `content_location` is the MP's own record of its answer: its `state` is the reason the
+    list is empty, None when it named DPs.
     """
     reason = detail[:REASON_MAX]
     if type_ == "advertisement_received":
         return Derived("policy_received")
     if type_ in ("content_location", "content_location_failed"):
-        return _located(type_, state, reason, listed=listed)
+        return _located(type_, state, reason)
     if type_ in ("content_download_failed", "content_refused", "advertisement_failed"):
         return Derived("failed", reason, exit_code)
     if type_ == "program_started":
@@ -82,8 +80,8 @@ def derive(
     return None
 
 
-def _located(type_: str, state: str | None, reason: str, *, listed: bool) -> Derived | None:
-    if type_ == "content_location" and listed:
+def _located(type_: str, state: str | None, reason: str) -> Derived | None:
+    if type_ == "content_location" and state is None:
         return Derived("downloading")
     if state == SLOW_DO_NOT_RUN:
         return Derived("not_run", SLOW_DO_NOT_RUN)
