@@ -12,8 +12,9 @@ is due and has not already run successfully at its source version:
    (a 503 or an error moves on to the next), every file's SHA-256 verified;
 3. copies the files, verified once more, into `<data-dir>/packages/<id>/<version>/`
    and runs the program's command line there (shell) with its timeout, reporting
-   `program_started` (with the bytes downloaded from each DP, `bytes_by_dp`) then `program_succeeded` / `program_failed` with the exit code
-   and where the content came from. Exit code 0, 3010 and 1641 (restart required:
+   `program_started` (with the bytes downloaded from each DP, `bytes_by_dp`), then
+   `program_succeeded` / `program_failed` with the exit code and where the content came
+   from. Exit code 0, 3010 and 1641 (restart required:
    state `restart_required`) and the program's own success codes are success.
 
 Retries (domain/programs.py): a failed attempt is reported with its number and the
