@@ -319,8 +319,14 @@ class DeploymentStateRow(Base):
     __tablename__ = "deployment_states"
     __table_args__ = (
         CheckConstraint(_one_of("state", DEPLOYMENT_STATES), name="state"),
-        # Counts per state, and per boundary and state, of one advertisement.
-        Index("ix_deployment_states_counts", "advertisement_id", "state", "boundary_id"),
+        # Counts per state, per boundary and state, and of older versions, of one advertisement.
+        Index(
+            "ix_deployment_states_counts",
+            "advertisement_id",
+            "state",
+            "boundary_id",
+            "source_version",
+        ),
         # One state's rows of an advertisement, in client-name order (a page of them).
         Index("ix_deployment_states_rows", "advertisement_id", "state", "client_name"),
     )
