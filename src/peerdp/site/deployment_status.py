@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from peerdp.domain.deployment_states import WITH_SOURCE, Derived, derive, is_newer
@@ -120,7 +120,7 @@ def _upsert_statement(s: Session) -> Any:
     # A report without a source DP (the program started from the cache) keeps the one the
     # MP named, while the content still matters; earlier states have none.
     source = case(
-        (new.state.in_(sorted(WITH_SOURCE)), func.coalesce(new.source_dp_id, held.source_dp_id)),
+        (new.state.in_(_literals(WITH_SOURCE)), func.coalesce(new.source_dp_id, held.source_dp_id)),
         else_=new.source_dp_id,
     )
     changes = {
@@ -132,6 +132,11 @@ def _upsert_statement(s: Session) -> Any:
     return statement.on_conflict_do_update(
         index_elements=["advertisement_id", "client_name"], set_=changes, where=newer
     )
+
+
+def _literals(values: Iterable[str]) -> list[Any]:
+    """Constants written into the statement: an executemany takes no list parameter."""
+    return [literal_column(f"'{value}'") for value in sorted(values)]
 
 
 def dp_ids(s: Session, names: Iterable[str]) -> dict[str, int]:

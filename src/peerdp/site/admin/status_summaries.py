@@ -142,7 +142,8 @@ def _names(
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return dict(s.execute(select(model.id, model.name).where(model.id.in_(wanted))).tuples())
+    found = s.execute(select(model.id, model.name).where(model.id.in_(wanted)))
+    return {key: name for key, name in found}  # not dict(): a Result has keys() of its own
 
 
 def _client_row(row: DeploymentStateRow, dp_names: dict[int, str]) -> DeploymentRowOut:
