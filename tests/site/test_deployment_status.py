@@ -56,16 +56,19 @@ def test_the_newest_report_wins_in_a_batch_and_across_batches(db: Database) -> N
             ],
         )
     assert _rows(db) == {
-        "PC1": ("running", 1, None, None),
+        "PC1": ("running", 1, None, 4),
         "PC2": ("policy_received", 1, None, None),
     }
     with db.transaction() as s:
-        upsert(s, [_report("PC1", "downloading", 2, source_dp_id=7, boundary_id=4)])
-    assert _rows(db)["PC1"] == ("running", 1, None, None), "an older report changes nothing"
+        upsert(s, [_report("PC3", "running", 3)])
+    with db.transaction() as s:
+        upsert(s, [_report("PC3", "downloading", 2, source_dp_id=7, boundary_id=5)])
+    assert _rows(db)["PC3"] == ("running", 1, None, 5), "an older report tells only the boundary"
     with db.transaction() as s:
         upsert(s, [_report("PC1", "succeeded", 5), _report("PC2", "failed", 1, version=2)])
         upsert(s, [_report("PC2", "succeeded", 9, version=1)])
-    assert _rows(db) == {"PC1": ("succeeded", 1, None, None), "PC2": ("failed", 2, None, None)}
+    assert _rows(db)["PC1"] == ("succeeded", 1, None, 4)
+    assert _rows(db)["PC2"] == ("failed", 2, None, None)
 
 
 def test_source_dp_and_boundary_are_kept_while_they_matter(db: Database) -> None:

@@ -15,7 +15,7 @@ branch DP's own pull, to its row's `pulled_bytes` (bytes over the WAN).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -99,8 +99,15 @@ def upsert(s: Session, reports: Iterable[Report]) -> None:
     latest: dict[Key, Report] = {}
     for report in reports:
         held = latest.get(report.key)
-        if held is None or is_newer(report.source_version, report.at, held.source_version, held.at):
+        if held is None:
             latest[report.key] = report
+            continue
+        newer, older = (
+            (report, held)
+            if is_newer(report.source_version, report.at, held.source_version, held.at)
+            else (held, report)
+        )
+        latest[report.key] = replace(newer, boundary_id=newer.boundary_id or older.boundary_id)
     if not latest:
         return
     wanted = {key[0] for key in latest}
@@ -111,6 +118,9 @@ def upsert(s: Session, reports: Iterable[Report]) -> None:
 
 
 def _upsert_statement(s: Session) -> Any:
+    """INSERT, or on the row's key take the report's values where it is newer. The
+    boundary is taken from any report that has one (an older answer of the MP still tells
+    where the client is), the newer one first."""
     statement = dialect_insert(s, DeploymentStateRow)
     new, held = statement.excluded, DeploymentStateRow.__table__.c
     newer = or_(
@@ -123,14 +133,17 @@ def _upsert_statement(s: Session) -> Any:
         (new.state.in_(_literals(WITH_SOURCE)), func.coalesce(new.source_dp_id, held.source_dp_id)),
         else_=new.source_dp_id,
     )
-    changes = {
-        name: getattr(new, name)
+    changes: dict[str, Any] = {
+        name: case((newer, getattr(new, name)), else_=getattr(held, name))
         for name in ("state", "source_version", "reason", "exit_code", "restart_required", "at")
     }
-    changes["source_dp_id"] = source
-    changes["boundary_id"] = func.coalesce(new.boundary_id, held.boundary_id)
+    changes["source_dp_id"] = case((newer, source), else_=held.source_dp_id)
+    changes["boundary_id"] = case(
+        (and_(newer, new.boundary_id.is_not(None)), new.boundary_id),
+        else_=func.coalesce(held.boundary_id, new.boundary_id),
+    )
     return statement.on_conflict_do_update(
-        index_elements=["advertisement_id", "client_name"], set_=changes, where=newer
+        index_elements=["advertisement_id", "client_name"], set_=changes
     )
 
 

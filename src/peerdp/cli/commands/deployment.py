@@ -28,6 +28,7 @@ CLIENT_COLUMNS = (
     Column("Exit code", "exit_code", justify="right"),
     Column("Restart", lambda r: "yes" if r.get("restart_required") else ""),
     Column("Source DP", "source_dp_name"),
+    Column("Boundary", "boundary_name"),
     Column("At", "at", when, no_wrap=True),
     Column("Reason", "reason"),
 )

@@ -22,7 +22,8 @@ class DeploymentRowOut(BaseModel):
     restart_required: bool
     source_dp_id: int | None
     source_dp_name: str | None = Field(description="the DP its content comes or came from")
-    boundary_id: int | None
+    boundary_id: int | None = Field(description="the boundary the MP last placed it in")
+    boundary_name: str | None
     at: datetime = Field(description="the time of the message that reported the state")
 
 

@@ -79,6 +79,7 @@ def advertisement_status(
         else:
             matched = counts[state] if state is not None else sum(counts.values())
         dp_names = _names(s, DistributionPoint, {r.source_dp_id for r in page})
+        boundary_names = _names(s, Boundary, {r.boundary_id for r in page})
         return AdvertisementStatusOut(
             advertisement_id=adv.id,
             advertisement_name=adv.name,
@@ -91,7 +92,7 @@ def advertisement_status(
             matched=matched,
             limit=limit,
             offset=offset,
-            clients=[_client_row(r, dp_names) for r in page],
+            clients=[_client_row(r, dp_names, boundary_names) for r in page],
         )
 
 
@@ -146,7 +147,9 @@ def _names(
     return {key: name for key, name in found}  # not dict(): a Result has keys() of its own
 
 
-def _client_row(row: DeploymentStateRow, dp_names: dict[int, str]) -> DeploymentRowOut:
+def _client_row(
+    row: DeploymentStateRow, dp_names: dict[int, str], boundary_names: dict[int, str]
+) -> DeploymentRowOut:
     return DeploymentRowOut(
         client_name=row.client_name,
         state=row.state,
@@ -157,6 +160,7 @@ def _client_row(row: DeploymentStateRow, dp_names: dict[int, str]) -> Deployment
         source_dp_id=row.source_dp_id,
         source_dp_name=dp_names.get(row.source_dp_id) if row.source_dp_id is not None else None,
         boundary_id=row.boundary_id,
+        boundary_name=boundary_names.get(row.boundary_id) if row.boundary_id is not None else None,
         at=row.at,
     )
 
