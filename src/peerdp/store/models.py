@@ -319,15 +319,17 @@ class DeploymentStateRow(Base):
     __tablename__ = "deployment_states"
     __table_args__ = (
         CheckConstraint(_one_of("state", DEPLOYMENT_STATES), name="state"),
-        # Counts per state, per boundary and state, and of older versions, of one advertisement.
+        # Counts per boundary and state (and of older versions) of one advertisement: one
+        # ordered pass over the index.
         Index(
             "ix_deployment_states_counts",
             "advertisement_id",
-            "state",
             "boundary_id",
+            "state",
             "source_version",
         ),
-        # One state's rows of an advertisement, in client-name order (a page of them).
+        # One state's rows of an advertisement, in client-name order (a page of them), and
+        # its counts per state.
         Index("ix_deployment_states_rows", "advertisement_id", "state", "client_name"),
     )
     advertisement_id: Mapped[int] = mapped_column(

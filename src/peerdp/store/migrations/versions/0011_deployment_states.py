@@ -48,7 +48,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_deployment_states_counts",
         "deployment_states",
-        ["advertisement_id", "state", "boundary_id", "source_version"],
+        ["advertisement_id", "boundary_id", "state", "source_version"],
         unique=False,
     )
     op.create_index(
