@@ -24,6 +24,7 @@ Prints p50 and p99 in milliseconds; the target is p99 <= 200 ms for the summarie
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -171,6 +172,7 @@ def main() -> None:
     finally:
         if args.db and schema:
             drop_pg_schema(args.db, schema)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def measure(data: Path, url: str, args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
@@ -111,25 +111,22 @@ def _counts(
     s: Session, advertisement_id: int, current: int
 ) -> tuple[dict[str, int], list[BoundaryCountsOut], int]:
     """Clients per state, per boundary and state, and those behind the current version:
-    one pass over the advertisement's entries of the counts index."""
+    one pass over the advertisement's entries of the counts index, one row per boundary
+    with a count per state (grouping by boundary alone halves PostgreSQL's work)."""
+    per_state = [func.count().filter(Row.state == state) for state in DEPLOYMENT_STATES]
     query = (
-        select(
-            Row.boundary_id,
-            Row.state,
-            func.count(),
-            func.sum(case((Row.source_version < current, 1), else_=0)),
-        )
+        select(Row.boundary_id, func.count().filter(Row.source_version < current), *per_state)
         .where(Row.advertisement_id == advertisement_id)
-        .group_by(Row.boundary_id, Row.state)
+        .group_by(Row.boundary_id)
     )
     counts: dict[str, int] = dict.fromkeys(DEPLOYMENT_STATES, 0)
     by_boundary: dict[int | None, dict[str, int]] = {}
     behind = 0
-    for boundary_id, state, count, older in s.execute(query):
-        counts[state] += count
-        per = by_boundary.setdefault(boundary_id, dict.fromkeys(DEPLOYMENT_STATES, 0))
-        per[state] += count
-        behind += older or 0
+    for boundary_id, older, *numbers in s.execute(query):
+        by_boundary[boundary_id] = dict(zip(DEPLOYMENT_STATES, numbers, strict=True))
+        for state, number in zip(DEPLOYMENT_STATES, numbers, strict=True):
+            counts[state] += number
+        behind += older
     names = _names(s, Boundary, set(by_boundary))
     boundaries = [
         BoundaryCountsOut(
