@@ -3,23 +3,14 @@ clients, and where a package stands on its DPs (the API's status summaries)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 import typer
 
 from peerdp.cli.connection import JsonOption, SiteOption, connect
 from peerdp.cli.output import Column, console, emit, print_table, say, size, state, when
 from peerdp.cli.resources import ADVERTISEMENT, PACKAGE, IdArgument, PackageId
-
-DeploymentState = Literal[
-    "policy_received",
-    "waiting_for_content",
-    "downloading",
-    "running",
-    "succeeded",
-    "failed",
-    "not_run",
-]
+from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
 
 CLIENT_COLUMNS = (
     Column("Client", "client_name", no_wrap=True),
@@ -62,7 +53,7 @@ def advertisement_status(
         typer.Option(
             "--state",
             metavar="STATE",
-            help="Only the clients in this state: " + ", ".join(get_args(DeploymentState)) + ".",
+            help="Only the clients in this state: " + ", ".join(DEPLOYMENT_STATES) + ".",
         ),
     ] = None,
     client: Annotated[
