@@ -40,6 +40,7 @@ WAITING_REASONS = frozenset(
     {"on_demand_triggered", "on_demand_in_progress", "on_demand_delayed", "no_content_accessible"}
 )
 SLOW_DO_NOT_RUN = "slow_boundary_do_not_run"
+NOT_TARGETED = "not_targeted"
 # States in which the DP the content comes from still matters (kept from the MP's answer).
 WITH_SOURCE: frozenset[DeploymentState] = frozenset(
     {"downloading", "running", "succeeded", "failed"}
@@ -87,10 +88,12 @@ def _located(type_: str, state: str | None, reason: str) -> Derived | None:
         return Derived("not_run", SLOW_DO_NOT_RUN)
     if state in WAITING_REASONS:
         return Derived("waiting_for_content", state)
+    if state == NOT_TARGETED:
+        return None  # the client is not offered this advertisement (any more)
     if type_ == "content_location_failed":
         # The request itself failed (the MP could not be reached): the client retries.
         return Derived("waiting_for_content", reason or "content location request failed")
-    return None  # not_targeted: the client is not offered this advertisement
+    return None
 
 
 def is_newer(
