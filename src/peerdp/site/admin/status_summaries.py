@@ -112,41 +112,40 @@ def _counts(
 ) -> tuple[dict[str, int], list[BoundaryCountsOut], int]:
     """Clients per state, per boundary and state, and those behind the current version:
     one pass over the advertisement's entries of the counts index, one row per boundary
-    with a count per state (grouping by boundary alone halves PostgreSQL's work)."""
-    per_state = [func.count().filter(Row.state == state) for state in DEPLOYMENT_STATES]
-    query = (
-        select(Row.boundary_id, func.count().filter(Row.source_version < current), *per_state)
+    with a count per state (grouping by boundary alone halves PostgreSQL's work), joined
+    to the boundaries' names after grouping; by name, clients in no boundary last."""
+    per_state = [
+        func.count().filter(Row.state == state).label(state) for state in DEPLOYMENT_STATES
+    ]
+    grouped = (
+        select(
+            Row.boundary_id,
+            func.count().filter(Row.source_version < current).label("older"),
+            *per_state,
+        )
         .where(Row.advertisement_id == advertisement_id)
         .group_by(Row.boundary_id)
+        .subquery()
+    )
+    query = (
+        select(grouped, Boundary.name)
+        .select_from(grouped.outerjoin(Boundary, Boundary.id == grouped.c.boundary_id))
+        .order_by(grouped.c.boundary_id.is_(None), Boundary.name)
     )
     counts: dict[str, int] = dict.fromkeys(DEPLOYMENT_STATES, 0)
-    by_boundary: dict[int | None, dict[str, int]] = {}
+    boundaries = []
     behind = 0
-    for boundary_id, older, *numbers in s.execute(query):
-        by_boundary[boundary_id] = dict(zip(DEPLOYMENT_STATES, numbers, strict=True))
-        for state, number in zip(DEPLOYMENT_STATES, numbers, strict=True):
+    for boundary_id, older, *numbers, name in s.execute(query):
+        per = dict(zip(DEPLOYMENT_STATES, numbers, strict=True))
+        for state, number in per.items():
             counts[state] += number
         behind += older
-    names = _names(s, Boundary, set(by_boundary))
-    boundaries = [
-        BoundaryCountsOut(
-            boundary_id=boundary_id,
-            boundary_name=names.get(boundary_id) if boundary_id is not None else None,
-            total=sum(per.values()),
-            counts=per,
+        boundaries.append(
+            BoundaryCountsOut(
+                boundary_id=boundary_id, boundary_name=name, total=sum(numbers), counts=per
+            )
         )
-        for boundary_id, per in sorted(
-            by_boundary.items(), key=lambda i: _boundary_order(i[0], names)
-        )
-    ]
     return counts, boundaries, behind
-
-
-def _boundary_order(boundary_id: int | None, names: dict[int, str]) -> tuple[int, str]:
-    """By name, clients in no boundary last."""
-    if boundary_id is None:
-        return (1, "")
-    return (0, names.get(boundary_id, ""))
 
 
 def _names(
