@@ -366,6 +366,10 @@ def test_seed_flow(office: Office) -> None:
 
     first = d.attempt(pc1)
     d.assert_failed(pc1, first, "on_demand_triggered")
+    waiting = ok(d.admin.get(f"/advertisements/{d.advertisement['id']}/status"))["clients"]
+    assert [(r["state"], r["reason"]) for r in waiting] == [
+        ("waiting_for_content", "on_demand_triggered")
+    ]
     rows = d.dp_states()
     assert rows[std["id"]] == ("installed", 1, "admin")
     assert rows[br["id"]][1:] == (1, "on_demand")
@@ -399,6 +403,31 @@ def test_seed_flow(office: Office) -> None:
         std["id"]: ("installed", 1, "admin"),
         br["id"]: ("installed", 1, "on_demand"),
     }
+    assert_status_of_the_seed(d, [pc1, pc2], total)
+
+
+def assert_status_of_the_seed(d: Deployment, clients: list[Client], total: int) -> None:
+    """The deployment and package status summaries tell the seed's flow as the agents
+    reported it: every client succeeded once, from the branch DP, which pulled the content
+    once over the WAN and served it to each client."""
+    std, br = d.office.standard_dp, d.office.branch_dp
+    status = ok(d.admin.get(f"/advertisements/{d.advertisement['id']}/status"))
+    assert {k: v for k, v in status["counts"].items() if v} == {"succeeded": len(clients)}
+    rows = {row["client_name"]: row for row in status["clients"]}
+    assert set(rows) == {c.name for c in clients}
+    for row in rows.values():
+        assert (row["exit_code"], row["source_dp_name"]) == (0, br["name"]), row
+    [boundary] = status["boundaries"]
+    assert boundary["boundary_id"] is not None and boundary["total"] == len(clients)
+    package = ok(d.admin.get(f"/packages/{d.package_id}/status"))
+    assert (package["installed"], package["dps_total"]) == (2, 2)
+    dps = {row["dp_id"]: row for row in package["distribution_points"]}
+    assert (dps[br["id"]]["pulled_bytes"], dps[br["id"]]["served_bytes"]) == (
+        total,
+        total * len(clients),
+    )
+    assert dps[std["id"]]["served_bytes"] == total, "the branch DP's pull"
+    assert [r["dp_id"] for r in package["on_demand"]] == [br["id"]]
 
 
 # -- each condition failing on its own ---------------------------------------------------------

@@ -93,6 +93,27 @@ class AdminClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
+    def advertisement_status(
+        self,
+        advertisement_id: int | str,
+        *,
+        state: str | None = None,
+        client: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """How an advertisement went: its clients per state (and per boundary and state)
+        and a page of its client rows, filtered by `state` and client-name prefix."""
+        params = {"state": state, "client": client, "limit": limit, "offset": offset}
+        answer: dict[str, Any] = self.get(f"/advertisements/{advertisement_id}/status", params)
+        return answer
+
+    def package_status(self, package_id: str) -> dict[str, Any]:
+        """Where a package stands on its DPs: installed on N of M, per state, each DP's
+        version and bytes, and its on-demand requests."""
+        answer: dict[str, Any] = self.get(f"/packages/{package_id}/status")
+        return answer
+
     def upload(self, path: str, chunks: Iterable[bytes], size: int, content_type: str) -> Any:
         """POST a streamed body of exactly `size` bytes; waits as long as the site needs."""
         headers = {"Content-Type": content_type, "Content-Length": str(size)}

@@ -12,8 +12,9 @@ is due and has not already run successfully at its source version:
    (a 503 or an error moves on to the next), every file's SHA-256 verified;
 3. copies the files, verified once more, into `<data-dir>/packages/<id>/<version>/`
    and runs the program's command line there (shell) with its timeout, reporting
-   `program_started` then `program_succeeded` / `program_failed` with the exit code
-   and where the content came from. Exit code 0, 3010 and 1641 (restart required:
+   `program_started` (with the bytes downloaded from each DP, `bytes_by_dp`), then
+   `program_succeeded` / `program_failed` with the exit code and where the content came
+   from. Exit code 0, 3010 and 1641 (restart required:
    state `restart_required`) and the program's own success codes are success.
 
 Retries (domain/programs.py): a failed attempt is reported with its number and the
@@ -406,7 +407,7 @@ class ClientAgent:
         if self.history.first_seen(adv):
             self._status("advertisement_received", adv, f"program {adv.program_name}")
         try:
-            manifest, origin = self._content(adv)
+            manifest, origin, by_dp = self._content(adv)
             folder = self.cache.materialise(manifest)
         except _Failed as exc:
             return self._failed(adv, attempts, "content", exc.detail, exc.type_, **exc.fields)
@@ -416,7 +417,7 @@ class ClientAgent:
         except (ContentError, OSError) as exc:
             detail = f"cannot store the content: {type(exc).__name__}: {exc}"
             return self._failed(adv, attempts, "content", detail, "content_download_failed")
-        outcome = self._execute(adv, folder, origin, attempts)
+        outcome = self._execute(adv, folder, origin, attempts, by_dp)
         self.cache.evict(self.options.cache_bytes, keep=(adv.package_id, adv.source_version))
         return outcome
 
@@ -461,17 +462,19 @@ class ClientAgent:
         )
         return Outcome.of(adv, FAILED, after.failed, exit_code)
 
-    def _content(self, adv: Advertisement) -> tuple[Manifest, str]:
-        """The verified manifest with all its files in the cache, and where they came from."""
+    def _content(self, adv: Advertisement) -> tuple[Manifest, str, dict[str, int]]:
+        """The verified manifest with all its files in the cache, where they came from, and
+        the bytes downloaded from each DP (none: all were in the cache)."""
         manifest = self.cache.cached(adv.package_id, adv.source_version, adv.manifest_digest)
         if manifest is not None:
             self.cache.remember(manifest)
-            return manifest, "the local cache"
+            return manifest, "the local cache", {}
         dps = self._locate(adv)
         manifest, sources = self._manifest_from(adv, dps)
         report = self._download(adv, manifest, sources)
         self.cache.remember(manifest)
-        return manifest, transfer_summary(report, manifest.total_size)
+        by_dp = {name: n for name, n in report.bytes_by_source.items() if n}
+        return manifest, transfer_summary(report, manifest.total_size), by_dp
 
     def _locate(self, adv: Advertisement) -> list[dict[str, Any]]:
         try:
@@ -536,10 +539,22 @@ class ClientAgent:
     # -- running the program -----------------------------------------------------------
 
     def _execute(
-        self, adv: Advertisement, folder: Path, origin: str, attempts: Attempts
+        self,
+        adv: Advertisement,
+        folder: Path,
+        origin: str,
+        attempts: Attempts,
+        by_dp: dict[str, int],
     ) -> Outcome:
         run = attempts.program_failures + 1
-        self._status("program_started", adv, f"{adv.command_line} in {folder}", attempt=run)
+        # The bytes from each DP: the site counts what each DP served, and the source.
+        self._status(
+            "program_started",
+            adv,
+            f"{adv.command_line} in {folder}",
+            attempt=run,
+            bytes_by_dp=by_dp or None,
+        )
         log.info(
             "program started",
             **adv.ids(),

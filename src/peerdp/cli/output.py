@@ -32,6 +32,13 @@ STATE_STYLES = {
     "removal_failed": "bold red",
     "error": "bold red",
     "warning": "yellow",
+    # a deployment on a client (`advertisement status`)
+    "succeeded": "green",
+    "failed": "bold red",
+    "waiting_for_content": "yellow",
+    "downloading": "cyan",
+    "running": "cyan",
+    "not_run": "dim",
 }
 
 

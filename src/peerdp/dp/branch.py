@@ -424,7 +424,8 @@ class BranchWorker:
             elapsed_s=round(report.elapsed_s, 3),
         )
         if a.state != dp_states.INSTALLED:
-            self._report(*a.key, dp_states.INSTALLED, detail)
+            pulled = {name: n for name, n in report.bytes_by_source.items() if n}
+            self._report(*a.key, dp_states.INSTALLED, detail, bytes_by_dp=pulled or None)
 
     def _wait_for_source(self, a: Assignment) -> None:
         """No source holds it yet: say so, and look again when a policy names one (the
@@ -472,8 +473,9 @@ class BranchWorker:
             self._noted.add(a.key)
             log.info(message, **_fields(a))
 
-    def _report(self, package_id: str, version: int, state: str, detail: str) -> None:
-        send_message(self.mp, package_state(package_id, version, state, detail[:4000]))
+    def _report(self, package_id: str, version: int, state: str, detail: str, **extra: Any) -> None:
+        message = package_state(package_id, version, state, detail[:4000])
+        send_message(self.mp, {**message, **extra})
 
 
 def _fields(a: Assignment) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from peerdp.site.admin import (
     policy_polling,
     prestage,
     refresh,
+    status_summaries,
 )
 from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
 from peerdp.site.context import SiteContext, site
@@ -117,6 +118,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         refresh,
         prestage,
         policy_polling,
+        status_summaries,
     ):
         admin.include_router(module.router)
     app.include_router(admin)

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from peerdp.site import deployment_status
 from peerdp.store.db import Database
 from peerdp.store.models import Client, DistributionPoint, StatusMessage, utcnow
 
@@ -85,12 +86,20 @@ class Batcher(Generic[T]):
         self.flush()
 
 
+# What a content-location answer tells its deployment's state besides its message.
+_DEPLOYMENT_ONLY = ("source_dp_id", "boundary_id")
+
+
 def _insert_messages(s: Session, rows: list[dict[str, Any]]) -> None:
-    s.execute(insert(StatusMessage), rows)
+    messages = [{k: v for k, v in row.items() if k not in _DEPLOYMENT_ONLY} for row in rows]
+    s.execute(insert(StatusMessage), messages)
+    reports = (deployment_status.report_of(row) for row in rows)
+    deployment_status.upsert(s, [report for report in reports if report is not None])
 
 
 class StatusBatcher(Batcher[dict[str, Any]]):
-    """Status messages written in batches."""
+    """Status messages written in batches; those that report a deployment's state (the
+    MP's content-location answers) move it in the same transaction."""
 
     def __init__(self, db: Database, **options: Any) -> None:
         super().__init__(db, _insert_messages, name="peerdp-status", **options)

@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 from peerdp.domain import dp_states, transfer_limits
 from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS, LOCATE_BY
+from peerdp.domain.deployment_states import DEPLOYMENT_STATES
 from peerdp.domain.location.model import DP_KINDS
 from peerdp.domain.policy_polling import POLLING_MODES
 
@@ -305,6 +306,48 @@ class PackageDistributionPoint(Base):
     # so several processes on one database never work on the same row at once.
     claimed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Bytes of this package the DP pulled over the WAN (a branch DP's reports of its pulls),
+    # and bytes of it clients said they downloaded from this DP, over every version.
+    pulled_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    served_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeploymentStateRow(Base):
+    """Where one advertisement stands on one client: the latest state its status messages
+    (and the MP's answers to it) reported (domain/deployment_states.py)."""
+
+    __tablename__ = "deployment_states"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", DEPLOYMENT_STATES), name="state"),
+        # Counts per boundary and state (and of older versions) of one advertisement: one
+        # ordered pass over the index.
+        Index(
+            "ix_deployment_states_counts",
+            "advertisement_id",
+            "boundary_id",
+            "state",
+            "source_version",
+        ),
+        # One state's rows of an advertisement, in client-name order (a page of them), and
+        # its counts per state.
+        Index("ix_deployment_states_rows", "advertisement_id", "state", "client_name"),
+    )
+    advertisement_id: Mapped[int] = mapped_column(
+        ForeignKey("advertisements.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    source_version: Mapped[int] = mapped_column(Integer)
+    # The location reason (waiting_for_content, not_run) or why it failed.
+    reason: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    restart_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The DP the content comes (or came) from; no foreign key: the row outlives the DP.
+    source_dp_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The boundary the MP last placed the client in for this advertisement (None: none).
+    boundary_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The time of the message that reported the state (the machine's clock).
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OnDemandRequest(Base):

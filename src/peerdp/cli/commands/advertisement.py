@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from peerdp.cli.commands import deployment
 from peerdp.cli.connection import JsonOption, SiteOption
 from peerdp.cli.output import Column, say, when, yes_no
 from peerdp.cli.resources import (
@@ -165,4 +166,5 @@ def rerun(
     create_item(site, json_out, ADVERTISEMENTS.item(ident) + "/rerun", body, render)
 
 
+app.command("status")(deployment.advertisement_status)
 add_list_show_delete(app, ADVERTISEMENTS)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from peerdp.cli.commands import package_dp, package_export
+from peerdp.cli.commands import deployment, package_dp, package_export
 from peerdp.cli.connection import JsonOption, SiteOption, admin_errors_reported, connect
 from peerdp.cli.output import (
     Column,
@@ -92,6 +92,7 @@ NoAutoDownload = Annotated[
 app = typer.Typer(help="Packages: content, source versions and DP lists.", no_args_is_help=True)
 app.add_typer(package_dp.app, name="dp")
 app.command("export")(package_export.export)
+app.command("status")(deployment.package_status)
 
 
 def _package_body(name: str, on_demand: bool, no_auto_download: bool) -> dict[str, Any]:

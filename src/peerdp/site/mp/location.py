@@ -228,11 +228,19 @@ class LocationService:
         return done
 
     def _record_answer(self, request: Request, outcome: Outcome) -> None:
+        """Record the answer (in a batch): as a status message, and as the client's
+        deployment state (its source: the first DP named; its boundary: the first the
+        client was placed in)."""
         _answer_counter(outcome.decision.reason or "listed").inc()
         self.sightings.seen(
             request.client_name, request.ip_addresses, request.ad_site, request.peer_address
         )
+        decision = outcome.decision
+        first = decision.distribution_points[:1]
+        boundaries = decision.client_boundaries[:1]
         self.answers.message(
+            source_dp_id=first[0].dp.id if first else None,
+            boundary_id=boundaries[0].boundary.id if boundaries else None,
             component="mp",
             source=self.ctx.site_code,
             type="content_location",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from peerdp.content.ids import API_PACKAGE_ID
 from peerdp.domain.location import ConnectionUsed, Locality
 from peerdp.site.fields import AdSite, IpAddresses, MachineName
+
+DPName = Annotated[str, Field(min_length=1, max_length=200)]
+ByteCount = Annotated[int, Field(ge=0, le=2**62)]
 
 
 class Strict(BaseModel):
@@ -94,6 +97,9 @@ class StatusIn(Strict):
     next_attempt_at: datetime | None = None
     detail: str = Field(default="", max_length=4000)
     at: datetime | None = None
+    # The bytes of the package the machine downloaded from each DP, by DP name (a client
+    # when its program starts, a branch DP when it installed a pull).
+    bytes_by_dp: dict[DPName, ByteCount] | None = Field(default=None, max_length=64)
 
 
 class StatusBatch(Strict):

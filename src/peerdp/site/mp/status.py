@@ -4,7 +4,10 @@ A DP's `package_state` message moves its row of the package's DP list, only alon
 SCCM's transitions and only for packages on that DP's list. A DP that found a version
 damaged reports `content_damaged`: an installed row goes back to `install_pending`, so
 the site sends the content again and the MP stops offering that DP for it meanwhile.
-Everything else is appended to the status log as it is.
+Everything else is appended to the status log as it is; a client's message about an
+advertisement also moves that deployment's state (site/deployment_status.py), and the
+bytes a machine says it downloaded from each DP (`bytes_by_dp`) are counted on their rows
+of the package's DP list, in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
-from peerdp.site import dp_rows
+from peerdp.site import deployment_status, dp_rows
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.schemas import StatusBatch, StatusIn, StatusResult
@@ -58,11 +61,37 @@ def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> No
             raise Refused("only distribution points report package states")
         _log(ctx, s, caller, message)
         _move_package_state(ctx, s, caller, message)
+        if message.state == dp_states.INSTALLED:
+            _count_bytes(s, caller, message)
         return
-    _log(ctx, s, caller, message)
+    logged = _log(ctx, s, caller, message)
+    if caller.role == "client":
+        source_dp_id = _count_bytes(s, caller, message)
+        _note_deployment(s, logged, source_dp_id)
 
 
-def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
+def _count_bytes(s: Session, caller: Caller, message: StatusIn) -> int | None:
+    """Count the bytes the machine downloaded from each DP (`bytes_by_dp`); the DP most of
+    them came from (None: none named)."""
+    if not message.bytes_by_dp or message.package_id is None:
+        return None
+    ids = deployment_status.dp_ids(s, message.bytes_by_dp)
+    by_dp = {ids[name]: count for name, count in message.bytes_by_dp.items() if name in ids}
+    deployment_status.count_bytes(s, message.package_id, by_dp, puller_dp_id=caller.dp_id)
+    return max(by_dp, key=lambda dp_id: by_dp[dp_id]) if by_dp else None
+
+
+def _note_deployment(s: Session, logged: StatusMessage, source_dp_id: int | None) -> None:
+    """Move the client's deployment state, if the message reports one."""
+    fields = ("type", "client_name", "advertisement_id", "source_version", "state")
+    columns = {name: getattr(logged, name) for name in fields}
+    columns.update(exit_code=logged.exit_code, detail=logged.detail, at=logged.at)
+    report = deployment_status.report_of({**columns, "source_dp_id": source_dp_id})
+    if report is not None:
+        deployment_status.upsert(s, [report])
+
+
+def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> StatusMessage:
     at, next_at = message.at, message.next_attempt_at
     for name, moment in (("at", at), ("next_attempt_at", next_at)):
         if moment is not None and moment.tzinfo is None:
@@ -86,7 +115,7 @@ def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> Non
         fields["client_name"] = caller.name
     else:
         fields["dp_id"] = caller.dp_id
-    machine_event(
+    return machine_event(
         s, caller, message.type, detail=message.detail, severity=severity, at=at, **fields
     )
 
