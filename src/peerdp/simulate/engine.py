@@ -48,7 +48,9 @@ from peerdp.simulate.network import Flow, Link, Network
 from peerdp.simulate.scenario import FIRST_CLIENT_HOST
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-NOTIFY_S = 1.0  # long-poll: a policy change reaches a waiting machine in about a second
+# Long-poll: a change wakes every waiting machine it concerns; their next requests reach
+# the site spread over about this long (the site answers its waiters one by one).
+NOTIFY_S = 2.0
 DOWNLOAD_ROUNDS = 3  # download_package's max_rounds
 ROUND_BACKOFF_S = 0.5  # download_package's round_backoff_s
 RETRY_AFTER_S = 5.0  # a busy DP's Retry-After, as far as a download honours it
@@ -189,7 +191,7 @@ class Engine:
     def learn_at(self, machine: Machine) -> float:
         """When a machine learns of a policy change made now."""
         if not self.polling.by_interval:
-            return self.now + NOTIFY_S
+            return self.now + self.rng.uniform(0.0, NOTIFY_S)
         while machine.next_poll <= self.now:
             machine.next_poll += self.polling.next_poll_s(self.rng)
         return machine.next_poll
@@ -223,9 +225,7 @@ class Engine:
                 self.at(down.window.from_s, self._dp_down, self.dps[dp_id])
                 self.at(down.window.until_s, self._dp_up, self.dps[dp_id])
         cuts = [(c.place, c.window) for c in self.world.link_cuts]
-        cuts += [
-            (p.index, window) for p in self.world.places if p.wan for window in p.wan.outages
-        ]
+        cuts += [(p.index, window) for p in self.world.places if p.wan for window in p.wan.outages]
         for place, window in cuts:
             self.at(window.from_s, self._link_down, place)
             self.at(window.until_s, self._link_up, place)
@@ -233,10 +233,7 @@ class Engine:
             self.at(new.at_s, self._new_version, new.package)
 
     def _advertised(self, job: Job, _: Any) -> None:
-        if not self.polling.by_interval:
-            self.at(self.now + NOTIFY_S, self._policy, job, None)
-        else:
-            self.at(self.learn_at(job.machine), self._policy, job, None)
+        self.at(self.learn_at(job.machine), self._policy, job, None)
 
     # -- the DP list ---------------------------------------------------------------------
 
@@ -245,9 +242,10 @@ class Engine:
         rows = self.rows[package_id]
         row = rows.get(dp_id)
         current = row.state if row is not None else None
-        if not dp_states.can_move(current, state):
-            if not (current == state and row is not None and row.source_version != version):
-                raise SimulationError(dp_states.explain_refusal(current, state))
+        # A pending row given a newer version stays pending: the table has no such move.
+        renewed = current == state and row is not None and row.source_version != version
+        if not dp_states.can_move(current, state) and not renewed:
+            raise SimulationError(dp_states.explain_refusal(current, state))
         rows[dp_id] = rule.PackageDPRow(dp_id, state, version)
         self._snapshots.pop(package_id, None)
 
@@ -433,7 +431,9 @@ class Engine:
 
     def _run_program(self, job: Job) -> None:
         self.count_mp("status")  # program_started
-        self.at(self.now + self.world.scenario.clients.program_run_s, self._program_ends, job, job.token)
+        self.at(
+            self.now + self.world.scenario.clients.program_run_s, self._program_ends, job, job.token
+        )
 
     def _program_ends(self, job: Job, token: int) -> None:
         if token != job.token:
@@ -447,7 +447,9 @@ class Engine:
     def _fail(self, job: Job, kind: FailureKind, reason: str) -> None:
         self.count_mp("status")
         job.reason = reason
-        job.attempts = job.attempts.after_failure(kind, reason, EPOCH + timedelta(seconds=self.now), self.retry)
+        job.attempts = job.attempts.after_failure(
+            kind, reason, EPOCH + timedelta(seconds=self.now), self.retry
+        )
         if job.attempts.failed is not None:
             job.failed = reason
             return

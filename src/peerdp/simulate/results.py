@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peerdp.simulate.engine import Engine
+from peerdp.simulate.world import World
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def summarise(engine: Engine) -> Result:
     never: Counter[str] = Counter()
     for job in jobs:
         if job.done_at is None:
-            never[job.failed and f"gave up: {job.failed}" or _still(job)] += 1
+            never[f"gave up: {job.failed}" if job.failed else _still(job)] += 1
     wan = {link.name: link.bytes for link in engine.wan if link is not None}
     floor = _wan_floor(engine)
     mp_total = sum(engine.mp.values())
@@ -98,9 +99,7 @@ def _wan_floor(engine: Engine) -> dict[str, float]:
     for place, package_ids in wanted.items():
         link = engine.wan[place]
         if link is not None:
-            floor[link.name] = sum(
-                engine.packages[p].size * versions[p] for p in package_ids
-            )
+            floor[link.name] = sum(engine.packages[p].size * versions[p] for p in package_ids)
     return floor
 
 
@@ -124,3 +123,8 @@ def _branch_completion(engine: Engine) -> list[float]:
         else:
             last[job.place] = max(last.get(job.place, 0.0), job.done_at)
     return sorted(t for place, t in last.items() if place not in missing)
+
+
+def simulate(world: World, policy: str | None = None) -> Result:
+    """Run the world's scenario under `policy` (default: the scenario's) and summarise it."""
+    return summarise(Engine(world, policy=policy).run())

@@ -106,9 +106,7 @@ class Generate(_Model):
         except ValueError as exc:
             raise ValueError(f"address_plan: {exc}") from None
         if self.branch_prefix < net.prefixlen:
-            raise ValueError(
-                f"branch_prefix: /{self.branch_prefix} is wider than the plan {net}"
-            )
+            raise ValueError(f"branch_prefix: /{self.branch_prefix} is wider than the plan {net}")
         room = 2 ** (self.branch_prefix - net.prefixlen)
         if self.branches > room - 1:
             raise ValueError(

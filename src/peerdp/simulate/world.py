@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from peerdp.domain import location as rule
-from peerdp.domain.boundaries import Boundary
+from peerdp.domain.boundaries import Boundary, Connection
 from peerdp.domain.transfer_limits import in_force
 from peerdp.simulate import scenario as sc
 
@@ -110,7 +110,9 @@ def build(s: sc.Scenario) -> World:
     dp_by_name = {dp.rule.name: dp for dp in dps}
     packages = _packages(s, dp_by_name)
     pkg_by_name = {p.name: p for p in packages}
-    advertisements = tuple(_advertisement(s, n, a, pkg_by_name, by_place) for n, a in enumerate(s.advertisements))
+    advertisements = tuple(
+        _advertisement(s, n, a, pkg_by_name, by_place) for n, a in enumerate(s.advertisements)
+    )
     downs, cuts, versions = _events(s, dps, dp_by_name, by_place, pkg_by_name)
     return World(s, places, boundaries, dps, packages, advertisements, downs, cuts, versions)
 
@@ -119,7 +121,7 @@ def _fail(field: str, message: str) -> sc.ScenarioError:
     return sc.ScenarioError(f"{field}: {message}")
 
 
-def _connection(s: sc.Scenario, index: int) -> sc.Literal["fast", "slow"]:
+def _connection(s: sc.Scenario, index: int) -> Connection:
     if index == 0:
         return s.hq.connection
     if index <= len(s.branches):
@@ -130,7 +132,9 @@ def _connection(s: sc.Scenario, index: int) -> sc.Literal["fast", "slow"]:
 
 def _places(s: sc.Scenario) -> tuple[Place, ...]:
     hq_net = ipaddress.ip_network(s.hq.subnet, strict=False)
-    places = [Place(0, s.hq.name, hq_net, s.hq.ad_site, s.hq.clients, s.hq.lan_mbps * MBIT, None, 1)]
+    places = [
+        Place(0, s.hq.name, hq_net, s.hq.ad_site, s.hq.clients, s.hq.lan_mbps * MBIT, None, 1)
+    ]
     seen = {s.hq.name: "hq.name"}
     nets = [hq_net]
     for n, b in enumerate(s.branches):
@@ -140,11 +144,13 @@ def _places(s: sc.Scenario) -> tuple[Place, ...]:
         seen[b.name] = f"{field}.name"
         net = ipaddress.ip_network(b.subnet, strict=False)
         for other in nets:
-            if net.version == other.version and net.overlaps(other):  # type: ignore[arg-type]
+            if net.version == other.version and net.overlaps(other):
                 raise _fail(f"{field}.subnet", f"{net} overlaps {other}")
         nets.append(net)
         index = len(places)
-        places.append(Place(index, b.name, net, b.ad_site, b.clients, b.lan_mbps * MBIT, b.wan, index + 1))
+        places.append(
+            Place(index, b.name, net, b.ad_site, b.clients, b.lan_mbps * MBIT, b.wan, index + 1)
+        )
     if s.generate is not None:
         g = s.generate
         width = len(str(g.branches))
@@ -153,12 +159,21 @@ def _places(s: sc.Scenario) -> tuple[Place, ...]:
             name = f"{g.name_prefix}{n:0{width}d}"
             if name in seen:
                 raise _fail("generate.name_prefix", f"generated {name!r} is already {seen[name]}")
-            net = next(subnets, None)
-            if net is None:
+            free = next(subnets, None)
+            if free is None:
                 raise _fail("generate.address_plan", f"no room for {g.branches} branch subnets")
             index = len(places)
             places.append(
-                Place(index, name, net, None, g.clients_per_branch, g.lan_mbps * MBIT, g.wan, index + 1)
+                Place(
+                    index,
+                    name,
+                    free,
+                    None,
+                    g.clients_per_branch,
+                    g.lan_mbps * MBIT,
+                    g.wan,
+                    index + 1,
+                )
             )
     return tuple(places)
 
@@ -168,10 +183,7 @@ def _free_subnets(
 ) -> Iterator[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     plan = ipaddress.ip_network(g.address_plan, strict=False)
     for net in plan.subnets(new_prefix=g.branch_prefix):
-        if not any(
-            net.version == t.version and net.overlaps(t)  # type: ignore[arg-type]
-            for t in taken
-        ):
+        if not any(net.version == t.version and net.overlaps(t) for t in taken):
             yield net
 
 
@@ -179,14 +191,21 @@ def _dps(s: sc.Scenario, places: tuple[Place, ...], by_place: dict[str, Place]) 
     dps: list[DP] = []
     hosts: dict[int, int] = {}  # place -> next DP host number
 
-    def add(name: str, kind: str, place: Place, bits: bool, protects: frozenset[int], limit: int | None) -> None:
+    def add(
+        name: str,
+        kind: rule.DPKind,
+        place: Place,
+        bits: bool,
+        protects: frozenset[int],
+        limit: int | None,
+    ) -> None:
         host = hosts.get(place.index, 1)
         hosts[place.index] = host + 1
         domain = rule.DistributionPoint(
             id=len(dps) + 1,
             name=name,
             url=f"sim://{name}",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             bits_enabled=bits,
             site_code=s.site_code,
             protected_boundary_ids=protects,
@@ -218,7 +237,14 @@ def _dps(s: sc.Scenario, places: tuple[Place, ...], by_place: dict[str, Place]) 
         if name in names:
             raise _fail("branches", f"branch DP name {name!r} is already {names[name]}")
         names[name] = f"the branch DP of {place.name}"
-        add(name, "branch", place, spec.bits_enabled, frozenset({place.boundary_id}), spec.max_transfers)
+        add(
+            name,
+            "branch",
+            place,
+            spec.bits_enabled,
+            frozenset({place.boundary_id}),
+            spec.max_transfers,
+        )
     return tuple(dps)
 
 
@@ -250,7 +276,15 @@ def _packages(s: sc.Scenario, dp_by_name: dict[str, DP]) -> tuple[Package, ...]:
             staged.append(dp.rule.id)
         package_id = f"{s.site_code}{n + 1:05X}"
         packages.append(
-            Package(package_id, p.name, round(p.size_mib * MIB), p.files, p.on_demand, tuple(staged), p.staged_at)
+            Package(
+                package_id,
+                p.name,
+                round(p.size_mib * MIB),
+                p.files,
+                p.on_demand,
+                tuple(staged),
+                p.staged_at,
+            )
         )
     return tuple(packages)
 
