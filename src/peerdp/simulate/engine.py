@@ -116,8 +116,18 @@ class DPNode:
     pulled_bytes: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing that happened, for a trace (tests, and reading a small scenario's run)."""
+
+    at: float
+    who: str  # a client's or a DP's name
+    what: str  # located, failed, on_demand_added, on_demand_delayed, pull_started, ...
+    detail: str = ""
+
+
 class Engine:
-    def __init__(self, world: w.World, *, policy: str | None = None) -> None:
+    def __init__(self, world: w.World, *, policy: str | None = None, trace: bool = False) -> None:
         s = world.scenario
         self.world = world
         self.model = policy or s.clients.policy
@@ -158,6 +168,7 @@ class Engine:
         self.on_demand: list[tuple[float, str, int, int]] = []  # (t, package, version, dp)
         self.mp: Counter[int] = Counter()  # MP requests per second of simulated time
         self.mp_kinds: Counter[str] = Counter()
+        self.trace: list[Step] | None = [] if trace else None
         self.jobs = self._jobs()
         self._schedule_world()
 
@@ -167,14 +178,17 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._heap, (max(t, self.now), self._seq, fn, a, b))
 
-    def run(self) -> Engine:
-        """Run until nothing is left to happen or the scenario's duration is reached."""
+    def run(self, until: float | None = None) -> Engine:
+        """Run until nothing is left to happen or the scenario's duration is reached (or
+        `until`, to look at the site part way; call again to go on)."""
         heap, net, end = self._heap, self.net, self.world.scenario.duration_s
+        if until is not None:
+            end = min(end, until)
         while heap:
-            t, _, fn, a, b = heapq.heappop(heap)
-            if t > end:
+            if heap[0][0] > end:
                 self.now = end
                 break
+            t, _, fn, a, b = heapq.heappop(heap)
             self.now = t
             fn(a, b)
             if net.dirty and (not heap or heap[0][0] > t):
@@ -195,6 +209,10 @@ class Engine:
         while machine.next_poll <= self.now:
             machine.next_poll += self.polling.next_poll_s(self.rng)
         return machine.next_poll
+
+    def note(self, who: str, what: str, detail: str = "") -> None:
+        if self.trace is not None:
+            self.trace.append(Step(self.now, who, what, detail))
 
     def count_mp(self, kind: str) -> None:
         self.mp[int(self.now)] += 1
@@ -291,6 +309,7 @@ class Engine:
             return  # exactly once: already on the list
         self.move(package_id, dp_id, dp_states.INSTALL_PENDING, version)
         self.on_demand.append((self.now, package_id, version, dp_id))
+        self.note(branch.dp.rule.name, "on_demand_added", f"{package_id} v{version}")
         self.at(self.learn_at(branch.machine), self._dp_learns, branch, package_id)
 
     # -- a client ------------------------------------------------------------------------
@@ -328,6 +347,8 @@ class Engine:
             job.adv.rule,
             rule.Package(package.id, job.version, package.on_demand),
         )
+        if self.trace is not None:
+            self.note(job.client.name, "located", rule.describe(decision))
         if decision.on_demand:
             self._on_demand(decision, job)
         if not decision.distribution_points:
@@ -343,7 +364,10 @@ class Engine:
             if action.action == "add":
                 self._provision(package_id, version, self.dps[action.dp_id])
             elif action.action == "delayed":
-                self.delayed.setdefault((package_id, version, action.dp_id), self.now)
+                key = (package_id, version, action.dp_id)
+                if key not in self.delayed:
+                    self.delayed[key] = self.now
+                    self.note(self.dps[action.dp_id].dp.rule.name, "on_demand_delayed")
 
     def _try_sources(self, job: Job, start: int) -> None:
         for index in range(start, len(job.answer)):
@@ -385,6 +409,7 @@ class Engine:
             self._download_cut(job, node, flow, index)
 
         flow = Flow(path, package.size - job.partial, node.dp.rule.name, done, cut)
+        self.note(job.client.name, "download_started", node.dp.rule.name)
         job.flow = flow
         node.serving.add(flow)
         self.net.start(flow, self.now)
@@ -443,10 +468,12 @@ class Engine:
             self._fail(job, "program", "program_failed: exit code 1")
             return
         job.done_at = self.now
+        self.note(job.client.name, "succeeded")
 
     def _fail(self, job: Job, kind: FailureKind, reason: str) -> None:
         self.count_mp("status")
         job.reason = reason
+        self.note(job.client.name, "attempt_failed", reason)
         job.attempts = job.attempts.after_failure(
             kind, reason, EPOCH + timedelta(seconds=self.now), self.retry
         )
@@ -518,6 +545,7 @@ class Engine:
             if pull.version != self.version[package_id]:
                 return  # superseded meanwhile
             node.pulled[package_id] += 1
+            self.note(node.dp.rule.name, "pulled", f"{package_id} v{pull.version}")
             del node.pulls[package_id]
             self.move(package_id, node.dp.rule.id, dp_states.INSTALLED, pull.version)
 
@@ -529,6 +557,7 @@ class Engine:
         source.active += 1
         source.peak = max(source.peak, source.active)
         flow = Flow(path, size - pull.partial, source.dp.rule.name, done, cut)
+        self.note(node.dp.rule.name, "pull_started", source.dp.rule.name)
         pull.flow, pull.source = flow, source
         source.serving.add(flow)
         self.net.start(flow, self.now)

@@ -120,6 +120,14 @@ class Network:
             self.wan_rates.append((now, self.wan_rate))
         return changed
 
+    def settle_all(self, now: float) -> None:
+        """Count every flow's bytes up to `now` (links' byte counts are otherwise brought
+        up to date only when a rate changes)."""
+        for link in self.links:
+            for flow in link.flows:
+                if flow.settled_at < now:
+                    self._settle(flow, now)
+
     def _settle(self, flow: Flow, now: float) -> None:
         moved = flow.rate * (now - flow.settled_at)
         if moved:
