@@ -11,6 +11,7 @@ or both. A bad file raises :class:`ScenarioError` naming the field (``events[1].
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,7 +39,7 @@ class Window(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.until_s <= self.from_s:
-            raise ValueError(f"until_s ({self.until_s}) must be after from_s ({self.from_s})")
+            raise ValueError(f"until_s: {self.until_s} is not after from_s ({self.from_s})")
         return self
 
 
@@ -164,7 +165,7 @@ class Behaviour(_Model):
     def _randomise(self) -> Behaviour:
         if self.randomise_s > self.poll_interval_s:
             raise ValueError(
-                f"randomise_s ({self.randomise_s}) must not exceed poll_interval_s "
+                f"randomise_s: {self.randomise_s} is more than poll_interval_s "
                 f"({self.poll_interval_s})"
             )
         return self
@@ -234,7 +235,15 @@ def parse(data: dict[str, Any], origin: str = "scenario") -> Scenario:
 def _words(error: Any) -> str:
     where = _field_path(error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
+    # A check of several fields names the one it blames first ("until_s: ...").
+    blamed = _BLAMED.match(message)
+    if blamed:
+        where = f"{where}.{blamed[1]}" if where else blamed[1]
+        message = blamed[2]
     return f"{where}: {message}" if where else message
+
+
+_BLAMED = re.compile(r"^([a-z_]+): (.*)$", re.DOTALL)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
