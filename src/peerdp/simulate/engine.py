@@ -148,7 +148,8 @@ class Engine:
         self.now = 0.0
         self._heap: list[tuple[float, int, Callable[[Any, Any], None], Any, Any]] = []
         self._seq = 0
-        self.net = Network()
+        self.net = Network(quantum_s=s.reflow_quantum_s)
+        self._tick_at: float | None = None
         self.lan = [self.net.link(f"{p.name} LAN", p.lan_bps) for p in world.places]
         self.wan: list[Link | None] = [
             self.net.link(
@@ -192,10 +193,21 @@ class Engine:
             self.now = t
             fn(a, b)
             if net.dirty and (not heap or heap[0][0] > t):
-                for flow in net.reflow(t):
-                    if flow.rate > 0:
-                        self.at(t + flow.remaining / flow.rate, self._flow_due, flow, flow.token)
+                self._reflow(False)
         return self
+
+    def _reflow(self, tick: bool) -> None:
+        net, now = self.net, self.now
+        for flow in net.reflow(now, tick=tick):
+            if flow.rate > 0:
+                self.at(now + flow.remaining / flow.rate, self._flow_due, flow, flow.token)
+        if net.held and self._tick_at is None:
+            self._tick_at = net.next_tick(now)
+            self.at(self._tick_at, self._tick)
+
+    def _tick(self, _: Any, __: Any) -> None:
+        self._tick_at = None
+        self._reflow(True)
 
     def _machine(self) -> Machine:
         """A machine's first poll falls at a random point of its interval."""

@@ -9,16 +9,26 @@ link because it is held back elsewhere is not handed to the others (conservative
 Rates change only when a flow starts or ends on a link, or a link goes down; the
 simulator then calls :meth:`Network.reflow` once for the instant, which recomputes the
 flows on the links touched and returns those whose rate changed, so their completion
-can be scheduled again. Nothing is done per byte or per tick.
+can be scheduled again. Nothing is done per byte.
+
+A crowded link (more than `crowd` flows, such as the head office's link while two
+thousand branch DPs pull from it) would make every start and end recompute thousands of
+flows. Its shares are recomputed at most every `quantum_s` instead (a "tick"); until
+then a new flow on it waits with rate 0 and a flow's rate may only go down, so the
+link is still never over its capacity: each flow has at most the share it was given
+when there were no more flows than now. The cost: a new flow may start up to
+`quantum_s` late, and a share freed by a flow that ended stays idle as long.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# A flow with less than this left is complete (float rounding of rate x time).
-DONE_BYTES = 1e-3
+# A link with more flows than this recomputes their shares at most every QUANTUM_S.
+CROWD = 64
+QUANTUM_S = 5.0
 
 
 @dataclass(eq=False, slots=True)
@@ -53,9 +63,12 @@ class Flow:
 
 
 class Network:
-    def __init__(self) -> None:
+    def __init__(self, crowd: int = CROWD, quantum_s: float = QUANTUM_S) -> None:
         self.links: list[Link] = []
+        self.crowd = crowd
+        self.quantum_s = quantum_s
         self._dirty: set[Link] = set()
+        self._held: set[Link] = set()  # crowded links waiting for the next tick
         self.wan_rate = 0.0  # bytes per second on WAN links, now
         self.wan_rates: list[tuple[float, float]] = [(0.0, 0.0)]  # (time, wan_rate) changes
 
@@ -67,6 +80,13 @@ class Network:
     @property
     def dirty(self) -> bool:
         return bool(self._dirty)
+
+    @property
+    def held(self) -> bool:
+        return bool(self._held)
+
+    def next_tick(self, now: float) -> float:
+        return (math.floor(now / self.quantum_s) + 1) * self.quantum_s
 
     def start(self, flow: Flow, now: float) -> None:
         flow.size = flow.remaining
@@ -95,9 +115,17 @@ class Network:
             self.stop(flow, now)
         return cut
 
-    def reflow(self, now: float) -> list[Flow]:
-        """New rates for the flows on links touched since the last call; the flows whose
-        rate changed (their completion time moved)."""
+    def reflow(self, now: float, *, tick: bool = False) -> list[Flow]:
+        """New rates for the flows on links touched since the last call (crowded ones
+        only at a `tick`); the flows whose rate changed (their completion time moved)."""
+        held = self._held
+        if tick:
+            self._dirty |= held
+            held.clear()
+        elif self.quantum_s > 0:
+            crowded = [link for link in self._dirty if len(link.flows) > self.crowd]
+            held.update(crowded)
+            self._dirty.difference_update(crowded)
         touched: set[Flow] = set()
         for link in self._dirty:
             touched.update(link.flows)
@@ -105,6 +133,8 @@ class Network:
         moves = []
         for flow in touched:
             rate = min(link.capacity / len(link.flows) for link in flow.path)
+            if held and rate > flow.rate and not held.isdisjoint(flow.path):
+                continue  # on a crowded link: no more than it has until the tick
             if rate != flow.rate:
                 moves.append((rate - flow.rate, rate, flow))
         # Slow flows down before speeding others up, so no link is over its capacity

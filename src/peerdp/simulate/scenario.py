@@ -202,6 +202,9 @@ class Scenario(_Model):
     seed: int = 1
     duration_s: float = Field(default=14 * 86400.0, gt=0)
     site_code: str = Field(default="PS1", pattern=r"^[A-Z0-9]{3}$")
+    # A link with more than 64 transfers recomputes their shares at most this often
+    # (network.py); 0: at every start and end (exact, slow for thousands of transfers).
+    reflow_quantum_s: float = Field(default=5.0, ge=0)
     hq: Location
     branches: list[Branch] = []
     generate: Generate | None = None
