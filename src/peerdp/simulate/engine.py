@@ -30,6 +30,7 @@ Every change of a DP-list row is checked against `dp_states.TRANSITIONS`.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
 from collections import Counter
@@ -160,11 +161,20 @@ class Engine:
             for p in world.places
         ]
         self.dps = {dp.rule.id: DPNode(dp, self.lan[dp.place], self._machine()) for dp in world.dps}
+        self._pull_capable = sorted(
+            (
+                n
+                for n in self.dps.values()
+                if n.dp.rule.kind == "standard" and n.dp.rule.bits_enabled
+            ),
+            key=lambda n: n.dp.rule.name,
+        )
         self.view = rule.SiteView(world.boundaries, (dp.rule for dp in world.dps), {})
         self.rows: dict[str, dict[int, rule.PackageDPRow]] = {p.id: {} for p in world.packages}
         self._snapshots: dict[str, Mapping[int, rule.PackageDPRow]] = {}
         self.version = {p.id: 1 for p in world.packages}
         self.packages = {p.id: p for p in world.packages}
+        self._rule_packages: dict[tuple[str, int], rule.Package] = {}
         self.delayed: dict[tuple[str, int, int], float] = {}  # (package, version, dp) -> since
         self.on_demand: list[tuple[float, str, int, int]] = []  # (t, package, version, dp)
         self.mp: Counter[int] = Counter()  # MP requests per second of simulated time
@@ -177,14 +187,27 @@ class Engine:
 
     def at(self, t: float, fn: Callable[[Any, Any], None], a: Any = None, b: Any = None) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (max(t, self.now), self._seq, fn, a, b))
+        heapq.heappush(self._heap, (t if t > self.now else self.now, self._seq, fn, a, b))
 
     def run(self, until: float | None = None) -> Engine:
         """Run until nothing is left to happen or the scenario's duration is reached (or
         `until`, to look at the site part way; call again to go on)."""
-        heap, net, end = self._heap, self.net, self.world.scenario.duration_s
+        end = self.world.scenario.duration_s
         if until is not None:
             end = min(end, until)
+        # Millions of short-lived events and no garbage cycles worth finding while it
+        # runs: the cyclic collector's passes would cost a fifth of the time.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._loop(end)
+        finally:
+            if collecting:
+                gc.enable()
+        return self
+
+    def _loop(self, end: float) -> None:
+        heap, net = self._heap, self.net
         while heap:
             if heap[0][0] > end:
                 self.now = end
@@ -194,7 +217,6 @@ class Engine:
             fn(a, b)
             if net.dirty and (not heap or heap[0][0] > t):
                 self._reflow(False)
-        return self
 
     def _reflow(self, tick: bool) -> None:
         net, now = self.net, self.now
@@ -357,7 +379,7 @@ class Engine:
             self._view_for(package.id),
             job.client,
             job.adv.rule,
-            rule.Package(package.id, job.version, package.on_demand),
+            self._package(package, job.version),
         )
         if self.trace is not None:
             self.note(job.client.name, "located", rule.describe(decision))
@@ -369,6 +391,14 @@ class Engine:
         job.answer = tuple(r.dp.id for r in decision.distribution_points)
         job.round, job.busy_seen = 0, False
         self._try_sources(job, 0)
+
+    def _package(self, package: w.Package, version: int) -> rule.Package:
+        made = self._rule_packages.get((package.id, version))
+        if made is None:
+            made = self._rule_packages[package.id, version] = rule.Package(
+                package.id, version, package.on_demand
+            )
+        return made
 
     def _on_demand(self, decision: rule.LocationDecision, job: Job) -> None:
         package_id, version = job.adv.package.id, job.version
@@ -532,20 +562,20 @@ class Engine:
         self._pull_failed(node, package_id, pull)
 
     def _pull_sources(self, package_id: str, version: int, node: DPNode) -> list[DPNode]:
-        site = node.dp.rule.site_code
+        """What the branch DP's policy names as sources: the BITS-enabled standard DPs of
+        its site holding the version, by name."""
+        site, rows = node.dp.rule.site_code, self.rows[package_id]
         found = []
-        for dp_id, row in self.rows[package_id].items():
-            source = self.dps[dp_id]
-            r = source.dp.rule
+        for source in self._pull_capable:
+            row = rows.get(source.dp.rule.id)
             if (
-                r.kind == "standard"
-                and r.bits_enabled
-                and r.site_code == site
+                row is not None
+                and source.dp.rule.site_code == site
                 and row.state == dp_states.INSTALLED
                 and row.source_version == version
             ):
                 found.append(source)
-        return sorted(found, key=lambda n: n.dp.rule.name)
+        return found
 
     def _start_pull(
         self, node: DPNode, source: DPNode, pull: Pull, package_id: str, path: tuple[Link, ...]
