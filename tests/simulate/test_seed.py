@@ -61,7 +61,7 @@ def _never(engine_summary: dict[str, object], reason: str) -> None:
 
 def test_no_protected_branch_dp_covers_the_client() -> None:
     """(b): the branch's DP protects nothing: nobody is provisioned, nothing crosses the WAN."""
-    data = seed(branches__branch_dp=None)
+    data = seed(branches__branch_dp=False)
     data["distribution_points"].append(
         {"name": "BR01-DP", "kind": "branch", "location": "BR01", "bits_enabled": False}
     )

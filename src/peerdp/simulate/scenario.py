@@ -16,7 +16,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from peerdp.domain.boundaries import check_boundary_input
 
@@ -84,9 +91,17 @@ class Location(_Model):
 FIRST_CLIENT_HOST = 10
 
 
+def _no_branch_dp(value: Any) -> Any:
+    """`branch_dp = false`: a location without a branch DP (TOML has no null)."""
+    return None if value is False else value
+
+
+OptionalBranchDP = Annotated[BranchDP | None, BeforeValidator(_no_branch_dp)]
+
+
 class Branch(Location):
     wan: Link
-    branch_dp: BranchDP | None = BranchDP()
+    branch_dp: OptionalBranchDP = BranchDP()
 
 
 class Generate(_Model):
@@ -98,7 +113,7 @@ class Generate(_Model):
     lan_mbps: float = Field(default=100.0, gt=0)
     connection: Literal["fast", "slow"] = "fast"
     wan: Link
-    branch_dp: BranchDP | None = BranchDP()
+    branch_dp: OptionalBranchDP = BranchDP()
 
     @model_validator(mode="after")
     def _plan(self) -> Generate:
