@@ -53,3 +53,22 @@ def test_a_wan_outage_cuts_the_pull_which_resumes() -> None:
     # Cut off from the MP too: attempts in the outage fail without asking it.
     failed = [d for _, _, d in steps(engine, "attempt_failed")]
     assert "content_location_failed: the MP cannot be reached" in failed
+
+
+def test_a_standard_dp_at_its_limit_makes_branch_dps_wait_and_retry() -> None:
+    data = seed()
+    data["distribution_points"][0]["max_transfers"] = 1
+    data["branches"] = [
+        {
+            "name": f"BR0{n}",
+            "subnet": f"10.1.{n}.0/24",
+            "clients": 2,
+            "wan": {"mbps": 10},
+        }
+        for n in (1, 2, 3)
+    ]
+    engine = run(data)
+    summary = summarise(engine).summary
+    assert summary["succeeded"] == 6 and summary["branch_dp_pulls"] == 3
+    assert summary["peak_transfers_by_dp"]["HQ-DP01"] == 1
+    assert len(steps(engine, "pull_failed")) >= 2  # two found it busy, and tried again

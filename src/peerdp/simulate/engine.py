@@ -556,7 +556,9 @@ class Engine:
             return  # waiting for a source: a standard DP's installation wakes it
         for source in sources:
             path = self._path(source.dp.place, node.dp.place)
-            if source.up and all(link.up for link in path):
+            limit = source.dp.max_transfers
+            busy = limit is not None and source.active >= limit  # 503: the next source
+            if source.up and not busy and all(link.up for link in path):
                 self._start_pull(node, source, pull, package_id, path)
                 return
         self._pull_failed(node, package_id, pull)
@@ -615,6 +617,7 @@ class Engine:
         if not node.up:
             return  # a DP that is down reports nothing; it pulls again when it is back
         pull.attempts += 1
+        self.note(node.dp.rule.name, "pull_failed", f"attempt {pull.attempts}")
         behaviour = self.world.scenario.clients
         dp_id = node.dp.rule.id
         if pull.attempts >= behaviour.branch_attempts:
