@@ -102,6 +102,10 @@ def _print(s: dict[str, Any]) -> None:
             ),
         ),
         ("peak transfers per DP", _peaks(s["peak_transfers_by_dp"])),
+        *(
+            ("WAN over its floor", f"{name}: {human_size(extra)} more")
+            for name, extra in list(s["wan_most_over_floor"].items())[:3]
+        ),
     ]
     for label, value in rows:
         table.add_row(label, value)

@@ -41,6 +41,11 @@ def summarise(engine: Engine) -> Result:
             never[f"gave up: {job.failed}" if job.failed else _still(job)] += 1
     wan = {link.name: link.bytes for link in engine.wan if link is not None}
     floor = _wan_floor(engine)
+    over = sorted(
+        ((name, round(b - floor.get(name, 0))) for name, b in wan.items()),
+        key=lambda item: -item[1],
+    )
+    over = [(name, extra) for name, extra in over if extra > 1]
     mp_total = sum(engine.mp.values())
     span = max(1.0, (done[-1] if done else engine.now))
     polls = _policy_polls_per_s(engine)
@@ -60,7 +65,8 @@ def summarise(engine: Engine) -> Result:
         "on_demand_still_delayed": len(engine.delayed),
         "wan_bytes": round(sum(wan.values())),
         "wan_floor_bytes": round(sum(floor.values())),
-        "wan_links_over_floor": sum(1 for name, b in wan.items() if b > floor.get(name, 0) + 1),
+        "wan_links_over_floor": len(over),
+        "wan_most_over_floor": dict(over[:10]),  # link -> bytes beyond its floor
         "wan_bytes_by_link": {name: round(b) for name, b in wan.items() if b},
         "mp_requests": mp_total,
         "mp_requests_by_kind": dict(engine.mp_kinds),
