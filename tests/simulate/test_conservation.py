@@ -43,7 +43,7 @@ def test_no_link_exceeds_its_bandwidth_in_any_interval() -> None:
     links = engine.net.links
     before = [0.0] * len(links)
     t = 0.0
-    while engine._heap:
+    while not engine.finished:
         t += WINDOW_S
         engine.run(until=t)
         engine.net.settle_all(t)

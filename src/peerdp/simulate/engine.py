@@ -189,6 +189,11 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._heap, (t if t > self.now else self.now, self._seq, fn, a, b))
 
+    @property
+    def finished(self) -> bool:
+        """Nothing is left to happen."""
+        return not self._heap
+
     def run(self, until: float | None = None) -> Engine:
         """Run until nothing is left to happen or the scenario's duration is reached (or
         `until`, to look at the site part way; call again to go on)."""
