@@ -9,14 +9,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from peerdp.cli.connection import fail
+from peerdp.cli.connection import SiteOption, connect, fail
 from peerdp.cli.output import console, human_size
 
 COMPARE_MODELS = ("sccm2007", "peerdp")
 
 
 def simulate(
-    scenario: Annotated[Path, typer.Argument(help="The scenario file (TOML).")],
+    scenario: Annotated[
+        Path | None, typer.Argument(help="The scenario file (TOML); not with --advertisement.")
+    ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the full result here as JSON.")
     ] = None,
@@ -35,12 +37,32 @@ def simulate(
         str | None,
         typer.Option("--policy", help="Policy model: peerdp or sccm2007 (default: the file's)."),
     ] = None,
+    advertisement: Annotated[
+        str | None,
+        typer.Option(
+            "--advertisement",
+            help="Dry run on the site instead of a scenario: this advertisement (ID or name), "
+            "for the clients of its collection as they were last seen.",
+        ),
+    ] = None,
+    site: SiteOption = None,
 ) -> None:
     """Simulate a deployment described by SCENARIO.toml and summarise it.
 
     Content-location answers and on-demand provisioning come from the management
     point's own rule; transfers share link bandwidth; clients retry as the agent does.
+    With --advertisement, a dry run on the site's real facts instead (nothing changes).
     """
+    if advertisement is not None:
+        if scenario is not None:
+            fail("give a scenario file or --advertisement, not both")
+        from peerdp.cli.simulate_site import dry_run
+
+        with connect(site) as api:
+            dry_run(api, advertisement, json_path)
+        return
+    if scenario is None:
+        fail("give a scenario file (or --advertisement for a dry run on the site)")
     # Imported here so that other commands start without loading the simulator.
     from peerdp.simulate.results import Result
     from peerdp.simulate.results import simulate as run

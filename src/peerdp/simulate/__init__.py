@@ -9,5 +9,7 @@ come from `peerdp.domain.location` (the module the management point uses), every
 of a package's DP list goes through `peerdp.domain.dp_states`' transition table, failed
 attempts follow `peerdp.domain.programs` and `peerdp.domain.backoff`, and policy arrives
 as `peerdp.domain.policy_polling` says. Transfers are flows sharing link bandwidth
-(`network.py`). `results.py` summarises a run; `plots.py` draws it.
+(`network.py`). `results.py` summarises a run; `plots.py` draws it. `forecast.py` is the
+dry run on a real site's facts (`peerdp simulate --advertisement`): the same rule,
+without a clock.
 """
