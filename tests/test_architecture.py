@@ -3,7 +3,7 @@
     floor 4  cli, demo, __main__             the faces: the only place for typer and Rich
     floor 3  admin_client                    the admin API as a library
     floor 2  machine, site, dp, agents       the roles, and the link every machine shares
-    floor 1  store, content, transfer, security, net, config, logs
+    floor 1  store, content, transfer, security, net, config, logs, simulate
     floor 0  domain (and the package itself) pure rules and vocabularies
 
 A module may import its own package, any package on a lower floor, and a package on its
@@ -33,6 +33,7 @@ FLOORS: dict[str, int] = {
     "net": 1,
     "config": 1,
     "logs": 1,
+    "simulate": 1,
     "machine": 2,
     "site": 2,
     "dp": 2,

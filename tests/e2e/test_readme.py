@@ -14,7 +14,14 @@ import typer
 from peerdp.cli.main import app
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-ROLES = [("site", "serve"), ("dp", "serve"), ("branch", "serve"), ("client", "run"), ("explain",)]
+ROLES = [
+    ("site", "serve"),
+    ("dp", "serve"),
+    ("branch", "serve"),
+    ("client", "run"),
+    ("explain",),
+    ("simulate",),
+]
 
 
 def is_group(cmd: Any) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from peerdp.cli import admin, agents_cmd, demo_cmd, dp_cmd, explain_cmd, site_cmd
+from peerdp.cli import admin, agents_cmd, demo_cmd, dp_cmd, explain_cmd, simulate_cmd, site_cmd
 
 app = typer.Typer(
     name="peerdp",
@@ -21,6 +21,7 @@ dp_cmd.register()
 agents_cmd.register(app)
 app.command(name="explain")(explain_cmd.explain)
 app.command(name="demo")(demo_cmd.demo)
+app.command(name="simulate")(simulate_cmd.simulate)
 
 
 @app.callback()

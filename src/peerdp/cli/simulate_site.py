@@ -1,0 +1,123 @@
+"""`peerdp simulate --site URL --advertisement ID`: a dry run on the site's real facts.
+
+Reads the boundaries, DPs, the advertisement, its package and DP list, its collection
+and the clients' last-seen addresses through the admin API, and prints the forecast of
+`simulate/forecast.py`: where on-demand provisioning will fire or be delayed, which DP
+the clients will use, WAN bytes, and the clients that will get nothing and why.
+Nothing is changed on the site.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from peerdp.admin_client import AdminClient
+from peerdp.cli.output import console, human_size
+from peerdp.cli.resources import ADVERTISEMENT, item_path
+from peerdp.content.manifest import Manifest
+from peerdp.domain import location as rule
+from peerdp.domain.boundaries import Boundary, placement
+from peerdp.simulate.forecast import Forecast, forecast
+
+NOT_REGISTERED = "not_registered"
+
+
+def dry_run(api: AdminClient, advertisement: str, json_path: Path | None) -> None:
+    adv = api.get(item_path("advertisements", ADVERTISEMENT.id_of(advertisement)(api)))
+    package = api.get(item_path("packages", adv["package_id"]))
+    version = int(package["source_version"])
+    size = 0
+    if version > 0:
+        manifest = api.get(item_path("packages", package["id"], "versions", version, "manifest"))
+        size = Manifest.from_json(manifest).total_size
+    boundaries = [
+        Boundary(b["id"], b["name"], b["type"], b["value"], b["connection"])
+        for b in api.get("/boundaries")
+    ]
+    dps = [_dp(d) for d in api.get("/distribution-points")]
+    rows = {
+        r["dp_id"]: rule.PackageDPRow(r["dp_id"], r["state"], int(r["source_version"]))
+        for r in api.get(item_path("packages", package["id"], "distribution-points"))
+    }
+    members = api.get(item_path("collections", adv["collection_id"]))["member_names"]
+    known = {c["name"]: c for c in api.get("/clients")}
+    clients = [_client(known[name]) for name in members if name in known]
+    result = forecast(
+        rule.SiteView(boundaries, dps, {}),
+        rows,
+        rule.Advertisement(
+            str(adv["id"]),
+            package["id"],
+            adv["protected_only"],
+            adv["on_slow"],
+            adv["allow_remote"],
+        ),
+        rule.Package(package["id"], version, package["on_demand"]),
+        size,
+        clients,
+    )
+    unknown = sum(1 for name in members if name not in known)
+    _print(adv, package, result, unknown)
+    if json_path is not None:
+        data: dict[str, Any] = {
+            "advertisement_id": adv["id"],
+            "package_id": package["id"],
+            "source_version": version,
+            "package_bytes": size,
+            "on_demand": result.on_demand,
+            "branch_dp_pulls_bytes": result.pulls,
+            "remote_download_bytes": result.remote_bytes,
+            "wan_bytes": result.wan_bytes,
+            "never": {**result.never, **({NOT_REGISTERED: unknown} if unknown else {})},
+            "clients": [asdict(c) for c in result.clients],
+        }
+        json_path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _dp(d: dict[str, Any]) -> rule.DistributionPoint:
+    return rule.DistributionPoint(
+        id=d["id"],
+        name=d["name"],
+        url=d["url"] or "",
+        kind=d["kind"],
+        bits_enabled=d["bits_enabled"],
+        site_code=d["site_code"],
+        protected_boundary_ids=frozenset(d["protected_boundary_ids"]),
+        ip_addresses=tuple(d["ip_addresses"]),
+        ad_site=d["ad_site"],
+    )
+
+
+def _client(c: dict[str, Any]) -> rule.Client:
+    """Placed as the MP places it: by what it reported, or by its last peer address."""
+    where = placement(tuple(c["ip_addresses"]), c["ad_site"], c["peer_address"], c["locate_by"])
+    return rule.Client(c["name"], *where)
+
+
+def _print(adv: dict[str, Any], package: dict[str, Any], f: Forecast, unknown: int) -> None:
+    out = console()
+    table = Table(
+        title=f"dry run: advertisement {adv['id']} {adv['name']} · package {package['id']} "
+        f"v{package['source_version']}",
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("clients", f"{len(f.clients) + unknown:,} in the collection")
+    for name, action in sorted(f.on_demand.items()):
+        pulled = f.pulls.get(name)
+        detail = f", then pulls {human_size(pulled)} over the WAN" if pulled else ""
+        table.add_row(f"on demand: {name}", f"{action}{detail}")
+    uses = Counter(f"{c.dp} ({c.locality})" for c in f.clients if c.dp)
+    for dp, n in uses.most_common():
+        table.add_row(f"will use {dp}", f"{n:,} clients")
+    table.add_row("WAN bytes", human_size(f.wan_bytes))
+    for reason, n in [*f.never.items(), *([(NOT_REGISTERED, unknown)] if unknown else [])]:
+        table.add_row("will get nothing", f"{n:,}: {reason}")
+    out.print(table)
