@@ -83,6 +83,24 @@ def summarise(engine: Engine) -> Result:
     return Result(summary, done, engine.net.wan_rates, dict(engine.mp), by_branch)
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One content-location answer, in the words the MP records it with: a real site's
+    `content_location` status message has the client's name and the same `answer` (its
+    detail, `location.describe`), so a run and a real site's messages compare as equals."""
+
+    client: str
+    answer: str
+
+
+def decisions(engine: Engine) -> list[Decision]:
+    """The location decisions of a traced run (`Engine(trace=True)`), in the order they
+    were made."""
+    if engine.trace is None:
+        raise ValueError("the run was not traced: build the Engine with trace=True")
+    return [Decision(s.who, s.detail) for s in engine.trace if s.what == "located"]
+
+
 def _time_to(done: list[float], total: int, share: float) -> float | None:
     """When `share` of the targeted clients had succeeded; None if they never did."""
     need = math.ceil(total * share - 1e-9)
