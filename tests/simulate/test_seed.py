@@ -130,3 +130,17 @@ def test_a_move_the_transition_table_refuses_is_an_error() -> None:
     engine = run(seed())
     with pytest.raises(SimulationError, match="cannot move from installed to install_failed"):
         engine.move("PS100001", 2, dp_states.INSTALL_FAILED, 1)
+
+
+def test_a_failed_attempt_is_tried_again_when_the_agent_would() -> None:
+    """After the retry interval exactly: the agent (agents/client.py) waits for the time
+    `Attempts.after_failure` gives, with no jitter (only a failed policy fetch is
+    jittered, `mp_client.policy_retry_s`), and so does the simulator."""
+    engine = run(seed(clients={"retry_interval_s": 45.0}))
+    trace = engine.trace or []
+    for client in CLIENTS:
+        failed = [s.at for s in trace if s.who == client and s.what == "attempt_failed"]
+        located = [s.at for s in trace if s.who == client and s.what == "located"]
+        assert len(failed) == 1 and len(located) == 2
+        # (to the microsecond: the attempts' times are datetimes)
+        assert located[1] - failed[0] == pytest.approx(45.0, abs=1e-6)
