@@ -10,8 +10,9 @@ import pytest
 
 from peerdp.domain import dp_states
 from peerdp.domain.location import PackageDPRow
-from peerdp.simulate.engine import SimulationError
-from peerdp.simulate.results import summarise
+from peerdp.simulate import scenario, world
+from peerdp.simulate.engine import Engine, SimulationError
+from peerdp.simulate.results import decisions, summarise
 from tests.simulate.support import PACKAGE_BYTES, run, seed, steps
 
 CLIENTS = [f"BR01-PC00{n}" for n in range(1, 5)]
@@ -144,3 +145,13 @@ def test_a_failed_attempt_is_tried_again_when_the_agent_would() -> None:
         assert len(failed) == 1 and len(located) == 2
         # (to the microsecond: the attempts' times are datetimes)
         assert located[1] - failed[0] == pytest.approx(45.0, abs=1e-6)
+
+
+def test_decisions_are_the_located_steps_in_order_and_need_a_trace() -> None:
+    engine = run(seed())
+    assert [(d.client, d.answer) for d in decisions(engine)] == [
+        (who, detail) for who, _, detail in steps(engine, "located")
+    ]
+    untraced = Engine(world.build(scenario.parse(seed()))).run()
+    with pytest.raises(ValueError, match="not traced: build the Engine with trace=True"):
+        decisions(untraced)
