@@ -23,22 +23,22 @@ API = "/api/v1"
 
 # What an operator may do: act on deployments and DPs, never change configuration.
 OPERATOR_ACTIONS: dict[tuple[str, str], str] = {
-    ("POST", "/packages/{{package_id}}/distribution-points"): "add a DP to a package",
-    ("DELETE", "/packages/{{package_id}}/distribution-points/{{dp_id}}"): (
+    ("POST", "/packages/{package_id}/distribution-points"): "add a DP to a package",
+    ("DELETE", "/packages/{package_id}/distribution-points/{dp_id}"): (
         "remove a DP from a package"
     ),
-    ("POST", "/packages/{{package_id}}/distribution-points/{{dp_id}}/refresh"): (
+    ("POST", "/packages/{package_id}/distribution-points/{dp_id}/refresh"): (
         "redistribute a package to a DP, or retry a failed one"
     ),
-    ("POST", "/advertisements/{{advertisement_id}}/rerun"): "rerun an advertisement",
+    ("POST", "/advertisements/{advertisement_id}/rerun"): "rerun an advertisement",
     ("POST", "/enrolment-tokens"): "create an enrolment token",
-    ("DELETE", "/enrolment-tokens/{{token_id}}"): "revoke an enrolment token",
-    ("DELETE", "/clients/{{client_id}}"): "delete a client",
-    ("POST", "/clients/{{client_id}}/reenrol"): "allow a client's re-enrolment",
+    ("DELETE", "/enrolment-tokens/{token_id}"): "revoke an enrolment token",
+    ("DELETE", "/clients/{client_id}"): "delete a client",
+    ("POST", "/clients/{client_id}/reenrol"): "allow a client's re-enrolment",
 }
 # Reads that show who administers the site: for `full` alone.
 FULL_READS: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/admin-accounts"), ("GET", "/admin-accounts/{{account_id}}")}
+    {("GET", "/admin-accounts"), ("GET", "/admin-accounts/{account_id}")}
 )
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
