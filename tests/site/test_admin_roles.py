@@ -298,7 +298,8 @@ def test_the_audit_log_records_changes_and_refusals_not_reads(
     assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
     # The fixture's changes were made with the site's token, each one logged.
     package = world["package"]["id"]
-    versions = ok(site.admin("GET", "/audit", params={"path_prefix": f"/api/v1/packages/{package}"}))
+    prefix = {"path_prefix": f"/api/v1/packages/{package}"}
+    versions = ok(site.admin("GET", "/audit", params=prefix))
     assert {e["resource"] for e in versions} == {
         "/packages/{package_id}/versions",
         "/packages/{package_id}/programs",
@@ -312,9 +313,7 @@ def test_the_audit_log_filters_and_pages(site: Site) -> None:
     mine = ok(site.admin("GET", "/audit", params={"who": "ops"}))
     assert len(mine) == 5 and {e["who"] for e in mine} == {"ops"}
     page = ok(site.admin("GET", "/audit", params={"who": "ops", "limit": 2}))
-    rest = ok(
-        site.admin("GET", "/audit", params={"who": "ops", "before_id": page[-1]["id"]})
-    )
+    rest = ok(site.admin("GET", "/audit", params={"who": "ops", "before_id": page[-1]["id"]}))
     assert [e["id"] for e in page + rest] == [e["id"] for e in mine]
     future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     assert ok(site.admin("GET", "/audit", params={"since": future})) == []
