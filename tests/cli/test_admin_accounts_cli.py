@@ -7,8 +7,11 @@ import re
 
 import pytest
 
+from peerdp.admin_client import AdminClient
+from peerdp.admin_client import api as api_module
 from tests.cli.support import Cli
 from tests.helpers.api import unique
+from tests.helpers.processes import SiteProcess
 
 pytestmark = pytest.mark.slow  # the admin CLI runs as a process against a real site server
 
@@ -63,3 +66,21 @@ def test_bad_accounts_are_refused_in_one_line(cli: Cli) -> None:
     cli.ok("admin", "account", "add", name, "--role", "read_only")
     assert "already named" in cli.fails("admin", "account", "add", name, "--role", "full")
     assert "no admin account" in cli.fails("admin", "account", "revoke", "nobody-at-all")
+
+
+def test_the_admin_client_pages_through_the_audit_log(
+    site_server: SiteProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = unique("pager")
+    with AdminClient(site_server.url, site_server.admin_token) as admin:
+        secret = admin.create_admin_account(name, "operator")["token"]
+        with AdminClient(site_server.url, secret) as operator:
+            for _ in range(5):
+                operator.post("/enrolment-tokens", {"role": "client"})
+            whole = operator.audit(who=name, limit=100)
+            monkeypatch.setattr(api_module, "AUDIT_PAGE", 2)  # pages of 2: 2 + 2 + 1
+            assert operator.audit(who=name, limit=100) == whole
+            assert operator.audit(who=name, limit=3) == whole[:3]
+        assert len(whole) == 5 and {e["status"] for e in whole} == {201}
+        [account] = [a for a in admin.admin_accounts() if a["name"] == name]
+        assert admin.revoke_admin_account(account["id"])["revoked_at"] is not None
