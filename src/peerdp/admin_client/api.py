@@ -32,6 +32,8 @@ TOKEN_ENV = "PEERDP_ADMIN_TOKEN"
 API_PREFIX = "/api/v1"
 
 Params = Mapping[str, str | int | None]
+# The audit log's largest page (the API's own limit).
+AUDIT_PAGE = 1000
 
 
 def site_url(given: str) -> str:
@@ -113,6 +115,52 @@ class AdminClient:
         version and bytes, and its on-demand requests."""
         answer: dict[str, Any] = self.get(f"/packages/{package_id}/status")
         return answer
+
+    def admin_accounts(self) -> list[dict[str, Any]]:
+        """The administrator accounts, revoked ones included (needs the full role)."""
+        answer: list[dict[str, Any]] = self.get("/admin-accounts")
+        return answer
+
+    def create_admin_account(
+        self, name: str, role: str, *, expires_at: str | None = None
+    ) -> dict[str, Any]:
+        """A new administrator account; its secret (`token`) is in this answer alone."""
+        body = {"name": name, "role": role, "expires_at": expires_at}
+        answer: dict[str, Any] = self.post("/admin-accounts", body)
+        return answer
+
+    def revoke_admin_account(self, account_id: int) -> dict[str, Any]:
+        """Revoke an account: its secret stops working at once. Answers the account."""
+        answer: dict[str, Any] = self.delete(f"/admin-accounts/{account_id}")
+        return answer
+
+    def audit(
+        self,
+        *,
+        who: str | None = None,
+        since: str | None = None,
+        path_prefix: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` audit entries (changes asked of the admin API), newest
+        first, fetched a page at a time."""
+        entries: list[dict[str, Any]] = []
+        before_id: int | None = None
+        while len(entries) < limit:
+            page_size = min(AUDIT_PAGE, limit - len(entries))
+            params: Params = {
+                "who": who,
+                "since": since,
+                "path_prefix": path_prefix,
+                "limit": page_size,
+                "before_id": before_id,
+            }
+            page: list[dict[str, Any]] = self.get("/audit", params)
+            entries.extend(page)
+            if len(page) < page_size:
+                break
+            before_id = page[-1]["id"]
+        return entries
 
     def upload(self, path: str, chunks: Iterable[bytes], size: int, content_type: str) -> Any:
         """POST a streamed body of exactly `size` bytes; waits as long as the site needs."""

@@ -6,7 +6,9 @@ import typer
 
 from peerdp.cli import agents_cmd
 from peerdp.cli.commands import (
+    admin_account,
     advertisement,
+    audit,
     boundary,
     collection,
     dp,
@@ -27,6 +29,7 @@ GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("token", token.app),
     ("on-demand", machines.on_demand),
     ("status", status.app),
+    ("admin", admin_account.app),
 )
 
 
@@ -34,6 +37,7 @@ def register(app: typer.Typer) -> None:
     """Add the admin command groups to `app`."""
     for name, group in GROUPS:
         app.add_typer(group, name=name)
+    app.command(name="audit")(audit.audit)
     # `peerdp client` is shared with the agent's `client run` (agents_cmd.register adds the
     # group): the admin's list/show/delete join it there rather than replace it.
     machines.add_client_commands(agents_cmd.client_app)

@@ -20,6 +20,7 @@ from peerdp.security.bearer import bears_one_of
 from peerdp.security.signing import SiteKey
 from peerdp.site import errors
 from peerdp.site.admin import (
+    accounts,
     advertisements,
     boundaries,
     collections,
@@ -33,7 +34,9 @@ from peerdp.site.admin import (
     refresh,
     status_summaries,
 )
-from peerdp.site.auth import bearer, load_or_create_admin_token, same_secret
+from peerdp.site.admin.access import require_role
+from peerdp.site.audit import AuditLog
+from peerdp.site.auth import load_or_create_admin_token
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import Unauthorized
 from peerdp.site.limits import BodySizeLimit
@@ -47,11 +50,6 @@ from peerdp.store.models import Site
 
 # Background services add themselves here: each gets the context, runs until cancelled.
 Service = Callable[[SiteContext], Any]
-
-
-def require_admin(request: Request, ctx: SiteContext = Depends(site)) -> None:
-    if not same_secret(bearer(request), ctx.admin_token):
-        raise Unauthorized("wrong admin token")
 
 
 def open_site(settings: SiteSettings) -> SiteContext:
@@ -105,7 +103,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
     )
     app.state.site = ctx
     errors.install(app)
-    admin = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
+    admin = APIRouter(prefix="/api/v1", dependencies=[Depends(require_role)])
     for module in (
         boundaries,
         distribution_points,
@@ -119,11 +117,13 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         prestage,
         policy_polling,
         status_summaries,
+        accounts,
     ):
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(mp_router)
     app.include_router(_ops_router(metrics_readers(settings, ctx.admin_token)))
+    app.add_middleware(AuditLog, db=ctx.db)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from peerdp.domain import dp_states, transfer_limits
+from peerdp.domain.admin_roles import ADMIN_ROLES
 from peerdp.domain.boundaries import BOUNDARY_TYPES, CONNECTIONS, LOCATE_BY
 from peerdp.domain.deployment_states import DEPLOYMENT_STATES
 from peerdp.domain.location.model import DP_KINDS
@@ -436,3 +437,37 @@ class StatusMessage(Base):
     attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AdminAccount(Base):
+    """An administrator's credential with a role (the site's admin token is `full` and has
+    no row). Only the SHA-256 of its secret is kept; the secret is shown once at creation.
+    A revoked account keeps its row, so that the audit log's names stay unambiguous."""
+
+    __tablename__ = "admin_accounts"
+    __table_args__ = (CheckConstraint(_one_of("role", ADMIN_ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """One change asked of the admin API (a request other than GET), by whom, and its answer."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_who_id", "who", "id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    who: Mapped[str] = mapped_column(String(100))
+    account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    role: Mapped[str] = mapped_column(String(12))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    # The route's template (`/api/v1/packages/{package_id}`): which kind of resource.
+    resource: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
