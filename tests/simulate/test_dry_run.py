@@ -81,3 +81,49 @@ def test_bad_requests(site: SiteProcess, tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stderr.startswith("Error: ")
     done = simulate(site, str(tmp_path / "x.toml"), "--advertisement", "1")
     assert done.returncode == 1 and "not both" in done.stderr
+
+
+def test_a_deployment_not_advertised_yet(site: SiteProcess, tmp_path: Path) -> None:
+    world = build(site)
+    std = world.register("standard_dp", world.standard_dp["name"], world.standard_dp["id"])
+    world.report(std, "installed")
+    names = sorted(unique("PC") for _ in range(2))
+    for n, name in enumerate(names):
+        world.client(name, host=40 + n)
+    proposal = ok(world.admin.post("/collections", json={"name": unique("proposal")}), 201)
+    ok(world.admin.post(f"/collections/{proposal['id']}/members", json={"member_names": names}))
+    advertisements = len(ok(world.admin.get("/advertisements")))
+    out = tmp_path / "proposal.json"
+    done = simulate(
+        site,
+        "--package",
+        world.package["id"],
+        "--collection",
+        proposal["name"],
+        "--protected-only",
+        "--json",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not advertised yet" in done.stdout
+    forecast = json.loads(out.read_text())
+    branch = world.branch_dp["name"]
+    assert (forecast["advertisement_id"], forecast["collection_id"]) == (None, proposal["id"])
+    assert forecast["on_demand"] == {branch: "add"}
+    assert [c["first"] for c in sorted(forecast["clients"], key=lambda c: c["name"])] == [
+        "answered with no DP: on_demand_triggered",
+        "answered with no DP: on_demand_in_progress",
+    ]
+    assert {(c["dp"], c["locality"]) for c in forecast["clients"]} == {(branch, "local")}
+    # Nothing was made: no advertisement, no DP added.
+    assert len(ok(world.admin.get("/advertisements"))) == advertisements
+    assert set(world.dp_list()) == {world.standard_dp["id"]}
+
+
+def test_a_proposal_needs_a_package_and_a_collection(site: SiteProcess) -> None:
+    done = simulate(site, "--package", "PS100001")
+    assert done.returncode == 1 and "both --package and --collection" in done.stderr
+    done = simulate(site, "--advertisement", "1", "--collection", "1")
+    assert done.returncode == 1 and "not both" in done.stderr
+    done = simulate(site, "--package", "NO-SUCH", "--collection", "1")
+    assert done.returncode == 1 and done.stderr.startswith("Error: ")

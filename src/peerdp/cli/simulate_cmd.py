@@ -9,10 +9,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from peerdp.cli.commands.advertisement import PROTECTED_ONLY_HELP, REMOTE_HELP, OnSlow
 from peerdp.cli.connection import SiteOption, connect, fail
 from peerdp.cli.output import console, human_size
 
 COMPARE_MODELS = ("sccm2007", "peerdp")
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def simulate(
@@ -45,21 +50,62 @@ def simulate(
             "for the clients of its collection as they were last seen.",
         ),
     ] = None,
+    package: Annotated[
+        str | None,
+        typer.Option(
+            "--package",
+            metavar="PACKAGE",
+            help="Dry run of a deployment not advertised yet: this package (ID or name), "
+            "with --collection.",
+        ),
+    ] = None,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection", metavar="COLLECTION", help="With --package: the collection offered it."
+        ),
+    ] = None,
+    protected_only: Annotated[
+        bool,
+        typer.Option("--protected-only", help="With --package: " + _lower(PROTECTED_ONLY_HELP)),
+    ] = False,
+    on_slow: OnSlow = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="With --package: " + _lower(REMOTE_HELP))
+    ] = False,
     site: SiteOption = None,
 ) -> None:
     """Simulate a deployment described by SCENARIO.toml and summarise it.
 
     Content-location answers and on-demand provisioning come from the management
     point's own rule; transfers share link bandwidth; clients retry as the agent does.
-    With --advertisement, a dry run on the site's real facts instead (nothing changes).
+    With --advertisement, or --package and --collection for one not made yet, a dry run
+    on the site's real facts instead (nothing changes).
     """
-    if advertisement is not None:
+    proposal = package is not None or collection is not None
+    if advertisement is not None or proposal:
         if scenario is not None:
-            fail("give a scenario file or --advertisement, not both")
-        from peerdp.cli.simulate_site import dry_run
+            fail("give a scenario file or a dry run on the site, not both")
+        if advertisement is not None and proposal:
+            fail("give --advertisement, or --package and --collection, not both")
+        if proposal and (package is None or collection is None):
+            fail("a deployment not advertised yet needs both --package and --collection")
+        from peerdp.cli.simulate_site import advertised, dry_run, proposed
 
         with connect(site) as api:
-            dry_run(api, advertisement, json_path)
+            if advertisement is not None:
+                adv = advertised(api, advertisement)
+            else:
+                assert package is not None and collection is not None
+                adv = proposed(
+                    api,
+                    package,
+                    collection,
+                    protected_only=protected_only,
+                    on_slow=on_slow or "do_not_run",
+                    allow_remote=allow_remote,
+                )
+            dry_run(api, adv, json_path)
         return
     if scenario is None:
         fail("give a scenario file (or --advertisement for a dry run on the site)")

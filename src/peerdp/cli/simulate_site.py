@@ -1,7 +1,9 @@
-"""`peerdp simulate --site URL --advertisement ID`: a dry run on the site's real facts.
+"""`peerdp simulate --advertisement ID`, or `--package ID --collection ID` for a deployment
+not advertised yet: a dry run on the site's real facts.
 
-Reads the boundaries, DPs, the advertisement, its package and DP list, its collection
-and the clients' last-seen addresses through the admin API, and prints the forecast of
+Reads the boundaries, DPs, the advertisement (or the one proposed), its package and DP
+list, its collection and the clients' last-seen addresses through the admin API, and
+prints the forecast of
 `simulate/forecast.py`: where on-demand provisioning will fire or be delayed, which DP
 the clients will use, WAN bytes, and the clients that will get nothing and why.
 Nothing is changed on the site.
@@ -19,7 +21,7 @@ from rich.table import Table
 
 from peerdp.admin_client import AdminClient
 from peerdp.cli.output import console, human_size
-from peerdp.cli.resources import ADVERTISEMENT, item_path
+from peerdp.cli.resources import ADVERTISEMENT, COLLECTION, PACKAGE, item_path
 from peerdp.content.manifest import Manifest
 from peerdp.domain import location as rule
 from peerdp.domain.boundaries import Boundary, placement
@@ -28,8 +30,38 @@ from peerdp.simulate.forecast import Forecast, forecast
 NOT_REGISTERED = "not_registered"
 
 
-def dry_run(api: AdminClient, advertisement: str, json_path: Path | None) -> None:
-    adv = api.get(item_path("advertisements", ADVERTISEMENT.id_of(advertisement)(api)))
+def advertised(api: AdminClient, advertisement: str) -> dict[str, Any]:
+    """An advertisement of the site (by ID or name)."""
+    found: dict[str, Any] = api.get(
+        item_path("advertisements", ADVERTISEMENT.id_of(advertisement)(api))
+    )
+    return found
+
+
+def proposed(
+    api: AdminClient,
+    package: str,
+    collection: str,
+    *,
+    protected_only: bool,
+    on_slow: str,
+    allow_remote: bool,
+) -> dict[str, Any]:
+    """An advertisement not made yet: the package (ID or name) offered to the collection
+    (ID or name) with these options, as `peerdp advertisement add` would make it."""
+    return {
+        "id": None,
+        "name": "(not advertised yet)",
+        "package_id": PACKAGE.id_of(package)(api),
+        "collection_id": COLLECTION.id_of(collection)(api),
+        "protected_only": protected_only,
+        "on_slow": on_slow,
+        "allow_remote": allow_remote,
+    }
+
+
+def dry_run(api: AdminClient, adv: dict[str, Any], json_path: Path | None) -> None:
+    """Forecast `adv` (from `advertised` or `proposed`) and print it."""
     package = api.get(item_path("packages", adv["package_id"]))
     version = int(package["source_version"])
     size = 0
@@ -52,7 +84,7 @@ def dry_run(api: AdminClient, advertisement: str, json_path: Path | None) -> Non
         rule.SiteView(boundaries, dps, {}),
         rows,
         rule.Advertisement(
-            str(adv["id"]),
+            str(adv["id"] or "proposed"),
             package["id"],
             adv["protected_only"],
             adv["on_slow"],
@@ -67,6 +99,7 @@ def dry_run(api: AdminClient, advertisement: str, json_path: Path | None) -> Non
     if json_path is not None:
         data: dict[str, Any] = {
             "advertisement_id": adv["id"],
+            "collection_id": adv["collection_id"],
             "package_id": package["id"],
             "source_version": version,
             "package_bytes": size,
@@ -102,9 +135,10 @@ def _client(c: dict[str, Any]) -> rule.Client:
 
 def _print(adv: dict[str, Any], package: dict[str, Any], f: Forecast, unknown: int) -> None:
     out = console()
+    which = f"advertisement {adv['id']} {adv['name']}" if adv["id"] else adv["name"]
     table = Table(
-        title=f"dry run: advertisement {adv['id']} {adv['name']} · package {package['id']} "
-        f"v{package['source_version']}",
+        title=f"dry run: {which} · package {package['id']} v{package['source_version']} "
+        f"· collection {adv['collection_id']}",
         show_header=False,
     )
     table.add_column(style="bold")
