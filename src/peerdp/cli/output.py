@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from peerdp.domain.sizes import human_size
 from peerdp.domain.timestamps import parse_rfc3339
 
 Row = Mapping[str, Any]
@@ -111,15 +112,6 @@ def when(value: Any) -> Text:
 
 def size(value: Any) -> Text:
     return Text(human_size(value)) if isinstance(value, int) else _missing()
-
-
-def human_size(count: int) -> str:
-    amount = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if amount < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    raise AssertionError("unreachable")
 
 
 def state(value: Any) -> Text:

@@ -93,9 +93,10 @@ def report_of(message: Mapping[str, Any]) -> Report | None:
     )
 
 
-def upsert(s: Session, reports: Iterable[Report]) -> None:
+def upsert(s: Session, reports: Iterable[Report]) -> bool:
     """Apply the reports: the newest per row, rows of advertisements that still exist,
-    in key order (site-server processes sharing a database lock rows in the same order)."""
+    in key order (site-server processes sharing a database lock rows in the same order).
+    Whether any row was written."""
     latest: dict[Key, Report] = {}
     for report in reports:
         held = latest.get(report.key)
@@ -109,12 +110,13 @@ def upsert(s: Session, reports: Iterable[Report]) -> None:
         )
         latest[report.key] = replace(newer, boundary_id=newer.boundary_id or older.boundary_id)
     if not latest:
-        return
+        return False
     wanted = {key[0] for key in latest}
     existing = set(s.scalars(select(Advertisement.id).where(Advertisement.id.in_(wanted))))
     rows = [report.row() for key, report in sorted(latest.items()) if key[0] in existing]
     if rows:
         s.connection().execute(_upsert_statement(s), rows)
+    return bool(rows)
 
 
 def _upsert_statement(s: Session) -> Any:

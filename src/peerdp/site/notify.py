@@ -29,8 +29,11 @@ CHANNEL = "peerdp_changes"
 # What a change touches, each kind with its own generation, so a cache is dropped only by
 # the changes that concern it: "policy" (anything else: packages, advertisements, DP
 # lists and states), "topology" (boundaries, DPs), "members" (collection membership),
-# "machines" (a machine identity deleted). Every change moves the overall generation.
-KINDS = ("policy", "topology", "members", "machines")
+# "machines" (a machine identity deleted). Every change moves the overall generation but
+# one: "deployments" (a client's deployment state moved, site/deployment_status.py) moves
+# only its own, for the console's live pages; nothing else needs waking for it.
+DEPLOYMENTS = "deployments"
+KINDS = ("policy", "topology", "members", "machines", DEPLOYMENTS)
 # Session.info keys: the kinds and inputs published in the open transaction; the hooks.
 _PENDING = "peerdp_change"
 _CONCERNS = "peerdp_change_concerns"
@@ -127,18 +130,25 @@ class ChangeBus:
         topology: bool = False,
         members: bool = False,
         machines: bool = False,
+        deployments: bool = False,
         concerns: Collection[str] | None = None,
     ) -> None:
         """Announce, within `session`'s transaction, that the site changed.
 
         `topology`: boundaries or distribution points changed; `members`: a collection's
         membership; `machines`: a machine identity was deleted (its credential revoked);
-        `policy` (also when nothing is said): anything else, e.g. advertisements.
+        `deployments` (with `concerns=()`): clients' deployment states moved; `policy` (also when nothing is said): anything else, e.g. advertisements.
         `concerns`: the policy inputs the change touched (site/mp/policy_inputs.py), so
         only the machines whose policy reads one of them recompute it; None (not said)
         touches every policy, an empty collection none.
         """
-        flags = {"policy": policy, "topology": topology, "members": members, "machines": machines}
+        flags = {
+            "policy": policy,
+            "topology": topology,
+            "members": members,
+            "machines": machines,
+            DEPLOYMENTS: deployments,
+        }
         kinds = {kind for kind, on in flags.items() if on} or {"policy"}
         touched = {EVERYTHING} if concerns is None else set(concerns)
         if self.shared:  # every process, this one too, hears it through LISTEN
@@ -182,7 +192,8 @@ class ChangeBus:
         call from any thread."""
         touched = frozenset(concerns)
         with self._lock:
-            self.generation += 1
+            if not kinds or set(kinds) != {DEPLOYMENTS}:
+                self.generation += 1
             for kind in kinds:
                 self._generations[kind] += 1
             for key in touched:
@@ -203,18 +214,30 @@ class ChangeBus:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait(self, after_generation: int, timeout: float) -> int:
-        """Wait until the generation passes `after_generation` or `timeout` runs out."""
+    @property
+    def seen(self) -> int:
+        """Every change, deployment states' included: what the console's live pages follow."""
+        return self.generation + self._generations[DEPLOYMENTS]
+
+    async def wait(
+        self, after_generation: int, timeout: float, *, deployments: bool = False
+    ) -> int:
+        """Wait until the generation (`seen` if `deployments`) passes `after_generation`
+        or `timeout` runs out; the generation then."""
         assert self._changed is not None
         changed = self._changed
+
+        def current() -> int:
+            return self.seen if deployments else self.generation
+
         try:
             async with changed:
                 await asyncio.wait_for(
-                    changed.wait_for(lambda: self.generation > after_generation), timeout
+                    changed.wait_for(lambda: current() > after_generation), timeout
                 )
         except TimeoutError:
             pass
-        return self.generation
+        return current()
 
     def _listen(self, ready: threading.Event) -> None:
         url = make_url(self.db_url).set(drivername="postgresql")

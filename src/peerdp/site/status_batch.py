@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from peerdp.site import deployment_status
+from peerdp.site.notify import ChangeBus
 from peerdp.store.db import Database
 from peerdp.store.models import Client, DistributionPoint, StatusMessage, utcnow
 
@@ -90,19 +91,25 @@ class Batcher(Generic[T]):
 _DEPLOYMENT_ONLY = ("source_dp_id", "boundary_id")
 
 
-def _insert_messages(s: Session, rows: list[dict[str, Any]]) -> None:
+def _insert_messages(s: Session, rows: list[dict[str, Any]]) -> bool:
+    """Write the messages and the deployment states they move; whether any moved."""
     messages = [{k: v for k, v in row.items() if k not in _DEPLOYMENT_ONLY} for row in rows]
     s.execute(insert(StatusMessage), messages)
     reports = (deployment_status.report_of(row) for row in rows)
-    deployment_status.upsert(s, [report for report in reports if report is not None])
+    return deployment_status.upsert(s, [report for report in reports if report is not None])
 
 
 class StatusBatcher(Batcher[dict[str, Any]]):
     """Status messages written in batches; those that report a deployment's state (the
     MP's content-location answers) move it in the same transaction."""
 
-    def __init__(self, db: Database, **options: Any) -> None:
-        super().__init__(db, _insert_messages, name="peerdp-status", **options)
+    def __init__(self, db: Database, changes: ChangeBus | None = None, **options: Any) -> None:
+        def write(s: Session, rows: list[dict[str, Any]]) -> None:
+            if _insert_messages(s, rows) and changes is not None:
+                # The console's live pages follow deployment states (no policy moves).
+                changes.publish(s, deployments=True, concerns=())
+
+        super().__init__(db, write, name="peerdp-status", **options)
 
     def message(self, **fields: Any) -> None:
         now = utcnow()

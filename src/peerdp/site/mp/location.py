@@ -104,7 +104,7 @@ class LocationService:
         # Each collection's members, read whole: a deployment wave asks for thousands of
         # clients, each once. Dropped only when a collection's membership changes.
         self.members = FactCache(lambda: changes.generation_of("members"), "members")
-        self.answers = StatusBatcher(ctx.db)
+        self.answers = StatusBatcher(ctx.db, ctx.changes)
         self.sightings = sightings  # where each client asks from (the MP's, shared)
 
     def close(self) -> None:

@@ -67,7 +67,8 @@ def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> No
     logged = _log(ctx, s, caller, message)
     if caller.role == "client":
         source_dp_id = _count_bytes(s, caller, message)
-        _note_deployment(s, logged, source_dp_id)
+        if _note_deployment(s, logged, source_dp_id):
+            ctx.changes.publish(s, deployments=True, concerns=())
 
 
 def _count_bytes(s: Session, caller: Caller, message: StatusIn) -> int | None:
@@ -81,14 +82,13 @@ def _count_bytes(s: Session, caller: Caller, message: StatusIn) -> int | None:
     return max(by_dp, key=lambda dp_id: by_dp[dp_id]) if by_dp else None
 
 
-def _note_deployment(s: Session, logged: StatusMessage, source_dp_id: int | None) -> None:
-    """Move the client's deployment state, if the message reports one."""
+def _note_deployment(s: Session, logged: StatusMessage, source_dp_id: int | None) -> bool:
+    """Move the client's deployment state, if the message reports one; whether it did."""
     fields = ("type", "client_name", "advertisement_id", "source_version", "state")
     columns = {name: getattr(logged, name) for name in fields}
     columns.update(exit_code=logged.exit_code, detail=logged.detail, at=logged.at)
     report = deployment_status.report_of({**columns, "source_dp_id": source_dp_id})
-    if report is not None:
-        deployment_status.upsert(s, [report])
+    return report is not None and deployment_status.upsert(s, [report])
 
 
 def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> StatusMessage:
