@@ -10,8 +10,9 @@ import typer
 
 from peerdp.cli.connection import connect
 from peerdp.cli.main import app
-from peerdp.cli.output import human_size, local_time, plural
+from peerdp.cli.output import local_time, plural
 from peerdp.cli.timespec import parse_duration, parse_time
+from peerdp.domain.sizes import human_size
 from peerdp.domain.timestamps import rfc3339
 
 

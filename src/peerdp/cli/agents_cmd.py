@@ -185,7 +185,8 @@ def branch_import(
     The branch DP may be running.
     """
     from peerdp.cli.connection import fail
-    from peerdp.cli.output import human_size, print_json, say
+    from peerdp.cli.output import print_json, say
+    from peerdp.domain.sizes import human_size
     from peerdp.dp.prestage import ImportRefused, import_prestage
 
     start_logging(None, "branch_dp", logging.WARNING)

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from peerdp.cli.commands.advertisement import PROTECTED_ONLY_HELP, REMOTE_HELP, OnSlow
 from peerdp.cli.connection import SiteOption, connect, fail
-from peerdp.cli.output import console, human_size
+from peerdp.cli.output import console
+from peerdp.domain.sizes import human_size
 
 COMPARE_MODELS = ("sccm2007", "peerdp")
 

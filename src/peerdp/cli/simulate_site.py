@@ -20,11 +20,12 @@ from typing import Any
 from rich.table import Table
 
 from peerdp.admin_client import AdminClient
-from peerdp.cli.output import console, human_size
+from peerdp.cli.output import console
 from peerdp.cli.resources import ADVERTISEMENT, COLLECTION, PACKAGE, item_path
 from peerdp.content.manifest import Manifest
 from peerdp.domain import location as rule
 from peerdp.domain.boundaries import Boundary, placement
+from peerdp.domain.sizes import human_size
 from peerdp.simulate.forecast import Forecast, forecast
 
 NOT_REGISTERED = "not_registered"

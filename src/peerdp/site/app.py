@@ -18,7 +18,7 @@ from peerdp.config import SiteSettings, writable_data_dir
 from peerdp.content.archive_limits import ArchiveLimits
 from peerdp.security.bearer import bears_one_of
 from peerdp.security.signing import SiteKey
-from peerdp.site import errors
+from peerdp.site import console, errors
 from peerdp.site.admin import (
     accounts,
     advertisements,
@@ -122,6 +122,7 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         admin.include_router(module.router)
     app.include_router(admin)
     app.include_router(mp_router)
+    console.install(app)
     app.include_router(_ops_router(metrics_readers(settings, ctx.admin_token)))
     app.add_middleware(AuditLog, db=ctx.db)
     app.add_middleware(

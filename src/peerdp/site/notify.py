@@ -137,7 +137,8 @@ class ChangeBus:
 
         `topology`: boundaries or distribution points changed; `members`: a collection's
         membership; `machines`: a machine identity was deleted (its credential revoked);
-        `deployments` (with `concerns=()`): clients' deployment states moved; `policy` (also when nothing is said): anything else, e.g. advertisements.
+        `deployments` (with `concerns=()`): clients' deployment states moved; `policy`
+        (also when nothing is said): anything else, e.g. advertisements.
         `concerns`: the policy inputs the change touched (site/mp/policy_inputs.py), so
         only the machines whose policy reads one of them recompute it; None (not said)
         touches every policy, an empty collection none.

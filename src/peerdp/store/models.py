@@ -471,3 +471,23 @@ class AuditEntry(Base):
     # The route's template (`/api/v1/packages/{package_id}`): which kind of resource.
     resource: Mapped[str] = mapped_column(String(200))
     status: Mapped[int] = mapped_column(Integer)
+
+
+class ConsoleSession(Base):
+    """A signed-in console (site/console/sessions.py): who, with which role, and the
+    credential it was opened with (its SHA-256), so that revoking an account or changing
+    the site's admin token ends its sessions. Keyed by the SHA-256 of the cookie's secret."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (
+        CheckConstraint(_one_of("role", ADMIN_ROLES), name="role"),
+        Index("ix_console_sessions_created_at", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    who: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(12))
+    account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credential_hash: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

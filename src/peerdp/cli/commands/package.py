@@ -12,7 +12,6 @@ from peerdp.cli.connection import JsonOption, SiteOption, admin_errors_reported,
 from peerdp.cli.output import (
     Column,
     emit,
-    human_size,
     plural,
     print_json,
     print_record,
@@ -36,6 +35,7 @@ from peerdp.cli.resources import (
     list_rows,
 )
 from peerdp.cli.upload_bar import folder_entries, send_with_progress
+from peerdp.domain.sizes import human_size
 
 PACKAGES = Resource(
     "package",

@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 
 from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
-from peerdp.cli.output import human_size, print_json, say
+from peerdp.cli.output import print_json, say
 from peerdp.cli.progress import terminal_progress
 from peerdp.cli.resources import item_path
+from peerdp.domain.sizes import human_size
 from peerdp.transfer.download import NullProgress
 
 

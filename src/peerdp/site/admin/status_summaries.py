@@ -67,6 +67,18 @@ def advertisement_status(
 ) -> Response:
     """Counts of the advertisement's clients per state and per boundary and state, and a
     page of its client rows in name order (filtered by `state` and `client`)."""
+    return _json(advertisement_summary(ctx, advertisement_id, state, client, limit, offset))
+
+
+def advertisement_summary(
+    ctx: SiteContext,
+    advertisement_id: int,
+    state: str | None = None,
+    client: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> AdvertisementStatusOut:
+    """The advertisement's status (the API's answer, and the console's page)."""
     with ctx.db.reading() as s:
         adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
         version = s.scalar(select(Package.source_version).where(Package.id == adv.package_id))
@@ -104,7 +116,7 @@ def advertisement_status(
             offset=offset,
             clients=[_client_row(r, dp_names, boundary_names) for r in page],
         )
-    return _json(answer)
+    return answer
 
 
 def _counts(
@@ -188,6 +200,11 @@ def package_status(package_id: PackageId, ctx: SiteContext = Depends(site)) -> R
     """On how many of its DPs the package's current version is installed, its DPs per state
     with each one's version and bytes (pulled over the WAN, served), and its on-demand
     requests."""
+    return _json(package_summary(ctx, package_id))
+
+
+def package_summary(ctx: SiteContext, package_id: str) -> PackageStatusOut:
+    """The package's status on its DPs (the API's answer, and the console's page)."""
     with ctx.db.reading() as s:
         package = get_or_404(s, Package, package_id, "package")
         pdp = PackageDistributionPoint
@@ -225,4 +242,4 @@ def package_status(package_id: PackageId, ctx: SiteContext = Depends(site)) -> R
             distribution_points=rows,
             on_demand=[OnDemandRequestOut.model_validate(r) for r in on_demand],
         )
-    return _json(answer)
+    return answer

@@ -1,0 +1,43 @@
+"""The administrator's console at `/console`: server-rendered pages on the admin API's own
+service code, signed in with an admin credential (sessions.py), live over server-sent
+events (events.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from peerdp.site.console import actions, events, pages, signin
+from peerdp.site.console.guard import FormRefused
+from peerdp.site.console.render import STATIC, page
+from peerdp.site.console.sessions import SignInNeeded
+
+PREFIX = "/console"
+
+
+def install(app: FastAPI) -> None:
+    """Mount the console on the site's app."""
+    router = APIRouter(prefix=PREFIX, include_in_schema=False)
+    for module in (signin, pages, actions, events):
+        router.include_router(module.router)
+    app.include_router(router)
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
+    app.add_exception_handler(SignInNeeded, _sign_in_needed)
+    app.add_exception_handler(FormRefused, _form_refused)
+
+    @app.get(PREFIX, include_in_schema=False)
+    def console_root() -> Response:
+        return RedirectResponse(PREFIX + "/", status_code=307)
+
+
+async def _sign_in_needed(request: Request, exc: Exception) -> Response:
+    if request.method == "GET" and not request.url.path.endswith(("/live", "/events")):
+        return RedirectResponse(signin.SIGN_IN, status_code=303)
+    # A fragment, the event stream or a form: say so plainly, the page will reload.
+    return page(request, "sign_in.html", None, 401, error="Your session has ended.")
+
+
+async def _form_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FormRefused)
+    return page(request, "forbidden.html", None, 403, reason=exc.reason)

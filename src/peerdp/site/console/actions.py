@@ -1,0 +1,111 @@
+"""The console's actions on a package's DP list: add a DP, remove one, retry a failed one
+(SCCM's refresh). Each calls the API route's own function (not the API over HTTP), is
+allowed by the API's role table (site/admin/access.py) for the API route it stands for,
+and is written to the audit log. Done: back to the package page with a note."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from peerdp.domain.admin_roles import allows
+from peerdp.site.admin.access import API, role_needed
+from peerdp.site.admin.packages import add_package_dp, remove_package_dp
+from peerdp.site.admin.refresh import refresh_package_dp
+from peerdp.site.admin.schemas import PackageDPIn, PackageDPOut, PackageId
+from peerdp.site.console.audit import record
+from peerdp.site.console.deps import posted
+from peerdp.site.console.render import page
+from peerdp.site.console.sessions import SignedIn
+from peerdp.site.context import SiteContext, site
+from peerdp.site.errors import ApiError, Forbidden, Invalid
+
+router = APIRouter()
+
+# The API routes the actions stand for: the role table's keys.
+ADD_DP = ("POST", "/packages/{package_id}/distribution-points")
+REMOVE_DP = ("DELETE", "/packages/{package_id}/distribution-points/{dp_id}")
+RETRY_DP = ("POST", "/packages/{package_id}/distribution-points/{dp_id}/refresh")
+
+Posted = tuple[SignedIn, FormData]
+DpId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _act(
+    request: Request,
+    ctx: SiteContext,
+    who: SignedIn,
+    route: tuple[str, str],
+    package_id: str,
+    do: Callable[[], str],
+) -> Response:
+    """Run `do` if `who`'s role allows the API route; record it; the answer page."""
+    method, template = route
+    try:
+        needed = role_needed(method, template)
+        if not allows(who.role, needed):
+            refused = f"{method} {API}{template} needs the {needed} role"
+            raise Forbidden(f"{refused}; {who.credential.describe()}")
+        note = do()
+    except ApiError as exc:
+        record(ctx, who, request.url.path, template, exc.status)
+        back = f"/console/packages/{package_id}"
+        return page(request, "refused.html", who, exc.status, detail=exc.detail, back=back)
+    record(ctx, who, request.url.path, template, 200)
+    return RedirectResponse(f"/console/packages/{package_id}?note={quote(note)}", 303)
+
+
+def _dp_named(row: PackageDPOut) -> str:
+    return f"{row.dp_name} is {row.state.replace('_', ' ')}"
+
+
+@router.post("/packages/{package_id}/distribution-points")
+def add_dp(
+    request: Request,
+    package_id: PackageId,
+    checked: Posted = Depends(posted),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    who, form = checked
+
+    def do() -> str:
+        given = form.get("dp_id")
+        if not isinstance(given, str) or not given.isdigit():
+            raise Invalid("choose a distribution point to add")
+        row = add_package_dp(package_id, PackageDPIn(dp_id=int(given)), ctx)
+        return f"Added: {_dp_named(row)}."
+
+    return _act(request, ctx, who, ADD_DP, package_id, do)
+
+
+@router.post("/packages/{package_id}/distribution-points/{dp_id}/remove")
+def remove_dp(
+    request: Request,
+    package_id: PackageId,
+    dp_id: DpId,
+    checked: Posted = Depends(posted),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    def do() -> str:
+        return f"Removing: {_dp_named(remove_package_dp(package_id, dp_id, ctx))}."
+
+    return _act(request, ctx, checked[0], REMOVE_DP, package_id, do)
+
+
+@router.post("/packages/{package_id}/distribution-points/{dp_id}/retry")
+def retry_dp(
+    request: Request,
+    package_id: PackageId,
+    dp_id: DpId,
+    checked: Posted = Depends(posted),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    def do() -> str:
+        return f"Sent again: {_dp_named(refresh_package_dp(package_id, dp_id, ctx))}."
+
+    return _act(request, ctx, checked[0], RETRY_DP, package_id, do)

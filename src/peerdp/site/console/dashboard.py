@@ -1,0 +1,107 @@
+"""What the dashboard shows: each advertisement's deployment counts, the on-demand queue,
+and the DPs whose package rows failed or are past their deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from peerdp.domain import dp_states
+from peerdp.site.admin.status_schemas import AdvertisementStatusOut
+from peerdp.site.admin.status_summaries import advertisement_summary
+from peerdp.site.context import SiteContext
+from peerdp.store.models import (
+    Advertisement,
+    DistributionPoint,
+    OnDemandRequest,
+    PackageDistributionPoint,
+    utcnow,
+)
+
+# The on-demand requests still moving (a provisioned one stays until its DP installs).
+QUEUE_STATES = ("delayed", "provisioning", "provisioned")
+FAILED_STATES = (dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED)
+SHOWN = 200  # rows per list: the dashboard is a glance, the pages have the rest
+
+
+@dataclass(frozen=True)
+class TroubledRow:
+    package_id: str
+    dp_id: int
+    dp_name: str
+    state: str
+    detail: str
+    attempts: int
+    deadline_at: datetime | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class QueuedRequest:
+    id: int
+    package_id: str
+    source_version: int
+    dp_id: int
+    dp_name: str
+    client_name: str
+    state: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    deployments: list[AdvertisementStatusOut]
+    queue: list[QueuedRequest]
+    troubled: list[TroubledRow]
+
+
+def dashboard(ctx: SiteContext) -> Dashboard:
+    with ctx.db.reading() as s:
+        ids = list(s.scalars(select(Advertisement.id).order_by(Advertisement.id).limit(SHOWN)))
+        queued = s.execute(
+            select(OnDemandRequest, DistributionPoint.name)
+            .join(DistributionPoint, DistributionPoint.id == OnDemandRequest.dp_id)
+            .where(OnDemandRequest.state.in_(QUEUE_STATES))
+            .order_by(OnDemandRequest.id.desc())
+            .limit(SHOWN)
+        ).all()
+        now = utcnow()
+        pdp = PackageDistributionPoint
+        overdue = (pdp.deadline_at < now) & pdp.state.in_(dp_states.PENDING)
+        troubled = s.execute(
+            select(pdp, DistributionPoint.name)
+            .join(DistributionPoint, DistributionPoint.id == pdp.dp_id)
+            .where(or_(pdp.state.in_(FAILED_STATES), overdue))
+            .order_by(DistributionPoint.name, pdp.package_id)
+            .limit(SHOWN)
+        ).all()
+        queue = [
+            QueuedRequest(
+                r.id,
+                r.package_id,
+                r.source_version,
+                r.dp_id,
+                name,
+                r.client_name,
+                r.state,
+                r.created_at,
+            )
+            for r, name in queued
+        ]
+        rows = [
+            TroubledRow(
+                r.package_id,
+                r.dp_id,
+                name,
+                r.state,
+                r.detail,
+                r.attempts,
+                r.deadline_at,
+                r.deadline_at is not None and r.deadline_at < now,
+            )
+            for r, name in troubled
+        ]
+    deployments = [advertisement_summary(ctx, i, limit=1) for i in ids]
+    return Dashboard(deployments, queue, rows)

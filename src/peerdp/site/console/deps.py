@@ -1,0 +1,24 @@
+"""The signed-in user of a console request, and the checked form of a console POST."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from peerdp.site.console.guard import check_csrf, check_origin
+from peerdp.site.console.sessions import COOKIE, SignedIn, signed_in
+from peerdp.site.context import SiteContext, site
+
+
+async def user(request: Request, ctx: SiteContext = Depends(site)) -> SignedIn:
+    """The request's session (SignInNeeded: the sign-in page answers instead)."""
+    return await run_in_threadpool(signed_in, ctx, request.cookies.get(COOKIE))
+
+
+async def posted(request: Request, who: SignedIn = Depends(user)) -> tuple[SignedIn, FormData]:
+    """A POST's form, once its origin and CSRF token are checked (FormRefused: 403)."""
+    check_origin(request)
+    form = await request.form()
+    check_csrf(form, who)
+    return who, form

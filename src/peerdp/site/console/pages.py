@@ -1,0 +1,168 @@
+"""The console's pages: the dashboard, an advertisement's status, a package. Each has a
+`/live` fragment, its changing part, which the page fetches again when the site changes
+(events.py); without JavaScript the page is complete and a reload refreshes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from peerdp.domain.admin_roles import allows
+from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
+from peerdp.site.admin.access import role_needed
+from peerdp.site.admin.packages import list_programs, list_versions
+from peerdp.site.admin.schemas import PackageId, ProgramOut
+from peerdp.site.admin.status_summaries import advertisement_summary, package_summary
+from peerdp.site.console.actions import ADD_DP, REMOVE_DP, RETRY_DP
+from peerdp.site.console.dashboard import dashboard
+from peerdp.site.console.deps import user
+from peerdp.site.console.render import page
+from peerdp.site.console.sessions import SignedIn
+from peerdp.site.context import SiteContext, site
+from peerdp.site.errors import ApiError
+from peerdp.store.models import DistributionPoint
+
+router = APIRouter()
+CLIENTS_PER_PAGE = 50
+
+
+@router.get("/")
+def dashboard_page(
+    request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
+) -> Response:
+    return page(request, "dashboard.html", who, board=dashboard(ctx))
+
+
+@router.get("/live")
+def dashboard_live(
+    request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
+) -> Response:
+    return page(request, "_dashboard_live.html", who, board=dashboard(ctx))
+
+
+def _advertisement(
+    request: Request,
+    template: str,
+    who: SignedIn,
+    ctx: SiteContext,
+    advertisement_id: int,
+    state: DeploymentState | None,
+    number: int,
+) -> Response:
+    try:
+        summary = advertisement_summary(
+            ctx,
+            advertisement_id,
+            state=state,
+            limit=CLIENTS_PER_PAGE,
+            offset=(number - 1) * CLIENTS_PER_PAGE,
+        )
+    except ApiError as exc:
+        return refused(request, who, exc)
+    pages = max(1, -(-summary.matched // CLIENTS_PER_PAGE))
+    return page(
+        request,
+        template,
+        who,
+        status=summary,
+        states=DEPLOYMENT_STATES,
+        state=state,
+        number=number,
+        pages=pages,
+    )
+
+
+AdvertisementId = int
+StateFilter = Query(default=None, description="only clients in this state")
+PageNumber = Query(default=1, ge=1, le=1_000_000)
+
+
+@router.get("/advertisements/{advertisement_id}")
+def advertisement_page(
+    request: Request,
+    advertisement_id: AdvertisementId,
+    state: DeploymentState | None = StateFilter,
+    number: int = PageNumber,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    args = (ctx, advertisement_id, state, number)
+    return _advertisement(request, "advertisement.html", who, *args)
+
+
+@router.get("/advertisements/{advertisement_id}/live")
+def advertisement_live(
+    request: Request,
+    advertisement_id: AdvertisementId,
+    state: DeploymentState | None = StateFilter,
+    number: int = PageNumber,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    args = (ctx, advertisement_id, state, number)
+    return _advertisement(request, "_advertisement_live.html", who, *args)
+
+
+def _package(
+    request: Request, template: str, who: SignedIn, ctx: SiteContext, package_id: str
+) -> Response:
+    try:
+        summary = package_summary(ctx, package_id)
+        versions = list_versions(package_id, ctx)
+        programs = [ProgramOut.model_validate(p) for p in list_programs(package_id, ctx)]
+    except ApiError as exc:
+        return refused(request, who, exc)
+    listed = {row.dp_id for row in summary.distribution_points}
+    with ctx.db.reading() as s:
+        dps = s.execute(
+            select(DistributionPoint.id, DistributionPoint.name, DistributionPoint.kind).order_by(
+                DistributionPoint.name
+            )
+        ).all()
+    return page(
+        request,
+        template,
+        who,
+        status=summary,
+        versions=versions,
+        programs=programs,
+        addable=[dp for dp in dps if dp.id not in listed],
+        may=_may(who),
+        note=request.query_params.get("note"),
+    )
+
+
+def _may(who: SignedIn) -> dict[str, bool]:
+    """Which action forms `who` is shown: those the API's role table lets them use."""
+    return {name: allows(who.role, role_needed(*route)) for name, route in ACTIONS.items()}
+
+
+ACTIONS: dict[str, tuple[str, str]] = {"add": ADD_DP, "remove": REMOVE_DP, "retry": RETRY_DP}
+
+
+@router.get("/packages/{package_id}")
+def package_page(
+    request: Request,
+    package_id: PackageId,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    return _package(request, "package.html", who, ctx, package_id)
+
+
+@router.get("/packages/{package_id}/live")
+def package_live(
+    request: Request,
+    package_id: PackageId,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    return _package(request, "_package_live.html", who, ctx, package_id)
+
+
+def refused(request: Request, who: SignedIn, exc: ApiError, **more: Any) -> Response:
+    """The page saying what was refused (or not found) and why."""
+    return page(request, "refused.html", who, exc.status, detail=exc.detail, **more)
