@@ -106,3 +106,39 @@ def test_a_change_is_counted_once_by_the_bus_that_made_it_and_once_by_others() -
             maker.stop()
             other.stop()
             engine.dispose()
+
+
+def test_a_deployment_change_wakes_only_who_follows_deployments() -> None:
+    """Clients' deployment states move with every status batch: the console's live pages
+    hear of it (`seen`, in every process), but the overall generation (the distribution
+    manager's wake-up) and the policy listeners (held long-polls) do not move."""
+    with pg_schema("t") as url:
+        engine = make_engine(url, pool=False)
+        maker, other = ChangeBus(url, shared=True), ChangeBus(url, shared=True)
+        heard: list[frozenset[str]] = []
+        other.listeners.append(heard.append)
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            for bus in (maker, other):
+                await asyncio.to_thread(bus.start, loop)
+            while not (maker.generation and other.generation):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
+            heard.clear()
+            generations = (maker.generation, other.generation)
+            seen = other.seen
+            waiting = asyncio.ensure_future(other.wait(seen, 10, deployments=True))
+            with Session(engine) as session, session.begin():
+                maker.publish(session, deployments=True, concerns=())
+            assert await asyncio.wait_for(waiting, 10) == seen + 1
+            assert (maker.generation, other.generation) == generations
+            assert heard == []
+            assert await other.wait(other.generation, 0.2) == generations[1], "no wake-up"
+
+        try:
+            asyncio.run(run())
+        finally:
+            maker.stop()
+            other.stop()
+            engine.dispose()

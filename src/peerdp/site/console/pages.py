@@ -130,6 +130,7 @@ def _package(
         versions=versions,
         programs=programs,
         addable=[dp for dp in dps if dp.id not in listed],
+        dp_names={dp.id: dp.name for dp in dps},
         may=_may(who),
         note=request.query_params.get("note"),
     )
