@@ -90,10 +90,9 @@ def test_an_advertisement_page_follows_its_clients_without_reloading(
     expect(page.get_by_role("cell", name=names[0])).to_have_count(0)
 
     page.goto("/console/")
-    expect(page.get_by_role("cell", name=world.branch_dp["name"])).to_be_visible()  # the queue
-    screenshot(page, site_server, "dashboard")
-    page.set_viewport_size(PHONE)
-    screenshot(page, site_server, "dashboard-phone")
+    queue = page.get_by_role("region", name="On-demand queue")
+    expect(queue.get_by_role("cell", name=world.branch_dp["name"])).to_be_visible()
+    expect(queue.get_by_role("cell", name=names[0])).to_be_visible()
 
 
 def test_package_actions_take_effect_through_the_service_code(
@@ -119,7 +118,15 @@ def test_package_actions_take_effect_through_the_service_code(
     # A failed row: the on-demand branch DP (added by the first test's client) gives up.
     branch = world.register("branch_dp", branch_name, branch_id)
     world.report(branch, "install_failed")
-    page.reload()
+    page.goto("/console/")
+    troubled = page.get_by_role("region", name="Distribution points needing attention")
+    expect(troubled.get_by_role("cell", name=branch_name)).to_be_visible()
+    expect(troubled.get_by_role("cell", name="install failed")).to_be_visible()
+    screenshot(page, site_server, "dashboard")
+    page.set_viewport_size(PHONE)
+    screenshot(page, site_server, "dashboard-phone")
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"/console/packages/{package_id}")
     page.get_by_role("button", name=f"Retry on {branch_name}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Sent again: {branch_name}")
     row = world.dp_list()[branch_id]

@@ -1,0 +1,62 @@
+"""Every console route but sign-in and the static files needs a session, and each action
+stands for an API route of the role table (in-process app, on each database)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from peerdp.config import SiteSettings
+from peerdp.site.admin.access import OPERATOR_ACTIONS
+from peerdp.site.app import create_app
+from peerdp.site.console import PREFIX, actions, events, pages, signin
+from peerdp.site.console.pages import ACTIONS
+from tests.helpers.asgi import asgi_request
+
+OPEN = {("GET", "/console/sign-in"), ("POST", "/console/sign-in")}
+
+
+def _app(tmp_path: Path, db_url: str) -> FastAPI:
+    settings = {"data_dir": tmp_path / "site", "admin_token": "secret", "db": db_url}
+    return create_app(SiteSettings.model_validate(settings))
+
+
+def test_every_console_route_needs_a_session(tmp_path: Path, db_url: str) -> None:
+    app = _app(tmp_path, db_url)
+    routes = [
+        (method, PREFIX + route.path)
+        for module in (signin, pages, actions, events)  # what console.install mounts
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    ]
+    assert len(routes) >= 10
+    for method, path in routes:
+        if (method, path) in OPEN:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        cookie = {"Cookie": "peerdp_console=not-a-session", "Origin": "http://app"}
+        for headers in (None, cookie):
+            answer = asgi_request(app, method, concrete, headers)
+            if method == "GET" and not path.endswith(("/live", "/events")):
+                assert answer.status_code == 303, f"{method} {path}: {answer.status_code}"
+                assert answer.headers["location"] == "/console/sign-in"
+            else:
+                assert answer.status_code == 401, f"{method} {path}: {answer.status_code}"
+                assert "Your session has ended" in answer.text
+
+
+def test_the_sign_in_page_and_the_static_files_are_open(tmp_path: Path, db_url: str) -> None:
+    app = _app(tmp_path, db_url)
+    page = asgi_request(app, "GET", "/console/sign-in")
+    assert page.status_code == 200 and '<label for="credential">' in page.text
+    for name, kind in (("console.css", "text/css"), ("console.js", "javascript")):
+        answer = asgi_request(app, "GET", f"/console/static/{name}")
+        assert answer.status_code == 200 and kind in answer.headers["content-type"]
+
+
+def test_each_action_stands_for_an_operator_route_of_the_role_table() -> None:
+    assert set(ACTIONS.values()) <= set(OPERATOR_ACTIONS)
