@@ -6,6 +6,8 @@ forged forms, sign-out. The SQLite run saves screenshots to docs/console/ (READM
 from __future__ import annotations
 
 import re
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -258,3 +260,38 @@ def test_session_cookie_and_sign_out(
     assert replay.status_code == 303 and replay.headers["location"] == "/console/sign-in"
     events = httpx.get(site_server.url + "/console/events")
     assert events.status_code == 401
+
+
+def test_open_event_streams_hold_no_thread(world: World, site_server: SiteProcess) -> None:
+    """More live pages open than the server has worker threads (40): the pages and the
+    API still answer, and each stream hears of a change."""
+    client, _ = _signed_in_client(site_server)
+    cookie = client.cookies["peerdp_console"]
+    host, port = site_server.url.removeprefix("http://").split(":")
+    streams = []
+    try:
+        for _ in range(50):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            request = (
+                f"GET /console/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Cookie: peerdp_console={cookie}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            sock.sendall(request.encode())
+            streams.append(sock)
+        for sock in streams:
+            head = sock.recv(4096).decode()
+            assert head.startswith("HTTP/1.1 200") and "text/event-stream" in head, head
+        started = time.monotonic()
+        assert client.get("/console/").status_code == 200
+        ok(world.admin.get(f"/advertisements/{world.advertisement['id']}/status"))
+        assert time.monotonic() - started < 5
+        say(world, world.client(unique("PC-S"), host=30), "advertisement_received")
+        for sock in streams:
+            heard = b""
+            while b"event: change" not in heard:
+                chunk = sock.recv(4096)
+                assert chunk, "the stream closed"
+                heard += chunk
+    finally:
+        for sock in streams:
+            sock.close()
