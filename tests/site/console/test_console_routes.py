@@ -60,3 +60,27 @@ def test_the_sign_in_page_and_the_static_files_are_open(tmp_path: Path, db_url: 
 
 def test_each_action_stands_for_an_operator_route_of_the_role_table() -> None:
     assert set(ACTIONS.values()) <= set(OPERATOR_ACTIONS)
+
+
+def test_unknown_things_and_bad_credentials_get_a_page_saying_so(
+    tmp_path: Path, db_url: str
+) -> None:
+    app = _app(tmp_path, db_url)
+    origin = {"Origin": "http://app"}
+    empty = asgi_request(app, "POST", "/console/sign-in", origin, data={"credential": " "})
+    assert empty.status_code == 400 and "Enter an admin credential" in empty.text
+    wrong = asgi_request(app, "POST", "/console/sign-in", origin, data={"credential": "nope"})
+    assert wrong.status_code == 401 and "wrong admin token" in wrong.text
+    assert "set-cookie" not in wrong.headers
+    signed = asgi_request(app, "POST", "/console/sign-in", origin, data={"credential": "secret"})
+    assert signed.status_code == 303
+    cookie = {"Cookie": f"peerdp_console={signed.cookies['peerdp_console']}"}
+    for path, words in (
+        ("/console/packages/PS999999", "package PS999999 does not exist"),
+        ("/console/packages/PS999999/live", "package PS999999 does not exist"),
+        ("/console/advertisements/4242", "advertisement 4242 does not exist"),
+    ):
+        answer = asgi_request(app, "GET", path, cookie)
+        assert answer.status_code == 404 and words in answer.text, path
+    board = asgi_request(app, "GET", "/console/", cookie)
+    assert board.status_code == 200 and "No advertisements." in board.text

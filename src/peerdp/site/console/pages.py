@@ -15,7 +15,11 @@ from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
 from peerdp.site.admin.access import role_needed
 from peerdp.site.admin.packages import list_programs, list_versions
 from peerdp.site.admin.schemas import PackageId, ProgramOut
-from peerdp.site.admin.status_summaries import advertisement_summary, package_summary
+from peerdp.site.admin.status_summaries import (
+    AdvertisementId,
+    advertisement_summary,
+    package_summary,
+)
 from peerdp.site.console.actions import ADD_DP, REMOVE_DP, RETRY_DP
 from peerdp.site.console.dashboard import dashboard
 from peerdp.site.console.deps import user
@@ -75,7 +79,6 @@ def _advertisement(
     )
 
 
-AdvertisementId = int
 StateFilter = Query(default=None, description="only clients in this state")
 PageNumber = Query(default=1, ge=1, le=1_000_000)
 
