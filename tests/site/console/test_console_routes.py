@@ -82,5 +82,12 @@ def test_unknown_things_and_bad_credentials_get_a_page_saying_so(
     ):
         answer = asgi_request(app, "GET", path, cookie)
         assert answer.status_code == 404 and words in answer.text, path
+    bad = asgi_request(app, "GET", "/console/advertisements/1?state=sleeping", cookie)
+    assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
+    assert "state" in bad.text and "policy_received" in bad.text
+    api = asgi_request(
+        app, "GET", "/api/v1/advertisements/x/status", {"Authorization": "Bearer secret"}
+    )
+    assert api.status_code == 422 and "detail" in api.json(), "the API still answers JSON"
     board = asgi_request(app, "GET", "/console/", cookie)
     assert board.status_code == 200 and "No advertisements." in board.text

@@ -4,7 +4,10 @@ events (events.py)."""
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -12,6 +15,7 @@ from peerdp.site.console import actions, events, pages, signin
 from peerdp.site.console.guard import FormRefused
 from peerdp.site.console.render import STATIC, page
 from peerdp.site.console.sessions import SignInNeeded
+from peerdp.site.errors import describe_validation
 
 PREFIX = "/console"
 
@@ -25,6 +29,18 @@ def install(app: FastAPI) -> None:
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(SignInNeeded, _sign_in_needed)
     app.add_exception_handler(FormRefused, _form_refused)
+    api_validation = app.exception_handlers[RequestValidationError]
+
+    async def validation(request: Request, exc: Exception) -> Response:
+        """A bad path or query value: a page on the console, JSON on the API."""
+        if not request.url.path.startswith(PREFIX + "/"):
+            answer = api_validation(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        assert isinstance(exc, RequestValidationError)
+        detail = describe_validation(exc.errors())
+        return page(request, "refused.html", None, 422, detail=detail)
+
+    app.add_exception_handler(RequestValidationError, validation)
 
     @app.get(PREFIX, include_in_schema=False)
     def console_root() -> Response:
