@@ -127,3 +127,18 @@ def test_old_sessions_go_as_new_ones_open(ctx: SiteContext) -> None:
     _age(ctx, old, created_at=LIFETIME + timedelta(minutes=1))
     sign_in(ctx, "site-secret")
     assert _sessions(ctx) == 1
+
+
+def test_a_page_refreshing_itself_does_not_keep_its_session_open(ctx: SiteContext) -> None:
+    secret, _ = sign_in(ctx, "site-secret")
+    _age(ctx, secret, last_seen_at=IDLE - timedelta(minutes=1))
+
+    def last_seen() -> object:
+        with ctx.db.reading() as s:
+            return s.get(ConsoleSession, token_hash(secret)).last_seen_at  # type: ignore[union-attr]
+
+    before = last_seen()
+    signed_in(ctx, secret, touch=False)
+    assert last_seen() == before
+    signed_in(ctx, secret)
+    assert last_seen() != before, "a request of the user's keeps it open"

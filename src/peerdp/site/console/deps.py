@@ -12,8 +12,11 @@ from peerdp.site.context import SiteContext, site
 
 
 async def user(request: Request, ctx: SiteContext = Depends(site)) -> SignedIn:
-    """The request's session (SignInNeeded: the sign-in page answers instead)."""
-    return await run_in_threadpool(signed_in, ctx, request.cookies.get(COOKIE))
+    """The request's session (SignInNeeded: the sign-in page answers instead). A page's own
+    refreshes (its live part, its event stream) do not keep an unattended session open."""
+    secret = request.cookies.get(COOKIE)
+    touch = not request.url.path.endswith(("/live", "/events"))
+    return await run_in_threadpool(lambda: signed_in(ctx, secret, touch=touch))
 
 
 async def posted(request: Request, who: SignedIn = Depends(user)) -> tuple[SignedIn, FormData]:

@@ -2,29 +2,32 @@
 changed, so it fetches its `/live` fragment again.
 
 The stream is an async generator waiting on the site's change bus (site/notify.py),
-deployment states included: it holds no thread and reads nothing from the database; a
-page fetches what it shows itself. Changes are coalesced (at most one event per
-COALESCE_S), and a comment every KEEPALIVE_S keeps proxies from closing the stream."""
+deployment states included: it holds no thread between events; a page fetches what it
+shows itself. Changes are coalesced (at most one event per COALESCE_S). Every
+KEEPALIVE_S the session is checked again (one read), which also keeps proxies from
+closing a quiet stream: a session that ended (signed out, revoked) gets `signed-out`
+and the stream ends."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.console.deps import user
-from peerdp.site.console.sessions import SignedIn
+from peerdp.site.console.sessions import COOKIE, SignedIn, SignInNeeded, signed_in
 from peerdp.site.context import SiteContext, site
-from peerdp.site.notify import ChangeBus
 
 router = APIRouter()
 KEEPALIVE_S = 15.0
 COALESCE_S = 0.5
 
 
-async def changes(bus: ChangeBus) -> AsyncIterator[str]:
+async def changes(ctx: SiteContext, secret: str | None) -> AsyncIterator[str]:
+    bus = ctx.changes
     seen = bus.seen
     yield "retry: 3000\n\n"
     while not bus.stopping:
@@ -32,6 +35,11 @@ async def changes(bus: ChangeBus) -> AsyncIterator[str]:
         if bus.stopping:
             return
         if now == seen:
+            try:
+                await run_in_threadpool(lambda: signed_in(ctx, secret, touch=False))
+            except SignInNeeded:
+                yield "event: signed-out\ndata: \n\n"
+                return
             yield ": keepalive\n\n"
             continue
         seen = now
@@ -41,10 +49,10 @@ async def changes(bus: ChangeBus) -> AsyncIterator[str]:
 
 @router.get("/events")
 async def events(
-    who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
+    request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
 ) -> StreamingResponse:
     return StreamingResponse(
-        changes(ctx.changes),
+        changes(ctx, request.cookies.get(COOKIE)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -81,8 +81,9 @@ def sign_in(ctx: SiteContext, given: str) -> tuple[str, SignedIn]:
     return secret, signed
 
 
-def signed_in(ctx: SiteContext, secret: str | None) -> SignedIn:
-    """The session of the cookie's secret, if it is still valid; SignInNeeded if not."""
+def signed_in(ctx: SiteContext, secret: str | None, *, touch: bool = True) -> SignedIn:
+    """The session of the cookie's secret, if it is still valid; SignInNeeded if not.
+    `touch`: the request is the user's (not a page's own refresh): the session is not idle."""
     if not secret:
         raise SignInNeeded
     now = utcnow()
@@ -94,7 +95,7 @@ def signed_in(ctx: SiteContext, secret: str | None) -> SignedIn:
             if role is None or now - row.created_at > LIFETIME or now - row.last_seen_at > IDLE:
                 s.delete(row)  # committed before SignInNeeded is raised
             else:
-                if now - row.last_seen_at >= LAST_USED_GRANULARITY:
+                if touch and now - row.last_seen_at >= LAST_USED_GRANULARITY:
                     row.last_seen_at = now
                 found = SignedIn(row.who, role, row.account_id, row.csrf_token)
     if found is None:

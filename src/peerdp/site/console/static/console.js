@@ -26,6 +26,7 @@
     }
     var events = new EventSource("/console/events");
     events.addEventListener("change", refresh);
+    events.addEventListener("signed-out", function () { events.close(); window.location.reload(); });
     events.addEventListener("open", function () { live.dataset.following = "yes"; });
   }
   document.addEventListener("DOMContentLoaded", function () {
