@@ -36,7 +36,12 @@ def world(site_server: SiteProcess) -> World:
 
 @pytest.fixture
 def page(browser: Browser, site_server: SiteProcess) -> Iterator[Page]:
-    context = browser.new_context(base_url=site_server.url, viewport=DESKTOP)  # type: ignore[arg-type]
+    context = browser.new_context(
+        base_url=site_server.url,
+        viewport=DESKTOP,  # type: ignore[arg-type]
+        timezone_id="Europe/Paris",
+        locale="en-GB",
+    )
     opened = context.new_page()
     yield opened
     context.close()
@@ -83,6 +88,12 @@ def test_an_advertisement_page_follows_its_clients_without_reloading(
     say(world, b, "program_succeeded", state="succeeded", exit_code=0)
     expect(page.locator('[data-count="succeeded"]')).to_have_text("1")
     assert page.evaluate("window.notReloaded") is True, "the page was reloaded"
+    # Times are the browser's local time (Paris here), UTC in the HTML.
+    moment = page.locator("td time").first
+    utc = moment.get_attribute("datetime") or ""
+    local = page.evaluate(f"new Date({utc!r}).toLocaleString()")
+    expect(moment).to_have_text(local)
+    assert "UTC" not in local and "+00:00" in utc
     screenshot(page, site_server, "advertisement")
 
     page.get_by_label("Show clients").select_option("succeeded")
