@@ -103,6 +103,9 @@ def test_an_advertisement_page_follows_its_clients_without_reloading(
     expect(page.get_by_role("cell", name=names[0])).to_have_count(0)
 
     page.goto("/console/")
+    deployments = page.get_by_role("region", name="Deployments")
+    line = deployments.get_by_role("listitem").filter(has_text=adv)
+    expect(line).to_contain_text("1 of 2 succeeded")  # b succeeded, a waits for content
     queue = page.get_by_role("region", name="On-demand queue")
     expect(queue.get_by_role("cell", name=world.branch_dp["name"])).to_be_visible()
     expect(queue.get_by_role("cell", name=names[0])).to_be_visible()

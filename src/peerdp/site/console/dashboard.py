@@ -6,16 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
-from peerdp.site.admin.status_schemas import AdvertisementStatusOut
-from peerdp.site.admin.status_summaries import advertisement_summary
+from peerdp.domain.deployment_states import DEPLOYMENT_STATES
 from peerdp.site.context import SiteContext
 from peerdp.store.models import (
     Advertisement,
+    DeploymentStateRow,
     DistributionPoint,
     OnDemandRequest,
+    Package,
     PackageDistributionPoint,
     utcnow,
 )
@@ -51,15 +53,30 @@ class QueuedRequest:
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """An advertisement at a glance: its clients per state."""
+
+    advertisement_id: int
+    advertisement_name: str
+    package_id: str
+    source_version: int
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
 class Dashboard:
-    deployments: list[AdvertisementStatusOut]
+    deployments: list[Deployment]
     queue: list[QueuedRequest]
     troubled: list[TroubledRow]
 
 
 def dashboard(ctx: SiteContext) -> Dashboard:
     with ctx.db.reading() as s:
-        ids = list(s.scalars(select(Advertisement.id).order_by(Advertisement.id).limit(SHOWN)))
+        deployments = _deployments(s)
         queued = s.execute(
             select(OnDemandRequest, DistributionPoint.name)
             .join(DistributionPoint, DistributionPoint.id == OnDemandRequest.dp_id)
@@ -103,5 +120,28 @@ def dashboard(ctx: SiteContext) -> Dashboard:
             )
             for r, name in troubled
         ]
-    deployments = [advertisement_summary(ctx, i, limit=1) for i in ids]
     return Dashboard(deployments, queue, rows)
+
+
+def _deployments(s: Session) -> list[Deployment]:
+    """The first advertisements with their clients per state, in two queries whatever
+    their number (not a whole summary each: at 100,000 clients that took 0.4 s a page)."""
+    shown = s.execute(
+        select(
+            Advertisement.id, Advertisement.name, Advertisement.package_id, Package.source_version
+        )
+        .join(Package, Package.id == Advertisement.package_id)
+        .order_by(Advertisement.id)
+        .limit(SHOWN)
+    ).all()
+    counts: dict[int, dict[str, int]] = {
+        row[0]: dict.fromkeys(DEPLOYMENT_STATES, 0) for row in shown
+    }
+    row = DeploymentStateRow
+    for advertisement_id, state, number in s.execute(
+        select(row.advertisement_id, row.state, func.count())
+        .where(row.advertisement_id.in_(list(counts)))
+        .group_by(row.advertisement_id, row.state)
+    ):
+        counts[advertisement_id][state] = number
+    return [Deployment(i, name, package, version, counts[i]) for i, name, package, version in shown]
