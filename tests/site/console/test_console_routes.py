@@ -14,7 +14,9 @@ from peerdp.site.admin.access import OPERATOR_ACTIONS
 from peerdp.site.app import create_app
 from peerdp.site.console import PREFIX, actions, events, pages, signin
 from peerdp.site.console.pages import ACTIONS
+from peerdp.store.models import DeploymentStateRow, utcnow
 from tests.helpers.asgi import asgi_request
+from tests.site.mp_seed import Shape, seed
 
 OPEN = {("GET", "/console/sign-in"), ("POST", "/console/sign-in")}
 
@@ -91,3 +93,39 @@ def test_unknown_things_and_bad_credentials_get_a_page_saying_so(
     assert api.status_code == 422 and "detail" in api.json(), "the API still answers JSON"
     board = asgi_request(app, "GET", "/console/", cookie)
     assert board.status_code == 200 and "No advertisements." in board.text
+
+
+def test_an_advertisement_page_shows_the_boundaries_in_most_trouble_first(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Of 60 branches, the 50 with the most clients not yet succeeded are drawn, the one
+    where every client failed first; the other 10 are summed up in a line."""
+    app = _app(tmp_path, db_url)
+    ctx = app.state.site
+    shape = Shape(boundaries=60, branches=60, standard_dps=1, packages=1, clients=120)
+    with ctx.transaction() as s:
+        seed(s, shape, lambda i: f"pdm_console-{i}")
+        s.bulk_insert_mappings(
+            DeploymentStateRow,
+            [
+                {
+                    "advertisement_id": 1,
+                    "client_name": f"pc{i}",
+                    "state": "failed" if i % 60 == 59 else "succeeded" if i % 60 else "running",
+                    "source_version": 1,
+                    "boundary_id": i % 60 + 1,
+                    "at": utcnow(),
+                }
+                for i in range(shape.clients)
+            ],
+        )
+    form = {"credential": "secret"}
+    signed = asgi_request(app, "POST", "/console/sign-in", {"Origin": "http://app"}, data=form)
+    assert signed.status_code == 303, signed.text
+    cookie = {"Cookie": signed.headers["set-cookie"].split(";")[0]}
+    page = asgi_request(app, "GET", "/console/advertisements/1", cookie)
+    assert page.status_code == 200, page.text
+    drawn = re.findall(r"<li><span>(b\d+)</span>", page.text)
+    assert len(drawn) == 50
+    assert drawn[:2] == ["b59", "b0"]  # every client failed, then every client running
+    assert "10 more boundaries, with 20 client(s), 0 of them not yet succeeded" in page.text

@@ -15,6 +15,7 @@ from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
 from peerdp.site.admin.access import role_needed
 from peerdp.site.admin.packages import list_programs, list_versions
 from peerdp.site.admin.schemas import PackageId, ProgramOut
+from peerdp.site.admin.status_schemas import BoundaryCountsOut
 from peerdp.site.admin.status_summaries import (
     AdvertisementId,
     advertisement_summary,
@@ -67,17 +68,27 @@ def _advertisement(
     except ApiError as exc:
         return refused(request, who, exc)
     pages = max(1, -(-summary.matched // CLIENTS_PER_PAGE))
+    # The boundaries with the most clients not yet succeeded first (of those, the most
+    # failed): a glance finds the branches in trouble, and 2,000 branches stay light.
+    boundaries = sorted(
+        summary.boundaries,
+        key=lambda b: (b.counts["succeeded"] - b.total, -b.counts["failed"]),
+    )
     return page(
         request,
         template,
         who,
         status=summary,
+        boundaries=boundaries[:BOUNDARIES_SHOWN],
+        left=_left(boundaries[BOUNDARIES_SHOWN:]),
         states=DEPLOYMENT_STATES,
         state=state,
         number=number,
         pages=pages,
     )
 
+
+BOUNDARIES_SHOWN = 50
 
 StateFilter = Query(default=None, description="only clients in this state")
 PageNumber = Query(default=1, ge=1, le=1_000_000)
@@ -107,6 +118,13 @@ def advertisement_live(
 ) -> Response:
     args = (ctx, advertisement_id, state, number)
     return _advertisement(request, "_advertisement_live.html", who, *args)
+
+
+def _left(boundaries: list[BoundaryCountsOut]) -> dict[str, int]:
+    """What the boundaries not shown hold: how many, their clients, those not succeeded."""
+    clients = sum(b.total for b in boundaries)
+    pending = clients - sum(b.counts["succeeded"] for b in boundaries)
+    return {"boundaries": len(boundaries), "clients": clients, "pending": pending}
 
 
 def _package(
