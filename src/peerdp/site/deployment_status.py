@@ -14,6 +14,7 @@ branch DP's own pull, to its row's `pulled_bytes` (bytes over the WAN).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from sqlalchemy import and_, case, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from peerdp.domain.deployment_states import WITH_SOURCE, Derived, derive, is_newer
-from peerdp.store.db import dialect_insert
+from peerdp.store.db import insert_for
 from peerdp.store.models import (
     Advertisement,
     DeploymentStateRow,
@@ -115,15 +116,17 @@ def upsert(s: Session, reports: Iterable[Report]) -> bool:
     existing = set(s.scalars(select(Advertisement.id).where(Advertisement.id.in_(wanted))))
     rows = [report.row() for key, report in sorted(latest.items()) if key[0] in existing]
     if rows:
-        s.connection().execute(_upsert_statement(s), rows)
+        s.connection().execute(_upsert_statement(s.get_bind().dialect.name), rows)
     return bool(rows)
 
 
-def _upsert_statement(s: Session) -> Any:
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
     """INSERT, or on the row's key take the report's values where it is newer. The
     boundary is taken from any report that has one (an older answer of the MP still tells
-    where the client is), the newer one first."""
-    statement = dialect_insert(s, DeploymentStateRow)
+    where the client is), the newer one first. Built once per dialect: every batch of the
+    MP's answers runs it, and building it costs more than running it."""
+    statement = insert_for(dialect, DeploymentStateRow)
     new, held = statement.excluded, DeploymentStateRow.__table__.c
     newer = or_(
         new.source_version > held.source_version,
