@@ -36,15 +36,17 @@ Posted = tuple[SignedIn, FormData]
 DpId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _act(
+def act(
     request: Request,
     ctx: SiteContext,
     who: SignedIn,
     route: tuple[str, str],
-    package_id: str,
+    back: str,
     do: Callable[[], str],
 ) -> Response:
-    """Run `do` if `who`'s role allows the API route; record it; the answer page."""
+    """Run `do` if `who`'s role allows the API route `route`; record it in the audit log;
+    done, back to the console page `back` with `do`'s note; refused, a page saying why.
+    Every console action goes through here."""
     method, template = route
     try:
         needed = role_needed(method, template)
@@ -54,10 +56,13 @@ def _act(
         note = do()
     except ApiError as exc:
         record(ctx, who, request.url.path, template, exc.status)
-        back = f"/console/packages/{package_id}"
         return page(request, "refused.html", who, exc.status, detail=exc.detail, back=back)
     record(ctx, who, request.url.path, template, 200)
-    return RedirectResponse(f"/console/packages/{package_id}?note={quote(note)}", 303)
+    return RedirectResponse(f"{back}?note={quote(note)}", 303)
+
+
+def _package(package_id: str) -> str:
+    return f"/console/packages/{quote(package_id)}"
 
 
 def _dp_named(row: PackageDPOut) -> str:
@@ -80,7 +85,7 @@ def add_dp(
         row = add_package_dp(package_id, PackageDPIn(dp_id=int(given)), ctx)
         return f"Added: {_dp_named(row)}."
 
-    return _act(request, ctx, who, ADD_DP, package_id, do)
+    return act(request, ctx, who, ADD_DP, _package(package_id), do)
 
 
 @router.post("/packages/{package_id}/distribution-points/{dp_id}/remove")
@@ -94,7 +99,7 @@ def remove_dp(
     def do() -> str:
         return f"Removing: {_dp_named(remove_package_dp(package_id, dp_id, ctx))}."
 
-    return _act(request, ctx, checked[0], REMOVE_DP, package_id, do)
+    return act(request, ctx, checked[0], REMOVE_DP, _package(package_id), do)
 
 
 @router.post("/packages/{package_id}/distribution-points/{dp_id}/retry")
@@ -108,4 +113,4 @@ def retry_dp(
     def do() -> str:
         return f"Sent again: {_dp_named(refresh_package_dp(package_id, dp_id, ctx))}."
 
-    return _act(request, ctx, checked[0], RETRY_DP, package_id, do)
+    return act(request, ctx, checked[0], RETRY_DP, _package(package_id), do)
