@@ -332,6 +332,8 @@ class DeploymentStateRow(Base):
         # One state's rows of an advertisement, in client-name order (a page of them), and
         # its counts per state.
         Index("ix_deployment_states_rows", "advertisement_id", "state", "client_name"),
+        # One client's rows, every advertisement's (the console's client page).
+        Index("ix_deployment_states_client", "client_name"),
     )
     advertisement_id: Mapped[int] = mapped_column(
         ForeignKey("advertisements.id", ondelete="CASCADE"), primary_key=True

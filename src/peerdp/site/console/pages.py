@@ -10,9 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from peerdp.domain.admin_roles import allows
 from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
-from peerdp.site.admin.access import role_needed
 from peerdp.site.admin.packages import list_programs, list_versions
 from peerdp.site.admin.schemas import PackageId, ProgramOut
 from peerdp.site.admin.status_schemas import BoundaryCountsOut
@@ -21,7 +19,7 @@ from peerdp.site.admin.status_summaries import (
     advertisement_summary,
     package_summary,
 )
-from peerdp.site.console.actions import ADD_DP, REMOVE_DP, RETRY_DP
+from peerdp.site.console.actions import may
 from peerdp.site.console.dashboard import dashboard
 from peerdp.site.console.deps import user
 from peerdp.site.console.render import page
@@ -85,6 +83,8 @@ def _advertisement(
         state=state,
         number=number,
         pages=pages,
+        may=may(who),
+        note=request.query_params.get("note"),
     )
 
 
@@ -152,17 +152,9 @@ def _package(
         programs=programs,
         addable=[dp for dp in dps if dp.id not in listed],
         dp_names={dp.id: dp.name for dp in dps},
-        may=_may(who),
+        may=may(who),
         note=request.query_params.get("note"),
     )
-
-
-def _may(who: SignedIn) -> dict[str, bool]:
-    """Which action forms `who` is shown: those the API's role table lets them use."""
-    return {name: allows(who.role, role_needed(*route)) for name, route in ACTIONS.items()}
-
-
-ACTIONS: dict[str, tuple[str, str]] = {"add": ADD_DP, "remove": REMOVE_DP, "retry": RETRY_DP}
 
 
 @router.get("/packages/{package_id}")

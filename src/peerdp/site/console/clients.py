@@ -1,0 +1,294 @@
+"""The console's clients: the list (100,000 of them: a page at a time, filtered in SQL),
+one client's page with its history per advertisement, and its actions: rerun an
+advertisement for it, allow its re-enrolment, delete it (after a confirmation page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.sql import Select
+
+from peerdp.domain.boundaries import placement
+from peerdp.domain.visible_names import invisible_character
+from peerdp.site.admin.machines import allow_reenrolment, delete_client, get_client
+from peerdp.site.admin.schemas import ClientOut
+from peerdp.site.console.actions import DELETE_CLIENT, REENROL, RERUN, Posted, act, may
+from peerdp.site.console.deps import posted, user
+from peerdp.site.console.pages import PageNumber, refused
+from peerdp.site.console.render import page
+from peerdp.site.console.reruns import chosen_advertisement, rerun_one
+from peerdp.site.console.sessions import SignedIn
+from peerdp.site.context import SiteContext, site
+from peerdp.site.errors import ApiError, Invalid
+from peerdp.store.models import Advertisement, Client, DeploymentStateRow, DistributionPoint
+
+router = APIRouter()
+CLIENTS_PER_PAGE = 50
+ClientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# A client is enrolled (its credential works) until an administrator allows its
+# re-enrolment: the next registration under its name then replaces it.
+ClientState = Literal["enrolled", "reenrol_allowed"]
+STATE_WORDS: dict[str, str] = {"enrolled": "enrolled", "reenrol_allowed": "re-enrolment allowed"}
+
+
+@dataclass(frozen=True)
+class ClientLine:
+    """A client as the console shows it: what it is, and where it is now."""
+
+    client: ClientOut
+    boundaries: tuple[str, ...]
+
+    @property
+    def state(self) -> str:
+        return "reenrol_allowed" if self.client.reenrol_allowed else "enrolled"
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One advertisement on one client: its deployment_states row, named."""
+
+    advertisement_id: int
+    advertisement_name: str
+    state: str
+    reason: str
+    exit_code: int | None
+    restart_required: bool
+    source_version: int
+    source_dp_name: str | None
+    at: datetime
+
+
+def _matching(prefix: str, state: ClientState | None) -> Select[Client]:
+    query = select(Client)
+    if prefix:
+        # Machine names are case-insensitive (Windows' are); % and _ are plain characters.
+        query = query.where(Client.name.istartswith(prefix, autoescape=True))
+    if state is not None:
+        query = query.where(Client.reenrol_allowed.is_(state == "reenrol_allowed"))
+    return query
+
+
+def client_page(
+    ctx: SiteContext, prefix: str, state: ClientState | None, number: int
+) -> tuple[list[ClientLine], int]:
+    """One page of the clients whose name starts with `prefix` (any case) in `state`, by
+    name, each with the boundaries it is in now; and how many clients match."""
+    query = _matching(prefix, state)
+    with ctx.db.reading() as s:
+        matched = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        shown = query.order_by(Client.name).limit(CLIENTS_PER_PAGE)
+        rows = s.scalars(shown.offset((number - 1) * CLIENTS_PER_PAGE))
+        clients = [ClientOut.model_validate(row) for row in rows]
+    return [ClientLine(c, boundaries_of(ctx, c)) for c in clients], matched
+
+
+def boundaries_of(ctx: SiteContext, client: ClientOut) -> tuple[str, ...]:
+    """The names of the boundaries the client is in now, as the MP places it (by what it
+    reports, or by its connection's address if it is pinned so)."""
+    addresses, ad_site = placement(
+        tuple(client.ip_addresses), client.ad_site, client.peer_address, client.locate_by
+    )
+    index = ctx.mp.location.view().boundary_index
+    return tuple(m.boundary.name for m in index.match(addresses, ad_site))
+
+
+def history(ctx: SiteContext, client_name: str) -> list[HistoryLine]:
+    """Where each advertisement stands on the client, the latest report first."""
+    query = (
+        select(DeploymentStateRow, Advertisement.name, DistributionPoint.name)
+        .join(Advertisement, Advertisement.id == DeploymentStateRow.advertisement_id)
+        .outerjoin(DistributionPoint, DistributionPoint.id == DeploymentStateRow.source_dp_id)
+        .where(DeploymentStateRow.client_name == client_name)
+        .order_by(DeploymentStateRow.at.desc(), DeploymentStateRow.advertisement_id)
+    )
+    with ctx.db.reading() as s:
+        return [
+            HistoryLine(
+                advertisement_id=row.advertisement_id,
+                advertisement_name=adv_name,
+                state=row.state,
+                reason=row.reason,
+                exit_code=row.exit_code,
+                restart_required=row.restart_required,
+                source_version=row.source_version,
+                source_dp_name=dp_name,
+                at=row.at,
+            )
+            for row, adv_name, dp_name in s.execute(query)
+        ]
+
+
+def _prefix(given: str) -> str:
+    found = invisible_character(given)
+    if found is not None:
+        raise Invalid(f"name: a machine name shows every character (found {found})")
+    return given.strip()
+
+
+ClientsName = Query(default="", max_length=200, description="names starting so")
+StateFilter = Query(default=None, description="only clients in this state")
+
+
+def _clients(
+    request: Request,
+    template: str,
+    who: SignedIn,
+    ctx: SiteContext,
+    name: str,
+    state: ClientState | None,
+    number: int,
+) -> Response:
+    try:
+        prefix = _prefix(name)
+    except ApiError as exc:
+        return refused(request, who, exc, back="/console/clients")
+    lines, matched = client_page(ctx, prefix, state, number)
+    return page(
+        request,
+        template,
+        who,
+        clients=lines,
+        matched=matched,
+        name=prefix,
+        state=state,
+        states=STATE_WORDS,
+        number=number,
+        pages=max(1, -(-matched // CLIENTS_PER_PAGE)),
+        note=request.query_params.get("note"),
+    )
+
+
+@router.get("/clients")
+def clients_page(
+    request: Request,
+    name: str = ClientsName,
+    state: ClientState | None = StateFilter,
+    number: int = PageNumber,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    return _clients(request, "clients.html", who, ctx, name, state, number)
+
+
+@router.get("/clients/live")
+def clients_live(
+    request: Request,
+    name: str = ClientsName,
+    state: ClientState | None = StateFilter,
+    number: int = PageNumber,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    return _clients(request, "_clients_live.html", who, ctx, name, state, number)
+
+
+def _client(ctx: SiteContext, client_id: int) -> ClientOut:
+    return ClientOut.model_validate(get_client(client_id, ctx))
+
+
+def _one_client(
+    request: Request, template: str, who: SignedIn, ctx: SiteContext, client_id: int
+) -> Response:
+    try:
+        client = _client(ctx, client_id)
+    except ApiError as exc:
+        return refused(request, who, exc, back="/console/clients")
+    return page(
+        request,
+        template,
+        who,
+        line=ClientLine(client, boundaries_of(ctx, client)),
+        c=client,
+        states=STATE_WORDS,
+        history=history(ctx, client.name),
+        may=may(who),
+        note=request.query_params.get("note"),
+    )
+
+
+@router.get("/clients/{client_id}")
+def client_detail(
+    request: Request,
+    client_id: ClientId,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    return _one_client(request, "client.html", who, ctx, client_id)
+
+
+@router.get("/clients/{client_id}/live")
+def client_live(
+    request: Request,
+    client_id: ClientId,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    return _one_client(request, "_client_live.html", who, ctx, client_id)
+
+
+@router.get("/clients/{client_id}/delete")
+def confirm_delete(
+    request: Request,
+    client_id: ClientId,
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    """The confirmation step: what deleting the client means, and the form that does it."""
+    try:
+        client = _client(ctx, client_id)
+    except ApiError as exc:
+        return refused(request, who, exc, back="/console/clients")
+    return page(request, "client_delete.html", who, c=client, may=may(who))
+
+
+def _back(client_id: int) -> str:
+    return f"/console/clients/{client_id}"
+
+
+@router.post("/clients/{client_id}/delete")
+def delete(
+    request: Request,
+    client_id: ClientId,
+    checked: Posted = Depends(posted),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    def do() -> str:
+        name = _client(ctx, client_id).name
+        delete_client(client_id, ctx)
+        return f"Deleted client {name}: it must enrol again."
+
+    return act(request, ctx, checked[0], DELETE_CLIENT, "/console/clients", do)
+
+
+@router.post("/clients/{client_id}/reenrol")
+def reenrol(
+    request: Request,
+    client_id: ClientId,
+    checked: Posted = Depends(posted),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    def do() -> str:
+        name = allow_reenrolment(client_id, ctx).name
+        return f"Re-enrolment allowed: the next registration as {name} replaces this machine."
+
+    return act(request, ctx, checked[0], REENROL, _back(client_id), do)
+
+
+@router.post("/clients/{client_id}/rerun")
+def rerun(
+    request: Request,
+    client_id: ClientId,
+    checked: Posted = Depends(posted),
+    ctx: SiteContext = Depends(site),
+) -> Response:
+    who, form = checked
+
+    def do() -> str:
+        return rerun_one(ctx, chosen_advertisement(form), _client(ctx, client_id).name)
+
+    return act(request, ctx, who, RERUN, _back(client_id), do)
