@@ -288,3 +288,11 @@ def test_a_read_only_account_sees_no_form_and_is_refused(tmp_path: Path, db_url:
         answer = console.post(path, form)
         assert answer.status_code == 403 and "needs the operator role" in answer.text, path
     assert _reruns(app) == [] and _token_rows(app) == []
+
+
+def test_a_filter_left_at_any_filters_nothing(tmp_path: Path, db_url: str) -> None:
+    console = Console(_app(tmp_path, db_url, clients=3))
+    every = console.get("/console/clients", params={"state": "", "name": ""})
+    assert every.status_code == 200 and "3 client(s)" in every.text
+    any_state = console.get("/console/advertisements/1", params={"state": ""})
+    assert any_state.status_code == 200, any_state.text

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,47 +16,10 @@ from playwright.sync_api import Browser, Page, expect
 from tests.helpers.api import ok, unique
 from tests.helpers.processes import SiteProcess
 from tests.site.admin.test_status_summaries import say
-from tests.site.console.conftest import SCREENSHOTS
-from tests.site.mp_world import World, build
+from tests.site.console.conftest import DESKTOP, PHONE, new_account, screenshot, sign_in
+from tests.site.mp_world import World
 
 pytestmark = pytest.mark.slow  # a real site-server process and a real browser
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def world(site_server: SiteProcess) -> World:
-    built = build(site_server)
-    std = built.register("standard_dp", built.standard_dp["name"], built.standard_dp["id"])
-    built.report(std, "installed")
-    return built
-
-
-@pytest.fixture
-def page(browser: Browser, site_server: SiteProcess) -> Iterator[Page]:
-    context = browser.new_context(
-        base_url=site_server.url,
-        viewport=DESKTOP,  # type: ignore[arg-type]
-        timezone_id="Europe/Paris",
-        locale="en-GB",
-    )
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-def sign_in(page: Page, credential: str) -> None:
-    page.goto("/console/")
-    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
-    page.get_by_label("Admin credential").fill(credential)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-
-
-def screenshot(page: Page, site: SiteProcess, name: str) -> None:
-    if site.db_url.startswith("sqlite"):  # one set, from one run
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_an_advertisement_page_follows_its_clients_without_reloading(
@@ -171,16 +132,10 @@ def test_package_actions_take_effect_through_the_service_code(
     assert {e["who"] for e in audit} == {"admin-token"}
 
 
-def _account(world: World, role: str) -> dict[str, Any]:
-    body = {"name": unique(role), "role": role}
-    created: dict[str, Any] = ok(world.admin.post("/admin-accounts", json=body), 201)
-    return created
-
-
 def test_a_read_only_account_sees_no_action_and_is_refused_one(
     page: Page, world: World, site_server: SiteProcess
 ) -> None:
-    account = _account(world, "read_only")
+    account = new_account(world, "read_only")
     sign_in(page, account["token"])
     expect(page.locator("header")).to_contain_text(f"{account['name']} (read only)")
     package_id = world.package["id"]

@@ -19,7 +19,7 @@ from peerdp.site.admin.machines import allow_reenrolment, delete_client, get_cli
 from peerdp.site.admin.schemas import ClientOut
 from peerdp.site.console.actions import DELETE_CLIENT, REENROL, RERUN, Posted, act, may
 from peerdp.site.console.deps import posted, user
-from peerdp.site.console.pages import PageNumber, refused
+from peerdp.site.console.pages import Chosen, PageNumber, refused
 from peerdp.site.console.render import page
 from peerdp.site.console.reruns import chosen_advertisement, rerun_one
 from peerdp.site.console.sessions import SignedIn
@@ -131,7 +131,7 @@ def _prefix(given: str) -> str:
 
 
 ClientsName = Query(default="", max_length=200, description="names starting so")
-StateFilter = Query(default=None, description="only clients in this state")
+StateFilter = Annotated[ClientState | None, Chosen, Query(description="only clients so")]
 
 
 def _clients(
@@ -167,7 +167,7 @@ def _clients(
 def clients_page(
     request: Request,
     name: str = ClientsName,
-    state: ClientState | None = StateFilter,
+    state: StateFilter = None,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
@@ -179,7 +179,7 @@ def clients_page(
 def clients_live(
     request: Request,
     name: str = ClientsName,
-    state: ClientState | None = StateFilter,
+    state: StateFilter = None,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
@@ -90,7 +91,17 @@ def _advertisement(
 
 BOUNDARIES_SHOWN = 50
 
-StateFilter = Query(default=None, description="only clients in this state")
+
+def _blank_is_none(value: object) -> object:
+    """A filter form's "any" choice sends the field empty: no filter."""
+    return None if value == "" else value
+
+
+# A filter chosen in a form's select: empty (its "any" option) is none.
+Chosen = BeforeValidator(_blank_is_none)
+StateFilter = Annotated[
+    DeploymentState | None, Chosen, Query(description="only clients in this state")
+]
 PageNumber = Query(default=1, ge=1, le=1_000_000)
 
 
@@ -98,7 +109,7 @@ PageNumber = Query(default=1, ge=1, le=1_000_000)
 def advertisement_page(
     request: Request,
     advertisement_id: AdvertisementId,
-    state: DeploymentState | None = StateFilter,
+    state: StateFilter = None,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
@@ -111,7 +122,7 @@ def advertisement_page(
 def advertisement_live(
     request: Request,
     advertisement_id: AdvertisementId,
-    state: DeploymentState | None = StateFilter,
+    state: StateFilter = None,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
