@@ -162,7 +162,7 @@ def test_reruns_for_one_client_and_for_every_failed_one(tmp_path: Path, db_url: 
     app = _app(tmp_path, db_url)
     console = Console(app)
     nothing = console.post("/console/advertisements/1/rerun-failed")
-    assert nothing.status_code == 409 and "has failed on no client" in nothing.text
+    assert nothing.status_code == 409 and "(adv0) has failed on no client" in nothing.text
     _fail(app, "pc3", "pc4", "pc5")
     with app.state.site.transaction() as s:  # pc5 left the collection since it failed
         s.execute(delete(CollectionMember).where(CollectionMember.machine_name == "pc5"))
@@ -172,7 +172,7 @@ def test_reruns_for_one_client_and_for_every_failed_one(tmp_path: Path, db_url: 
     done = console.post("/console/advertisements/1/rerun-failed")
     assert done.status_code == 303
     note = console.get(done.headers["location"]).text
-    assert "adv0 will run again on 2 failed client(s); 1 no longer in its collection." in note
+    assert "adv0 will run again on the 2 client(s) it failed on." in note
     assert _reruns(app) == ["pc3", "pc4"]
 
     one = console.post("/console/advertisements/1/rerun", {"client_name": "pc7"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from peerdp.site.admin.schemas import (
@@ -14,7 +14,7 @@ from peerdp.site.admin.schemas import (
     RerunOut,
 )
 from peerdp.site.context import SiteContext, exists_or_404, get_or_404, site
-from peerdp.site.errors import Invalid
+from peerdp.site.errors import Conflict, Invalid
 from peerdp.site.mp import policy_inputs as inputs
 from peerdp.site.packages import live_package
 from peerdp.site.status import site_event
@@ -23,6 +23,7 @@ from peerdp.store.models import (
     AdvertisementRerun,
     Collection,
     CollectionMember,
+    DeploymentStateRow,
     Program,
     utcnow,
 )
@@ -98,14 +99,19 @@ def delete_advertisement(advertisement_id: int, ctx: SiteContext = Depends(site)
 @router.post("/{advertisement_id}/rerun", response_model=RerunOut, status_code=201)
 def rerun_advertisement(
     advertisement_id: int, body: RerunIn | None = None, ctx: SiteContext = Depends(site)
-) -> AdvertisementRerun:
-    """Run the advertisement again on one client (`client_name`) or on every client.
+) -> AdvertisementRerun | RerunOut:
+    """Run the advertisement again on one client (`client_name`), on every client, or on
+    each client it failed on (`failed`; 409 if none).
 
     The clients learn of it through their policy and run the program again from its first
     attempt, whether it succeeded or failed for good (SCCM's "rerun advertisement"). A
     status message `advertisement_rerun` records it.
     """
     name = body.client_name if body is not None else None
+    if body is not None and body.failed:
+        if name is not None:
+            raise Invalid("give client_name or failed, not both")
+        return _rerun_failed(advertisement_id, ctx)
     with ctx.transaction() as s:
         adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
         if name is not None and s.get(CollectionMember, (adv.collection_id, name)) is None:
@@ -130,3 +136,54 @@ def rerun_advertisement(
         concerned = inputs.machine(name) if name else inputs.collection(adv.collection_id)
         ctx.changes.publish(s, concerns=[concerned])
         return rerun
+
+
+def _rerun_failed(advertisement_id: int, ctx: SiteContext) -> RerunOut:
+    """One rerun for each member of the collection whose state for the advertisement is
+    failed, in one transaction (10,000 of them in one request), and one status message."""
+    with ctx.transaction() as s:
+        adv = get_or_404(s, Advertisement, advertisement_id, "advertisement")
+        member = (CollectionMember.collection_id == adv.collection_id) & (
+            CollectionMember.machine_name == DeploymentStateRow.client_name
+        )
+        failed = (
+            select(DeploymentStateRow.client_name)
+            .join(CollectionMember, member)
+            .where(
+                DeploymentStateRow.advertisement_id == adv.id,
+                DeploymentStateRow.state == "failed",
+            )
+            .order_by(DeploymentStateRow.client_name)
+        )
+        names = list(s.scalars(failed))
+        if not names:
+            raise Conflict(
+                f"advertisement {adv.id} ({adv.name}) has failed on no client of "
+                f"collection {adv.collection_id}"
+            )
+        now = utcnow()
+        rows = [{"advertisement_id": adv.id, "client_name": n, "requested_at": now} for n in names]
+        s.execute(insert(AdvertisementRerun), rows)
+        last = s.scalar(
+            select(func.max(AdvertisementRerun.id)).where(
+                AdvertisementRerun.advertisement_id == adv.id
+            )
+        )
+        site_event(
+            s,
+            ctx,
+            "advertisement_rerun",
+            advertisement_id=adv.id,
+            package_id=adv.package_id,
+            detail=f"advertisement {adv.id} ({adv.name}) to run again on the {len(names)} "
+            "client(s) it failed on",
+        )
+        ctx.changes.publish(s, concerns=[inputs.machine(name) for name in names])
+        assert last is not None
+        return RerunOut(
+            id=last,
+            advertisement_id=adv.id,
+            client_name=None,
+            requested_at=now,
+            failed_clients=len(names),
+        )

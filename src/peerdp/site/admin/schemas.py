@@ -238,6 +238,11 @@ class AdvertisementOut(Out):
 class RerunIn(Strict):
     client_name: VisibleName | None = None
     """Rerun for this client only; absent: for every client of the collection."""
+    failed: bool = Field(
+        default=False,
+        description="rerun on each client of the collection the advertisement failed on "
+        "(one rerun each), instead of one client or all",
+    )
 
 
 class RerunOut(Out):
@@ -245,6 +250,9 @@ class RerunOut(Out):
     advertisement_id: int
     client_name: str | None
     requested_at: datetime
+    failed_clients: int | None = Field(
+        default=None, description="with failed: the clients it reruns on (id is the last's)"
+    )
 
 
 class PackageDPIn(Strict):

@@ -1,22 +1,20 @@
 """Running an advertisement again (SCCM's "rerun advertisement"), from the console: on one
 client (its row on the advertisement's page, or the client's page), or on every client
-it failed on. Each rerun is the API's own (`POST /advertisements/{id}/rerun`)."""
+it failed on. Each is the API's own rerun (`POST /advertisements/{id}/rerun`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from peerdp.site.admin.advertisements import get_advertisement, rerun_advertisement
-from peerdp.site.admin.schemas import RerunIn
+from peerdp.site.admin.schemas import RerunIn, RerunOut
 from peerdp.site.admin.status_summaries import AdvertisementId
 from peerdp.site.console.actions import RERUN, Posted, act, api_body
 from peerdp.site.console.deps import posted
 from peerdp.site.context import SiteContext, site
-from peerdp.site.errors import Conflict, Invalid
-from peerdp.store.models import DeploymentStateRow
+from peerdp.site.errors import Invalid
 
 router = APIRouter()
 
@@ -37,29 +35,11 @@ def rerun_one(ctx: SiteContext, advertisement_id: int, client_name: str) -> str:
 
 
 def rerun_failed(ctx: SiteContext, advertisement_id: int) -> str:
-    """Rerun the advertisement on each client it failed on, one rerun per client (the API's
-    rerun is for one client or for all); those no longer in its collection are left."""
-    name = get_advertisement(advertisement_id, ctx).name  # 404 first
-    failed = (
-        select(DeploymentStateRow.client_name)
-        .where(
-            DeploymentStateRow.advertisement_id == advertisement_id,
-            DeploymentStateRow.state == "failed",
-        )
-        .order_by(DeploymentStateRow.client_name)
-    )
-    with ctx.db.reading() as s:
-        names = list(s.scalars(failed))
-    if not names:
-        raise Conflict(f"advertisement {name} has failed on no client")
-    left = 0
-    for client_name in names:
-        try:
-            rerun_advertisement(advertisement_id, RerunIn(client_name=client_name), ctx)
-        except Invalid:  # it left the collection since it failed
-            left += 1
-    done = f"{name} will run again on {len(names) - left} failed client(s)"
-    return done + (f"; {left} no longer in its collection." if left else ".")
+    """Rerun the advertisement on each client of its collection it failed on; the note."""
+    done = rerun_advertisement(advertisement_id, RerunIn(failed=True), ctx)
+    assert isinstance(done, RerunOut)
+    name = get_advertisement(advertisement_id, ctx).name
+    return f"{name} will run again on the {done.failed_clients} client(s) it failed on."
 
 
 def _back(advertisement_id: int) -> str:
