@@ -60,8 +60,8 @@ def test_an_advertisement_page_follows_its_clients_without_reloading(
     page.get_by_label("Show clients").select_option("succeeded")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("heading", name="Clients succeeded (1)")).to_be_visible()
-    expect(page.get_by_role("cell", name=names[1])).to_be_visible()
-    expect(page.get_by_role("cell", name=names[0])).to_have_count(0)
+    expect(page.get_by_role("cell", name=names[1], exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name=names[0], exact=True)).to_have_count(0)
 
     page.goto("/console/")
     deployments = page.get_by_role("region", name="Deployments")
