@@ -19,8 +19,8 @@ that alternate them so that all see the same machine:
     .venv/bin/python bench/bench_status.py [--calls 100] [--db postgresql://...]
 
 Prints p50 and p99 in milliseconds; the target is p99 <= 200 ms for the summaries. The
-console's dashboard, advertisement and package pages are timed too, signed in with the
-site's admin token (whole pages, as a browser loads them).
+console's dashboard, advertisement, package and clients pages and a client's page are timed
+too, signed in with the site's admin token (whole pages, as a browser loads them).
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ ENDPOINTS = {
     "console: dashboard": ("/console/", None),
     "console: advertisement page": (f"/console/advertisements/{ADVERTISEMENT}", None),
     "console: package page": (f"/console/packages/{PACKAGE}", None),
+    "console: clients, page 1": ("/console/clients", None),
+    "console: clients, page 2,000 (the last)": ("/console/clients", {"number": 2000}),
+    "console: clients named pc4242...": ("/console/clients", {"name": "PC4242"}),
+    "console: client pc4242's page": ("/console/clients/4243", None),
 }
 
 
