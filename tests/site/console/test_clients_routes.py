@@ -130,7 +130,7 @@ def test_a_client_page_shows_its_history_and_unknown_ids_a_page(
     assert "10.0.1.7" in page.text and "<dd>b1</dd>" in page.text
     assert "adv0" in page.text and "1603" in page.text and "std0" in page.text
     assert "/console/explain?client=pc1&amp;advertisement_id=1" in page.text
-    assert "/console/status-messages?client_name=pc1" in page.text
+    assert "/console/status-messages?client=pc1" in page.text
     assert 'action="/console/clients/2/rerun"' in page.text
     live = console.get("/console/clients/2/live")
     assert live.status_code == 200 and "adv0" in live.text and "<html" not in live.text
