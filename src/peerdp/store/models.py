@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -239,6 +240,16 @@ class Client(Base):
     # Which of the two places it in boundaries: "reported" (the default, taken on trust) or
     # "peer" (pinned by an administrator to the address the MP sees, as SCCM does).
     locate_by: Mapped[str] = mapped_column(String(16), default="reported")
+
+
+# Clients found by the start of their name in any case (the console's filter), by index:
+# PostgreSQL matches `lower(name) LIKE 'pc12%'` with pattern operators whatever the
+# database's collation, SQLite a range of `lower(name)`.
+Index(
+    "ix_clients_name_folded",
+    func.lower(Client.name).label("name_folded"),
+    postgresql_ops={"name_folded": "text_pattern_ops"},
+)
 
 
 class Advertisement(Base):

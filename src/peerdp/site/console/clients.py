@@ -4,13 +4,15 @@ advertisement for it, allow its re-enrolment, delete it (after a confirmation pa
 
 from __future__ import annotations
 
+import string
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.sql import Select
 
 from peerdp.domain.boundaries import placement
@@ -63,14 +65,36 @@ class HistoryLine:
     at: datetime
 
 
-def _matching(prefix: str, state: ClientState | None) -> Select[Client]:
+def _matching(dialect: str, prefix: str, state: ClientState | None) -> Select[Client]:
     query = select(Client)
     if prefix:
-        # Machine names are case-insensitive (Windows' are); % and _ are plain characters.
-        query = query.where(Client.name.istartswith(prefix, autoescape=True))
+        query = query.where(_named_from(dialect, prefix))
     if state is not None:
         query = query.where(Client.reenrol_allowed.is_(state == "reenrol_allowed"))
     return query
+
+
+def _named_from(dialect: str, prefix: str) -> ColumnElement[bool]:
+    """Names starting with `prefix` in any case (Windows' machine names are case-blind),
+    found by the index ix_clients_name_folded; % and _ are plain characters."""
+    folded = func.lower(Client.name)
+    if dialect == "postgresql":  # its lower() folds every letter; pattern operators
+        escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return folded.like(escaped + "%", escape="\\")
+    # SQLite's lower() folds ASCII letters alone: the prefix is folded alike, and the names
+    # starting with it are those between it and the next string of its length.
+    start = prefix.translate(_ASCII_LOWER)
+    return and_(folded >= start, folded < start[:-1] + _after(start[-1]))
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_SURROGATES = range(0xD800, 0xE000)  # not characters: no UTF-8 text holds one
+
+
+def _after(character: str) -> str:
+    """The next character that a text can hold (the last stays itself)."""
+    following = min(ord(character) + 1, sys.maxunicode)
+    return chr(_SURROGATES.stop if following in _SURROGATES else following)
 
 
 def client_page(
@@ -78,8 +102,8 @@ def client_page(
 ) -> tuple[list[ClientLine], int]:
     """One page of the clients whose name starts with `prefix` (any case) in `state`, by
     name, each with the boundaries it is in now; and how many clients match."""
-    query = _matching(prefix, state)
     with ctx.db.reading() as s:
+        query = _matching(s.get_bind().dialect.name, prefix, state)
         matched = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         shown = query.order_by(Client.name).limit(CLIENTS_PER_PAGE)
         rows = s.scalars(shown.offset((number - 1) * CLIENTS_PER_PAGE))
