@@ -105,7 +105,10 @@ def client_page(
     with ctx.db.reading() as s:
         query = _matching(s.get_bind().dialect.name, prefix, state)
         matched = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        shown = query.order_by(Client.name).limit(CLIENTS_PER_PAGE)
+        # By name; named from a prefix, in the order of the index that finds them (walking
+        # the names' own index instead passes every name before theirs: 87 ms for pc9...).
+        order = (func.lower(Client.name), Client.name) if prefix else (Client.name,)
+        shown = query.order_by(*order).limit(CLIENTS_PER_PAGE)
         rows = s.scalars(shown.offset((number - 1) * CLIENTS_PER_PAGE))
         clients = [ClientOut.model_validate(row) for row in rows]
     return [ClientLine(c, boundaries_of(ctx, c)) for c in clients], matched
