@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from peerdp.site.console import actions, events, pages, signin
+from peerdp.site.console import actions, events, inventory, pages, signin
 from peerdp.site.console.guard import FormRefused
 from peerdp.site.console.render import STATIC, page
 from peerdp.site.console.sessions import SignInNeeded
@@ -23,7 +23,8 @@ PREFIX = "/console"
 def install(app: FastAPI) -> None:
     """Mount the console on the site's app."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    for module in (signin, pages, actions, events):
+    # The inventory's fixed paths (/packages/live) before the pages' /packages/{package_id}.
+    for module in (signin, inventory, pages, actions, events):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
