@@ -18,13 +18,15 @@ from peerdp.site.console.sessions import SignInNeeded
 from peerdp.site.errors import describe_validation
 
 PREFIX = "/console"
+# The modules whose routers make the console, in the order they are matched: the
+# inventory's fixed paths (/packages/live) before the pages' /packages/{package_id}.
+MODULES = (signin, inventory, pages, actions, events)
 
 
 def install(app: FastAPI) -> None:
     """Mount the console on the site's app."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    # The inventory's fixed paths (/packages/live) before the pages' /packages/{package_id}.
-    for module in (signin, inventory, pages, actions, events):
+    for module in MODULES:
         router.include_router(module.router)
     app.include_router(router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")

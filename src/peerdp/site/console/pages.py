@@ -153,13 +153,12 @@ def _package(
             .order_by(DistributionPoint.name)
         ).all()
         asked = {o.dp_id for o in summary.on_demand}
-        dp_names = dict(
-            s.execute(
-                select(DistributionPoint.id, DistributionPoint.name).where(
-                    DistributionPoint.id.in_(asked)
-                )
-            ).tuples()
+        named = s.execute(
+            select(DistributionPoint.id, DistributionPoint.name).where(
+                DistributionPoint.id.in_(asked)
+            )
         )
+        dp_names = {dp_id: name for dp_id, name in named}
     paging = Paging(f"/console/packages/{summary.package_id}", number, summary.dps_total)
     return page(
         request,
