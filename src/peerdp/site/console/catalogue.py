@@ -284,15 +284,19 @@ def collection(s: Session, collection_id: int, text: str, number: int) -> Collec
     if found is None:  # not get_or_404: it would load every member
         raise NotFound(f"collection {collection_id} does not exist")
     query = (
-        select(CollectionMember.machine_name, Client.id, Client.last_seen)
-        .outerjoin(Client, Client.name == CollectionMember.machine_name)
+        select(CollectionMember.machine_name)
         .where(CollectionMember.collection_id == collection_id)
         .order_by(CollectionMember.machine_name)
     )
     if text:
         query = query.where(starts_with(CollectionMember.machine_name, text))
     rows, matched = page_of(s, query, number)
-    members = [Member(name, client_id is not None, seen) for name, client_id, seen in rows]
+    names = [name for (name,) in rows]
+    # The page's names alone are looked up (joined before the page, a deep page of
+    # 100,000 members would look up every member before it).
+    clients = s.execute(select(Client.name, Client.last_seen).where(Client.name.in_(names))).all()
+    seen = {name: last_seen for name, last_seen in clients}
+    members = [Member(name, name in seen, seen.get(name)) for name in names]
     return CollectionPage(
         found.id, found.name, found.created_at, members, matched, _targeting(s, collection_id)
     )
