@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.helpers.api import ok, unique
+from tests.helpers.api import ok, tar_of, unique
 from tests.helpers.processes import SiteProcess
 from tests.site.console.test_console import (  # the module's fixtures and helpers
     DESKTOP,
@@ -31,6 +31,12 @@ def world(site_server: SiteProcess) -> World:
     built = build(site_server)
     std = built.register("standard_dp", built.standard_dp["name"], built.standard_dp["id"])
     built.report(std, "installed")
+    for name in ("office-suite", "pdf-reader"):  # more to list (one with no version yet)
+        made = ok(built.admin.post("/packages", json={"name": unique(name)}), 201)
+        if name == "office-suite":
+            tar = tar_of({"setup.exe": b"x" * 300_000})
+            upload = {"content": tar, "headers": {"Content-Type": "application/x-tar"}}
+            ok(built.admin.post(f"/packages/{made['id']}/versions", **upload), 201)
     return built
 
 
@@ -61,7 +67,10 @@ def test_the_packages_list_follows_its_dps_and_leads_to_a_package(
     ok(world.admin.post(f"/packages/{package_id}/distribution-points", json=add), 201)
     expect(row).to_contain_text("1 of 2 DPs")
     assert page.evaluate("window.notReloaded") is True, "the page was reloaded"
+    page.goto("/console/packages")
+    expect(page.locator("tr[data-package]")).to_have_count(3)
     screenshot(page, site_server, "packages")
+    page.go_back()
 
     row.get_by_role("link", name=package_id).click()
     expect(page.get_by_role("heading", name=re.compile(f"Package .*{package_id}"))).to_be_visible()
@@ -124,6 +133,11 @@ def test_boundaries_lead_to_the_dps_protecting_them(
     page.get_by_role("button", name="Filter").click()
     row = page.locator(f'tr[data-boundary="{_tag(world)}-br"]')
     expect(row).to_contain_text("fast")
+    expect(page.locator("tr[data-boundary]")).to_have_count(1)
+    slow = {"name": unique("lyon"), "type": "ad_site", "value": "Lyon", "connection": "slow"}
+    ok(world.admin.post("/boundaries", json=slow), 201)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Boundaries").click()
+    expect(page.locator(f'tr[data-boundary="{slow["name"]}"]')).to_contain_text("slow")
     screenshot(page, site_server, "boundaries")
     row.get_by_role("link", name=world.branch_dp["name"]).click()
     expect(page.get_by_role("heading", name=re.compile("Distribution point"))).to_be_visible()
