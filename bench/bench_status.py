@@ -19,8 +19,9 @@ that alternate them so that all see the same machine:
     .venv/bin/python bench/bench_status.py [--calls 100] [--db postgresql://...]
 
 Prints p50 and p99 in milliseconds; the target is p99 <= 200 ms for the summaries. The
-console's dashboard, advertisement, package and clients pages and a client's page are timed
-too, signed in with the site's admin token (whole pages, as a browser loads them).
+console's dashboard, advertisement and package pages, its inventory lists, and its clients
+pages and a client's page are timed too, signed in with the site's admin token (whole
+pages, as a browser loads them).
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ ENDPOINTS = {
     "console: dashboard": ("/console/", None),
     "console: advertisement page": (f"/console/advertisements/{ADVERTISEMENT}", None),
     "console: package page": (f"/console/packages/{PACKAGE}", None),
+    # The inventory pages: each list a page of 100 rows, filtered and counted in SQL.
+    "console: packages list (1,000)": ("/console/packages", None),
+    "console: DPs list (2,050), branch, page 10": (
+        "/console/distribution-points",
+        {"kind": "branch", "number": 10},
+    ),
+    "console: a DP's page": ("/console/distribution-points/60", None),
+    "console: boundaries (10,000), page 50": ("/console/boundaries", {"number": 50}),
+    "console: boundaries, value prefix": ("/console/boundaries", {"q": "10.3.1"}),
+    "console: collection of 100,000, page 500": ("/console/collections/1", {"number": 500}),
+    "console: collection of 100,000, name prefix": ("/console/collections/1", {"q": "pc4242"}),
     "console: clients, page 1": ("/console/clients", None),
     "console: clients, page 2,000 (the last)": ("/console/clients", {"number": 2000}),
     "console: clients named pc4242...": ("/console/clients", {"name": "PC4242"}),

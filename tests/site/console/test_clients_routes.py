@@ -70,9 +70,9 @@ def test_the_client_list_is_paged_and_filtered_in_sql(tmp_path: Path, db_url: st
     console = Console(_app(tmp_path, db_url))
     first = console.get("/console/clients")
     assert first.status_code == 200
-    assert "120 client(s)" in first.text and "Page 1 of 3" in first.text
-    assert _rows(first)[:3] == ["pc0", "pc1", "pc10"] and len(_rows(first)) == 50
-    last = console.get("/console/clients", params={"number": 3})
+    assert "120 client(s)" in first.text and "Page 1 of 2" in first.text
+    assert _rows(first)[:3] == ["pc0", "pc1", "pc10"] and len(_rows(first)) == 100
+    last = console.get("/console/clients", params={"number": 2})
     assert len(_rows(last)) == 20 and 'rel="prev"' in last.text and 'rel="next"' not in last.text
     # A name prefix, in any case: pc1, pc10-pc19, pc100-pc119.
     named = console.get("/console/clients", params={"name": "PC1"})
@@ -95,7 +95,7 @@ def test_hostile_filters_are_plain_text_or_refused(tmp_path: Path, db_url: str) 
     script = console.get("/console/clients", params={"name": "<script>x"})
     assert "<script>x" not in script.text and "&lt;script&gt;x" in script.text
     for params, words in (
-        ({"name": "pc\x00"}, "U+0000"),
+        ({"name": "pc\x00"}, "name"),
         ({"name": "\u202epc"}, "U+202E"),
         ({"name": "p" * 201}, "name"),
         ({"state": "asleep"}, "state"),

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
@@ -203,8 +203,13 @@ def package_status(package_id: PackageId, ctx: SiteContext = Depends(site)) -> R
     return _json(package_summary(ctx, package_id))
 
 
-def package_summary(ctx: SiteContext, package_id: str) -> PackageStatusOut:
-    """The package's status on its DPs (the API's answer, and the console's page)."""
+def package_summary(
+    ctx: SiteContext, package_id: str, limit: int | None = None, offset: int = 0
+) -> PackageStatusOut:
+    """The package's status on its DPs (the API's answer, and the console's page). With
+    `limit`, a page of its DP rows, those needing attention first (failed, then moving),
+    then by name; without, every row by name. The counts are always of every row, in one
+    grouped query."""
     with ctx.db.reading() as s:
         package = get_or_404(s, Package, package_id, "package")
         pdp = PackageDistributionPoint
@@ -216,13 +221,24 @@ def package_summary(ctx: SiteContext, package_id: str) -> PackageStatusOut:
             )
             .join(DistributionPoint, DistributionPoint.id == pdp.dp_id)
             .where(pdp.package_id == package.id)
-            .order_by(DistributionPoint.name)
         )
+        if limit is None:
+            query = query.order_by(DistributionPoint.name)
+        else:
+            query = query.order_by(ATTENTION_FIRST, DistributionPoint.name)
+            query = query.limit(limit).offset(offset)
         # Plain rows, not ORM objects: 2,000 DPs are loaded in a few milliseconds.
         rows = [PackageDPStatusOut.model_validate(row) for row in s.execute(query).mappings()]
         counts = dict.fromkeys(dp_states.STATES, 0)
-        for row in rows:
-            counts[row.state] += 1
+        installed = 0
+        current = pdp.source_version == package.source_version
+        for state, number, of_current in s.execute(
+            select(pdp.state, func.count(), func.count().filter(current))
+            .where(pdp.package_id == package.id)
+            .group_by(pdp.state)
+        ):
+            counts[state] = number
+            installed += of_current if state == dp_states.INSTALLED else 0
         on_demand = s.scalars(
             select(OnDemandRequest)
             .where(OnDemandRequest.package_id == package.id)
@@ -232,14 +248,23 @@ def package_summary(ctx: SiteContext, package_id: str) -> PackageStatusOut:
             package_id=package.id,
             name=package.name,
             source_version=package.source_version,
-            dps_total=len(rows),
-            installed=sum(
-                1
-                for row in rows
-                if row.state == dp_states.INSTALLED and row.source_version == package.source_version
-            ),
+            dps_total=sum(counts.values()),
+            installed=installed,
             counts=counts,
             distribution_points=rows,
             on_demand=[OnDemandRequestOut.model_validate(r) for r in on_demand],
         )
     return answer
+
+
+# A package's DP rows that need an administrator's eye first: failed, then still moving.
+ATTENTION_FIRST = case(
+    (PackageDistributionPoint.state.in_((dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED)), 0),
+    (
+        PackageDistributionPoint.state.in_(
+            sorted(dp_states.PENDING | {dp_states.WAITING_FOR_PRESTAGE})
+        ),
+        1,
+    ),
+    else_=2,
+)

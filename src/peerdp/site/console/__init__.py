@@ -11,19 +11,31 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from peerdp.site.console import actions, clients, events, pages, reruns, signin, tokens
+from peerdp.site.console import (
+    actions,
+    clients,
+    events,
+    inventory,
+    pages,
+    reruns,
+    signin,
+    tokens,
+)
 from peerdp.site.console.guard import FormRefused
 from peerdp.site.console.render import STATIC, page
 from peerdp.site.console.sessions import SignInNeeded
 from peerdp.site.errors import describe_validation
 
 PREFIX = "/console"
+# The modules whose routers make the console, in the order they are matched: the
+# inventory's fixed paths (/packages/live) before the pages' /packages/{package_id}.
+MODULES = (signin, inventory, clients, tokens, pages, reruns, actions, events)
 
 
 def install(app: FastAPI) -> None:
     """Mount the console on the site's app."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    for module in (signin, pages, actions, events, clients, reruns, tokens):
+    for module in MODULES:
         router.include_router(module.router)
     app.include_router(router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")

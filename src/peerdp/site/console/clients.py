@@ -8,9 +8,9 @@ import string
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.sql import Select
@@ -21,7 +21,8 @@ from peerdp.site.admin.machines import allow_reenrolment, delete_client, get_cli
 from peerdp.site.admin.schemas import ClientOut
 from peerdp.site.console.actions import DELETE_CLIENT, REENROL, RERUN, Posted, act, may
 from peerdp.site.console.deps import posted, user
-from peerdp.site.console.pages import Chosen, PageNumber, refused
+from peerdp.site.console.pages import refused
+from peerdp.site.console.paging import PageNumber, Paging, one_of, page_of, prefix
 from peerdp.site.console.render import page
 from peerdp.site.console.reruns import chosen_advertisement, rerun_one
 from peerdp.site.console.sessions import SignedIn
@@ -30,7 +31,6 @@ from peerdp.site.errors import ApiError, Invalid
 from peerdp.store.models import Advertisement, Client, DeploymentStateRow, DistributionPoint
 
 router = APIRouter()
-CLIENTS_PER_PAGE = 50
 ClientId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # A client is enrolled (its credential works) until an administrator allows its
 # re-enrolment: the next registration under its name then replaces it.
@@ -104,13 +104,11 @@ def client_page(
     name, each with the boundaries it is in now; and how many clients match."""
     with ctx.db.reading() as s:
         query = _matching(s.get_bind().dialect.name, prefix, state)
-        matched = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         # By name; named from a prefix, in the order of the index that finds them (walking
         # the names' own index instead passes every name before theirs: 87 ms for pc9...).
         order = (func.lower(Client.name), Client.name) if prefix else (Client.name,)
-        shown = query.order_by(*order).limit(CLIENTS_PER_PAGE)
-        rows = s.scalars(shown.offset((number - 1) * CLIENTS_PER_PAGE))
-        clients = [ClientOut.model_validate(row) for row in rows]
+        rows, matched = page_of(s, query.order_by(*order), number)
+        clients = [ClientOut.model_validate(client) for (client,) in rows]
     return [ClientLine(c, boundaries_of(ctx, c)) for c in clients], matched
 
 
@@ -157,8 +155,8 @@ def _prefix(given: str) -> str:
     return given.strip()
 
 
-ClientsName = Query(default="", max_length=200, description="names starting so")
-StateFilter = Annotated[ClientState | None, Chosen, Query(description="only clients so")]
+ClientsName = prefix("name")
+StateFilter = one_of(tuple(STATE_WORDS))
 
 
 def _clients(
@@ -167,25 +165,24 @@ def _clients(
     who: SignedIn,
     ctx: SiteContext,
     name: str,
-    state: ClientState | None,
+    state: str,
     number: int,
 ) -> Response:
     try:
-        prefix = _prefix(name)
+        folded = _prefix(name)
     except ApiError as exc:
         return refused(request, who, exc, back="/console/clients")
-    lines, matched = client_page(ctx, prefix, state, number)
+    chosen = cast(ClientState, state) if state else None
+    lines, matched = client_page(ctx, folded, chosen, number)
+    filters = {"name": folded, "state": state}
     return page(
         request,
         template,
         who,
         clients=lines,
-        matched=matched,
-        name=prefix,
-        state=state,
+        paging=Paging("/console/clients", number, matched, filters),
+        filters=filters,
         states=STATE_WORDS,
-        number=number,
-        pages=max(1, -(-matched // CLIENTS_PER_PAGE)),
         note=request.query_params.get("note"),
     )
 
@@ -194,7 +191,7 @@ def _clients(
 def clients_page(
     request: Request,
     name: str = ClientsName,
-    state: StateFilter = None,
+    state: str = StateFilter,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
@@ -206,7 +203,7 @@ def clients_page(
 def clients_live(
     request: Request,
     name: str = ClientsName,
-    state: StateFilter = None,
+    state: str = StateFilter,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),

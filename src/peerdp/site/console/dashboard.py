@@ -134,14 +134,23 @@ def _deployments(s: Session) -> list[Deployment]:
         .order_by(Advertisement.id)
         .limit(SHOWN)
     ).all()
+    counts = state_counts(s, [row[0] for row in shown])
+    return [Deployment(i, name, package, version, counts[i]) for i, name, package, version in shown]
+
+
+def state_counts(s: Session, advertisement_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each advertisement's clients per state (every state, 0 included), in one grouped
+    query over the given advertisements alone."""
     counts: dict[int, dict[str, int]] = {
-        row[0]: dict.fromkeys(DEPLOYMENT_STATES, 0) for row in shown
+        i: dict.fromkeys(DEPLOYMENT_STATES, 0) for i in advertisement_ids
     }
+    if not counts:
+        return counts
     row = DeploymentStateRow
     for advertisement_id, state, number in s.execute(
         select(row.advertisement_id, row.state, func.count())
-        .where(row.advertisement_id.in_(list(counts)))
+        .where(row.advertisement_id.in_(advertisement_ids))
         .group_by(row.advertisement_id, row.state)
     ):
         counts[advertisement_id][state] = number
-    return [Deployment(i, name, package, version, counts[i]) for i, name, package, version in shown]
+    return counts

@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from peerdp.domain.deployment_states import DEPLOYMENT_STATES, DeploymentState
@@ -23,11 +22,12 @@ from peerdp.site.admin.status_summaries import (
 from peerdp.site.console.actions import may
 from peerdp.site.console.dashboard import dashboard
 from peerdp.site.console.deps import user
+from peerdp.site.console.paging import PER_PAGE, Paging, one_of
 from peerdp.site.console.render import page
 from peerdp.site.console.sessions import SignedIn
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import ApiError
-from peerdp.store.models import DistributionPoint
+from peerdp.store.models import DistributionPoint, PackageDistributionPoint
 
 router = APIRouter()
 CLIENTS_PER_PAGE = 50
@@ -92,16 +92,14 @@ def _advertisement(
 BOUNDARIES_SHOWN = 50
 
 
-def _blank_is_none(value: object) -> object:
-    """A filter form's "any" choice sends the field empty: no filter."""
-    return None if value == "" else value
+# A select's "any" option sends the state empty: every state.
+StateFilter = one_of(DEPLOYMENT_STATES)
 
 
-# A filter chosen in a form's select: empty (its "any" option) is none.
-Chosen = BeforeValidator(_blank_is_none)
-StateFilter = Annotated[
-    DeploymentState | None, Chosen, Query(description="only clients in this state")
-]
+def _state(chosen: str) -> DeploymentState | None:
+    return cast(DeploymentState, chosen) if chosen else None
+
+
 PageNumber = Query(default=1, ge=1, le=1_000_000)
 
 
@@ -109,12 +107,12 @@ PageNumber = Query(default=1, ge=1, le=1_000_000)
 def advertisement_page(
     request: Request,
     advertisement_id: AdvertisementId,
-    state: StateFilter = None,
+    state: str = StateFilter,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    args = (ctx, advertisement_id, state, number)
+    args = (ctx, advertisement_id, _state(state), number)
     return _advertisement(request, "advertisement.html", who, *args)
 
 
@@ -122,12 +120,12 @@ def advertisement_page(
 def advertisement_live(
     request: Request,
     advertisement_id: AdvertisementId,
-    state: StateFilter = None,
+    state: str = StateFilter,
     number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    args = (ctx, advertisement_id, state, number)
+    args = (ctx, advertisement_id, _state(state), number)
     return _advertisement(request, "_advertisement_live.html", who, *args)
 
 
@@ -139,21 +137,37 @@ def _left(boundaries: list[BoundaryCountsOut]) -> dict[str, int]:
 
 
 def _package(
-    request: Request, template: str, who: SignedIn, ctx: SiteContext, package_id: str
+    request: Request,
+    template: str,
+    who: SignedIn,
+    ctx: SiteContext,
+    package_id: str,
+    number: int,
 ) -> Response:
     try:
-        summary = package_summary(ctx, package_id)
+        # A page of its DP rows, those needing attention first (2,050 drawn took 0.18 s).
+        summary = package_summary(ctx, package_id, limit=PER_PAGE, offset=(number - 1) * PER_PAGE)
         versions = list_versions(package_id, ctx)
         programs = [ProgramOut.model_validate(p) for p in list_programs(package_id, ctx)]
     except ApiError as exc:
         return refused(request, who, exc)
-    listed = {row.dp_id for row in summary.distribution_points}
     with ctx.db.reading() as s:
-        dps = s.execute(
-            select(DistributionPoint.id, DistributionPoint.name, DistributionPoint.kind).order_by(
-                DistributionPoint.name
-            )
+        listed = select(PackageDistributionPoint.dp_id).where(
+            PackageDistributionPoint.package_id == summary.package_id
+        )
+        addable = s.execute(
+            select(DistributionPoint.id, DistributionPoint.name, DistributionPoint.kind)
+            .where(DistributionPoint.id.not_in(listed))
+            .order_by(DistributionPoint.name)
         ).all()
+        asked = {o.dp_id for o in summary.on_demand}
+        named = s.execute(
+            select(DistributionPoint.id, DistributionPoint.name).where(
+                DistributionPoint.id.in_(asked)
+            )
+        )
+        dp_names = {dp_id: name for dp_id, name in named}
+    paging = Paging(f"/console/packages/{summary.package_id}", number, summary.dps_total)
     return page(
         request,
         template,
@@ -161,10 +175,11 @@ def _package(
         status=summary,
         versions=versions,
         programs=programs,
-        addable=[dp for dp in dps if dp.id not in listed],
-        dp_names={dp.id: dp.name for dp in dps},
+        addable=addable,
+        dp_names=dp_names,
         may=may(who),
         note=request.query_params.get("note"),
+        paging=paging,
     )
 
 
@@ -172,20 +187,22 @@ def _package(
 def package_page(
     request: Request,
     package_id: PackageId,
+    number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    return _package(request, "package.html", who, ctx, package_id)
+    return _package(request, "package.html", who, ctx, package_id, number)
 
 
 @router.get("/packages/{package_id}/live")
 def package_live(
     request: Request,
     package_id: PackageId,
+    number: int = PageNumber,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    return _package(request, "_package_live.html", who, ctx, package_id)
+    return _package(request, "_package_live.html", who, ctx, package_id, number)
 
 
 def refused(request: Request, who: SignedIn, exc: ApiError, **more: Any) -> Response:
