@@ -12,7 +12,16 @@ from fastapi.routing import APIRoute
 from peerdp.config import SiteSettings
 from peerdp.site.admin.access import OPERATOR_ACTIONS
 from peerdp.site.app import create_app
-from peerdp.site.console import PREFIX, actions, events, pages, signin
+from peerdp.site.console import (
+    PREFIX,
+    actions,
+    audit_log,
+    events,
+    explain,
+    messages,
+    pages,
+    signin,
+)
 from peerdp.site.console.pages import ACTIONS
 from peerdp.store.models import DeploymentStateRow, utcnow
 from tests.helpers.asgi import asgi_request
@@ -30,7 +39,8 @@ def test_every_console_route_needs_a_session(tmp_path: Path, db_url: str) -> Non
     app = _app(tmp_path, db_url)
     routes = [
         (method, PREFIX + route.path)
-        for module in (signin, pages, actions, events)  # what console.install mounts
+        # what console.install mounts
+        for module in (signin, pages, actions, events, messages, explain, audit_log)
         for route in module.router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from peerdp.site.console import actions, events, pages, signin
+from peerdp.site.console import actions, audit_log, events, explain, messages, pages, signin
 from peerdp.site.console.guard import FormRefused
 from peerdp.site.console.render import STATIC, page
 from peerdp.site.console.sessions import SignInNeeded
@@ -23,7 +23,7 @@ PREFIX = "/console"
 def install(app: FastAPI) -> None:
     """Mount the console on the site's app."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    for module in (signin, pages, actions, events):
+    for module in (signin, pages, actions, events, messages, explain, audit_log):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
