@@ -41,6 +41,18 @@ def considered(trace: list[str]) -> list[Considered]:
     return [Considered(m[1], m[2] == "kept", m[3]) for m in found if m]
 
 
+def steps(trace: list[str]) -> list[tuple[str, list[str]]]:
+    """The trace's steps in order, each with its indented lines (a final order's DPs, the
+    on-demand actions or failed conditions)."""
+    grouped: list[tuple[str, list[str]]] = []
+    for line in trace:
+        if line.startswith(" ") and grouped:
+            grouped[-1][1].append(line.strip())
+        else:
+            grouped.append((line, []))
+    return grouped
+
+
 def _form(request: Request) -> dict[str, str]:
     names = ("client", "advertisement_id", "ip_addresses", "ad_site")
     return {name: request.query_params.get(name, "").strip() for name in names}
@@ -90,5 +102,6 @@ def explain_page(
         advertisements=advertisements,
         answer=answer,
         considered=considered(answer["trace"]) if answer else [],
+        steps=steps(answer["trace"]) if answer else [],
         error=error,
     )
