@@ -420,6 +420,7 @@ class StatusMessage(Base):
         Index("ix_status_messages_at", "at"),
         # The viewer's filters, newest first (site/admin/history.py).
         Index("ix_status_messages_severity_id", "severity", "id"),
+        Index("ix_status_messages_component_id", "component", "id"),
         Index("ix_status_messages_component_severity_id", "component", "severity", "id"),
     )
     id: Mapped[int] = mapped_column(

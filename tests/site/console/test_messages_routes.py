@@ -189,6 +189,8 @@ def test_a_status_message_wakes_the_console_stream_and_no_policy_waiter(app: Fas
         ("from=yesterday", "from: 'yesterday' is not a date and time"),
         ("to=2026-13-45T99:00", "to: '2026-13-45T99:00' is not a date and time"),
         ("from=2026-03-02T00:00&to=2026-03-01T00:00", "the time range ends before it starts"),
+        ("from=0001-01-01T00:00%2B14:00", "is not a date and time"),
+        ("to=9999-12-31T23:59-12:00", "is not a date and time"),
         ("dp=nowhere-dp", "no distribution point is named 'nowhere-dp'"),
         ("advertisement=-1", "advertisement: '-1' is not an ID"),
         ("advertisement=99999999999", "is not an ID"),
@@ -207,6 +209,8 @@ def test_bad_filter_values_get_a_page_saying_what_is_wrong(
         assert "text/html" in answer.headers["content-type"]
         shown = answer.text.replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">")
         assert words in shown, (path, shown[-500:])
+    extreme = "/console/status-messages?from=0001-01-01T00:00&to=9999-12-31T23:59:59"
+    assert asgi_request(app, "GET", extreme, cookie).status_code == 200
     hostile = asgi_request(app, "GET", "/console/status-messages?client=%3Cscript%3E", cookie)
     assert hostile.status_code == 200 and "<script>" not in hostile.text.split("</head>")[1]
 

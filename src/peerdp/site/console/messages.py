@@ -100,9 +100,9 @@ def _time(values: dict[str, str], name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one whose UTC is out of range
         raise Invalid(f"{name}: {value!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC)") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _dp(ctx: SiteContext, value: str) -> int | None:

@@ -1,7 +1,8 @@
 """status message filters: indexes for the console's viewer (component, severity, by id)
 
-A page of the newest messages of a severity (or a component and severity) reads these
-indexes backwards and stops after a page, instead of scanning the log for rare matches.
+A page of the newest messages of a severity, a component, or both, reads one of these
+indexes backwards and stops after a page, instead of scanning the log for rare matches
+(bench/bench_status_messages.py).
 
 Revision ID: 0016
 Revises: 0013
@@ -24,6 +25,9 @@ def upgrade() -> None:
         "ix_status_messages_severity_id", "status_messages", ["severity", "id"], unique=False
     )
     op.create_index(
+        "ix_status_messages_component_id", "status_messages", ["component", "id"], unique=False
+    )
+    op.create_index(
         "ix_status_messages_component_severity_id",
         "status_messages",
         ["component", "severity", "id"],
@@ -33,4 +37,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_status_messages_component_severity_id", table_name="status_messages")
+    op.drop_index("ix_status_messages_component_id", table_name="status_messages")
     op.drop_index("ix_status_messages_severity_id", table_name="status_messages")
