@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from peerdp.config import SiteSettings
 from peerdp.site.app import create_app
 from peerdp.site.context import SiteContext
-from peerdp.site.notify import MESSAGES
+from peerdp.site.notify import EVERYTHING, MESSAGES
 from peerdp.site.status import record
 from peerdp.store.models import AuditEntry
 from tests.helpers.asgi import asgi_request
@@ -175,6 +175,7 @@ def test_a_status_message_wakes_the_console_stream_and_no_policy_waiter(app: Fas
         for _ in range(3):
             record(s, bus, component="site", source="x", type="dp_settings")
     assert bus.generation == before[0], "policy waiters and caches are not woken"
+    assert not bus.changed_since(before[0], {EVERYTHING, "package:PS100001"})
     assert bus.seen == before[2], "nor the other console pages"
     assert bus.generation_of(MESSAGES) == before[1] + 1, "one change per transaction"
 
