@@ -18,6 +18,7 @@ from tests.helpers.api import ok, unique
 from tests.helpers.processes import SiteProcess
 from tests.site.admin.test_status_summaries import say
 from tests.site.console.test_console import (  # noqa: F401
+    DESKTOP,
     PHONE,
     page,
     screenshot,
@@ -113,6 +114,10 @@ def test_filters_narrow_the_rows_and_follow_shows_new_messages_without_reloading
     page.set_viewport_size(PHONE)
     expect(page.get_by_role("button", name="Show")).to_be_in_viewport()
     screenshot(page, site_server, "status-messages-phone")
+    page.set_viewport_size(DESKTOP)
+    # A client's message about an advertisement leads to why it got its answer.
+    page.get_by_role("link", name=f"Explain {name}'s content location").first.click()
+    expect(page.get_by_role("region", name="Decision")).to_contain_text("answered with")
 
 
 def test_explain_shows_the_trace_of_a_client_whose_decision_is_known(
