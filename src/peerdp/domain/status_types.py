@@ -6,6 +6,8 @@ listed here or when a message of that type is in the site's log.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 STATUS_TYPES = frozenset(
     {
         # the site and its management point
@@ -42,3 +44,11 @@ STATUS_TYPES = frozenset(
         "advertisement_failed",
     }
 )
+
+# Who writes status messages (`component`): the site, its management point and its
+# distribution manager, and the machines reporting (by their role).
+StatusComponent = Literal["site", "mp", "distribution", "standard_dp", "branch_dp", "client"]
+STATUS_COMPONENTS: tuple[StatusComponent, ...] = get_args(StatusComponent)
+# How much a message matters: an error (a failure), a warning (damaged content), or info.
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)

@@ -132,6 +132,7 @@ def record_state(
     """The distribution manager's status message for a row's move."""
     record(
         s,
+        ctx.changes,
         component="distribution",
         source=f"{ctx.site_code} distribution manager",
         type="package_state",

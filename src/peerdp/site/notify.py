@@ -30,10 +30,13 @@ CHANNEL = "peerdp_changes"
 # the changes that concern it: "policy" (anything else: packages, advertisements, DP
 # lists and states), "topology" (boundaries, DPs), "members" (collection membership),
 # "machines" (a machine identity deleted). Every change moves the overall generation but
-# one: "deployments" (a client's deployment state moved, site/deployment_status.py) moves
-# only its own, for the console's live pages; nothing else needs waking for it.
+# two: "deployments" (a client's deployment state moved, site/deployment_status.py) and
+# "messages" (status messages written, site/status.py) move only their own, for the
+# console's live pages; nothing else needs waking for them.
 DEPLOYMENTS = "deployments"
-KINDS = ("policy", "topology", "members", "machines", DEPLOYMENTS)
+MESSAGES = "messages"
+KINDS = ("policy", "topology", "members", "machines", DEPLOYMENTS, MESSAGES)
+_QUIET = frozenset({DEPLOYMENTS, MESSAGES})
 # Session.info keys: the kinds and inputs published in the open transaction; the hooks.
 _PENDING = "peerdp_change"
 _CONCERNS = "peerdp_change_concerns"
@@ -131,13 +134,15 @@ class ChangeBus:
         members: bool = False,
         machines: bool = False,
         deployments: bool = False,
+        messages: bool = False,
         concerns: Collection[str] | None = None,
     ) -> None:
         """Announce, within `session`'s transaction, that the site changed.
 
         `topology`: boundaries or distribution points changed; `members`: a collection's
         membership; `machines`: a machine identity was deleted (its credential revoked);
-        `deployments` (with `concerns=()`): clients' deployment states moved; `policy`
+        `deployments` (with `concerns=()`): clients' deployment states moved; `messages`
+        (with `concerns=()`): status messages were written; `policy`
         (also when nothing is said): anything else, e.g. advertisements.
         `concerns`: the policy inputs the change touched (site/mp/policy_inputs.py), so
         only the machines whose policy reads one of them recompute it; None (not said)
@@ -149,10 +154,14 @@ class ChangeBus:
             "members": members,
             "machines": machines,
             DEPLOYMENTS: deployments,
+            MESSAGES: messages,
         }
         kinds = {kind for kind, on in flags.items() if on} or {"policy"}
         touched = {EVERYTHING} if concerns is None else set(concerns)
-        if self.shared:  # every process, this one too, hears it through LISTEN
+        pending = session.info.get(_PENDING)
+        # Said already in this transaction (a status message each): no second NOTIFY.
+        said = pending is not None and kinds <= pending and touched <= session.info[_CONCERNS]
+        if self.shared and not said:  # every process, this one too, hears it through LISTEN
             channel = self._channel or self._channel_of(session)
             session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
@@ -160,7 +169,6 @@ class ChangeBus:
             )
         # This process also learns of it as the transaction commits: its next request must
         # see the change, not race the notification.
-        pending = session.info.get(_PENDING)
         if pending is not None:
             pending |= kinds
             session.info[_CONCERNS] |= touched
@@ -193,7 +201,7 @@ class ChangeBus:
         call from any thread."""
         touched = frozenset(concerns)
         with self._lock:
-            if not kinds or set(kinds) != {DEPLOYMENTS}:
+            if not kinds or not set(kinds) <= _QUIET:
                 self.generation += 1
             for kind in kinds:
                 self._generations[kind] += 1
@@ -221,14 +229,21 @@ class ChangeBus:
         return self.generation + self._generations[DEPLOYMENTS]
 
     async def wait(
-        self, after_generation: int, timeout: float, *, deployments: bool = False
+        self,
+        after_generation: int,
+        timeout: float,
+        *,
+        deployments: bool = False,
+        messages: bool = False,
     ) -> int:
-        """Wait until the generation (`seen` if `deployments`) passes `after_generation`
-        or `timeout` runs out; the generation then."""
+        """Wait until the generation (`seen` if `deployments`, the status messages' if
+        `messages`) passes `after_generation` or `timeout` runs out; the generation then."""
         assert self._changed is not None
         changed = self._changed
 
         def current() -> int:
+            if messages:
+                return self._generations[MESSAGES]
             return self.seen if deployments else self.generation
 
         try:

@@ -5,6 +5,8 @@ its component, source, type, package, version, DP, client, state and detail), so
 site server's log tells every decision: DP state changes, on-demand provisioning
 (`on_demand_triggered`, `on_demand_delayed`), registrations, and what machines report.
 The high-volume content-location answers (status_batch.py) are not logged one by one.
+Each transaction writing messages says so on the change bus (kind "messages": it wakes the
+console's status message viewer, never a policy long-poll).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from peerdp.logs import get_logger
 from peerdp.site.context import SiteContext
+from peerdp.site.notify import ChangeBus
 from peerdp.store.models import StatusMessage, utcnow
 
 log = get_logger("peerdp.site.status")
@@ -24,6 +27,7 @@ _LEVELS = {"error": log.error, "warning": log.warning}
 
 def record(
     session: Session,
+    changes: ChangeBus,
     *,
     component: str,
     source: str,
@@ -45,6 +49,7 @@ def record(
         **fields,
     )
     session.add(message)
+    changes.publish(session, messages=True, concerns=())
     shown = {key: value for key, value in fields.items() if value is not None}
     _LEVELS.get(severity, log.info)(
         "status message", component=component, source=source, type=type, detail=detail, **shown
@@ -54,9 +59,9 @@ def record(
 
 def site_event(s: Session, ctx: SiteContext, type: str, **fields: Any) -> StatusMessage:
     """A status message of the site itself: what an administrator's change did."""
-    return record(s, component="site", source=ctx.site_code, type=type, **fields)
+    return record(s, ctx.changes, component="site", source=ctx.site_code, type=type, **fields)
 
 
 def mp_event(s: Session, ctx: SiteContext, type: str, **fields: Any) -> StatusMessage:
     """A status message of the site's management point (a registration, on-demand)."""
-    return record(s, component="mp", source=ctx.site_code, type=type, **fields)
+    return record(s, ctx.changes, component="mp", source=ctx.site_code, type=type, **fields)

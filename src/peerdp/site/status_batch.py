@@ -105,9 +105,11 @@ class StatusBatcher(Batcher[dict[str, Any]]):
 
     def __init__(self, db: Database, changes: ChangeBus | None = None, **options: Any) -> None:
         def write(s: Session, rows: list[dict[str, Any]]) -> None:
-            if _insert_messages(s, rows) and changes is not None:
-                # The console's live pages follow deployment states (no policy moves).
-                changes.publish(s, deployments=True, concerns=())
+            moved = _insert_messages(s, rows)
+            if changes is not None:
+                # The console's live pages follow messages and deployment states (no
+                # policy moves): one change a batch.
+                changes.publish(s, deployments=moved, messages=True, concerns=())
 
         super().__init__(db, write, name="peerdp-status", **options)
 

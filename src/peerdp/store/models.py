@@ -429,7 +429,13 @@ class StatusMessage(Base):
     """Append-only record of what each component did."""
 
     __tablename__ = "status_messages"
-    __table_args__ = (Index("ix_status_messages_at", "at"),)
+    __table_args__ = (
+        Index("ix_status_messages_at", "at"),
+        # The viewer's filters, newest first (site/admin/history.py).
+        Index("ix_status_messages_severity_id", "severity", "id"),
+        Index("ix_status_messages_component_id", "component", "id"),
+        Index("ix_status_messages_component_severity_id", "component", "severity", "id"),
+    )
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, AwareDatetime, Field
@@ -111,6 +111,10 @@ def revoke_account(account_id: Id, ctx: SiteContext = Depends(site)) -> AdminAcc
         return account
 
 
+# A status class (`4xx`): the answers from 400 to 499.
+StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
+
+
 @router.get("/audit", response_model=list[AuditEntryOut])
 def list_audit(
     who: str | None = Query(
@@ -120,6 +124,9 @@ def list_audit(
     path_prefix: str | None = Query(
         default=None, max_length=2000, pattern=NO_NUL, description="only paths starting so"
     ),
+    status_class: StatusClass | None = Query(
+        default=None, description="only answers of this class: 4xx are the refusals"
+    ),
     before_id: int | None = Query(
         default=None, ge=1, le=2**31 - 1, description="the next page: entries older than this ID"
     ),
@@ -127,6 +134,28 @@ def list_audit(
     ctx: SiteContext = Depends(site),
 ) -> list[AuditEntry]:
     """The newest entries first; page with `before_id` set to the last ID of a page."""
+    return audit_entries(
+        ctx,
+        who=who,
+        since=since,
+        path_prefix=path_prefix,
+        status_class=status_class,
+        before_id=before_id,
+        limit=limit,
+    )
+
+
+def audit_entries(
+    ctx: SiteContext,
+    *,
+    who: str | None = None,
+    since: datetime | None = None,
+    path_prefix: str | None = None,
+    status_class: StatusClass | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """A page of the audit log, the newest first (the API's and the console's)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if who is not None:
         query = query.where(AuditEntry.who == who)
@@ -134,7 +163,10 @@ def list_audit(
         query = query.where(AuditEntry.at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     if path_prefix is not None:
         query = query.where(AuditEntry.path.startswith(path_prefix, autoescape=True))
+    if status_class is not None:
+        lowest = int(status_class[0]) * 100
+        query = query.where(AuditEntry.status >= lowest, AuditEntry.status < lowest + 100)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
-    with ctx.transaction() as s:
+    with ctx.db.reading() as s:
         return list(s.scalars(query))

@@ -13,9 +13,12 @@ from fastapi.staticfiles import StaticFiles
 
 from peerdp.site.console import (
     actions,
+    audit_log,
     clients,
     events,
+    explain,
     inventory,
+    messages,
     pages,
     reruns,
     signin,
@@ -29,7 +32,19 @@ from peerdp.site.errors import describe_validation
 PREFIX = "/console"
 # The modules whose routers make the console, in the order they are matched: the
 # inventory's fixed paths (/packages/live) before the pages' /packages/{package_id}.
-MODULES = (signin, inventory, clients, tokens, pages, reruns, actions, events)
+MODULES = (
+    signin,
+    inventory,
+    clients,
+    tokens,
+    pages,
+    reruns,
+    actions,
+    events,
+    messages,
+    explain,
+    audit_log,
+)
 
 
 def install(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
 """`GET /console/events`: server-sent events telling an open console page that the site
-changed, so it fetches its `/live` fragment again.
+changed, so it fetches its `/live` fragment again. `?kind=messages` (the status message
+viewer following new messages) hears of status messages written, and of nothing else.
 
 The stream is an async generator waiting on the site's change bus (site/notify.py),
 deployment states included: it holds no thread between events; a page fetches what it
@@ -12,26 +13,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from peerdp.site.console.deps import user
 from peerdp.site.console.sessions import COOKIE, SignedIn, SignInNeeded, signed_in
 from peerdp.site.context import SiteContext, site
+from peerdp.site.notify import MESSAGES
 
 router = APIRouter()
 KEEPALIVE_S = 15.0
 COALESCE_S = 0.5
 
 
-async def changes(ctx: SiteContext, secret: str | None) -> AsyncIterator[str]:
+async def changes(
+    ctx: SiteContext, secret: str | None, *, messages: bool = False
+) -> AsyncIterator[str]:
     bus = ctx.changes
-    seen = bus.seen
+    seen = bus.generation_of(MESSAGES) if messages else bus.seen
     yield "retry: 3000\n\n"
     while not bus.stopping:
-        now = await bus.wait(seen, KEEPALIVE_S, deployments=True)
+        now = await bus.wait(seen, KEEPALIVE_S, deployments=True, messages=messages)
         if bus.stopping:
             return
         if now == seen:
@@ -49,10 +54,13 @@ async def changes(ctx: SiteContext, secret: str | None) -> AsyncIterator[str]:
 
 @router.get("/events")
 async def events(
-    request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
+    request: Request,
+    kind: Literal["messages"] | None = Query(default=None, description="only this kind"),
+    who: SignedIn = Depends(user),
+    ctx: SiteContext = Depends(site),
 ) -> StreamingResponse:
     return StreamingResponse(
-        changes(ctx, request.cookies.get(COOKIE)),
+        changes(ctx, request.cookies.get(COOKIE), messages=kind == MESSAGES),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

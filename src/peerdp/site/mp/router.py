@@ -69,6 +69,7 @@ def announce(
         if body.url is not None and previous != body.url:
             dp.url = body.url
             status.machine_event(
+                ctx,
                 s,
                 caller,
                 "dp_url_changed",
@@ -95,6 +96,7 @@ def dp_settings(
         if dp.max_transfers_override != body.max_transfers_override:
             dp.max_transfers_override = body.max_transfers_override
             status.machine_event(
+                ctx,
                 s,
                 caller,
                 "dp_settings",

@@ -116,13 +116,15 @@ def _log(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> Sta
     else:
         fields["dp_id"] = caller.dp_id
     return machine_event(
-        s, caller, message.type, detail=message.detail, severity=severity, at=at, **fields
+        ctx, s, caller, message.type, detail=message.detail, severity=severity, at=at, **fields
     )
 
 
-def machine_event(s: Session, caller: Caller, type: str, **fields: Any) -> StatusMessage:
+def machine_event(
+    ctx: SiteContext, s: Session, caller: Caller, type: str, **fields: Any
+) -> StatusMessage:
     """A status message a machine sent, or that the MP writes on behalf of the caller."""
-    return record(s, component=caller.role, source=caller.name, type=type, **fields)
+    return record(s, ctx.changes, component=caller.role, source=caller.name, type=type, **fields)
 
 
 def _move_package_state(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
