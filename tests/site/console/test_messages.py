@@ -69,7 +69,8 @@ def test_filters_narrow_the_rows_and_follow_shows_new_messages_without_reloading
     # The time fields take the browser's local time (Paris) and send UTC.
     expect(page.locator("[data-zone]").first).to_have_text("(local time)")
     page.goto("/console/status-messages?client=" + name)
-    start = datetime.now(UTC) + timedelta(hours=1)
+    # Whole seconds, never :00 (a datetime-local field drops zero seconds from its value).
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(second=7, microsecond=0)
     local = page.evaluate(
         "iso => { const d = new Date(iso); const p = n => String(n).padStart(2, '0');"
         " return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' +"
