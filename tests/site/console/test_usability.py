@@ -80,8 +80,9 @@ FOCUSED = """first => {
 
 @pytest.fixture(scope="module")
 def pages(world: World) -> dict[str, str]:  # noqa: F811
-    """The paths of every page checked: the menu's and the world's own (with a client
-    waiting for content and one succeeded, so their tables have rows, and long names)."""
+    """The paths of every page checked: the menu's and the world's own. Every list of the
+    world's pages has rows (a client waiting for content, so an on-demand request; one
+    succeeded; the branch DP failing to install), and its names are long."""
     for path in (
         f"/advertisements/{world.advertisement['id']}",
         f"/packages/{world.package['id']}",
@@ -90,7 +91,14 @@ def pages(world: World) -> dict[str, str]:  # noqa: F811
     waiting = world.client(f"{unique('PC')}_{LONG}", host=40)
     done = world.client(unique("PC-U"), host=41)
     say(world, waiting, "advertisement_received")
+    world.locate(waiting, host=40)
     say(world, done, "program_succeeded", state="succeeded", exit_code=0)
+    branch = world.register("branch_dp", world.branch_dp["name"], world.branch_dp["id"])
+    world.report(branch, "install_failed")
+    # A quiet site from here on (the MP writes its answers in batches): a page loaded
+    # twice, with and without JavaScript, shows the same rows.
+    world.messages("content_location", at_least=1)
+    world.messages("program_succeeded", at_least=1)
     own = {
         "advertisement": f"/console/advertisements/{world.advertisement['id']}",
         "package": f"/console/packages/{world.package['id']}",
