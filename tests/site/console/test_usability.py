@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -79,7 +80,13 @@ FOCUSED = """first => {
 
 
 @pytest.fixture(scope="module")
-def pages(world: World) -> dict[str, str]:  # noqa: F811
+def branch(world: World) -> httpx.Client:  # noqa: F811
+    """The world's branch DP, registered, to report its package's state."""
+    return world.register("branch_dp", world.branch_dp["name"], world.branch_dp["id"])
+
+
+@pytest.fixture(scope="module")
+def pages(world: World, branch: httpx.Client) -> dict[str, str]:  # noqa: F811
     """The paths of every page checked: the menu's and the world's own. Every list of the
     world's pages has rows (a client waiting for content, so an on-demand request; one
     succeeded; the branch DP failing to install), and its names are long."""
@@ -93,7 +100,6 @@ def pages(world: World) -> dict[str, str]:  # noqa: F811
     say(world, waiting, "advertisement_received")
     world.locate(waiting, host=40)
     say(world, done, "program_succeeded", state="succeeded", exit_code=0)
-    branch = world.register("branch_dp", world.branch_dp["name"], world.branch_dp["id"])
     world.report(branch, "install_failed")
     # A quiet site from here on (the MP writes its answers in batches): a page loaded
     # twice, with and without JavaScript, shows the same rows.
@@ -228,3 +234,34 @@ def check_keyboard(page: Page, path: str) -> None:
     expect(page.locator(f'nav[aria-label="Main"] a[href="{target}"]')).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(re.escape(target) + "$"))
+
+
+def test_a_refresh_keeps_the_keyboards_place_and_a_form_being_filled(
+    tab: Page,
+    pages: dict[str, str],
+    world: World,  # noqa: F811
+    branch: httpx.Client,
+) -> None:
+    """The package page refreshes its DP list (and its forms) as the site changes: the
+    focused button stays focused, and a choice made in the Add form stays made (pressing
+    Enter on Add must not add the DP that happened to be first)."""
+    extra = [
+        ok(world.admin.post("/distribution-points", json={"name": unique(f"extra{n}"),
+                                                           "kind": "standard"}), 201)
+        for n in (1, 2)
+    ]  # fmt: skip
+    tab.goto(pages["package"])
+    live = tab.locator("#live")
+    expect(live).to_have_attribute("data-following", "yes")
+    tab.get_by_label("Add a distribution point").select_option(str(extra[1]["id"]))
+    retry = tab.get_by_role("button", name=f"Retry on {world.branch_dp['name']}")
+    retry.focus()
+    refreshed = live.get_attribute("data-refreshed")
+
+    # Another administrator puts the package on one of the new DPs.
+    added = {"dp_id": extra[0]["id"]}
+    ok(world.admin.post(f"/packages/{world.package['id']}/distribution-points", json=added), 201)
+    expect(tab.locator(f'tr[data-dp="{extra[0]["name"]}"]')).to_be_visible()
+    expect(live).not_to_have_attribute("data-refreshed", refreshed or "")
+    expect(retry).to_be_focused()
+    expect(tab.get_by_label("Add a distribution point")).to_have_value(str(extra[1]["id"]))
