@@ -214,7 +214,7 @@ def check_without_javascript(page: Page, path: str, context: BrowserContext) -> 
 
 def check_keyboard(page: Page, path: str) -> None:
     """Tab from the top reaches every menu link and the first form control of <main>;
-    Enter on a menu link (one to another page) follows it."""
+    the first Tab stop skips the menu; Enter on a menu link (to another page) follows it."""
     page.goto(path)
     first = f"main :is({CONTROLS})"
     has_control = page.locator(first).count() > 0
@@ -226,6 +226,19 @@ def check_keyboard(page: Page, path: str) -> None:
         if wanted <= reached.keys():
             break
     assert wanted <= reached.keys(), f"{path}: Tab never reached {sorted(wanted - reached.keys())}"
+
+    page.goto(path)  # the first Tab stop skips the menu, to the page's own content
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the page's content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    if page.locator(f"main :is(a[href], {CONTROLS})").count():
+        inside = page.evaluate(
+            "() => document.querySelector('main').contains(document.activeElement)"
+        )
+        assert inside, f"{path}: Tab after skipping the menu is not in <main>"
 
     target = next(href for href in MENU if href != path)
     page.goto(path)
