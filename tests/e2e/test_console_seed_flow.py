@@ -254,6 +254,7 @@ def watch_the_flow(board: Page, adv_page: Page, package_page: Page, seed: Seed) 
         expect(line.get_by_role("img")).to_have_attribute(
             "aria-label", re.compile("waiting for content"), timeout=WAIT_MS
         )
+        expect(line).to_contain_text(f"of {len(seed.clients)} succeeded")  # all have reported
         screenshot(board, seed.site, "dashboard-seed-flow")
 
         waiting = adv_page.locator('[data-count="waiting_for_content"]')
