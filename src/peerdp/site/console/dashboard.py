@@ -24,6 +24,7 @@ from peerdp.store.models import (
 
 # The on-demand requests still moving (a provisioned one stays until its DP installs).
 QUEUE_STATES = ("delayed", "provisioning", "provisioned")
+PROVISIONED = "provisioned"
 FAILED_STATES = (dp_states.INSTALL_FAILED, dp_states.REMOVAL_FAILED)
 SHOWN = 200  # rows per list: the dashboard is a glance, the pages have the rest
 
@@ -77,15 +78,25 @@ class Dashboard:
 def dashboard(ctx: SiteContext) -> Dashboard:
     with ctx.db.reading() as s:
         deployments = _deployments(s)
+        pdp = PackageDistributionPoint
+        request = OnDemandRequest
+        # A provisioned request leaves the queue once its DP holds the version asked for
+        # (its state stays `provisioned`: the request's record is kept).
+        still_moving = or_(
+            request.state != PROVISIONED,
+            pdp.state.is_(None),
+            pdp.state != dp_states.INSTALLED,
+            pdp.source_version < request.source_version,
+        )
         queued = s.execute(
-            select(OnDemandRequest, DistributionPoint.name)
-            .join(DistributionPoint, DistributionPoint.id == OnDemandRequest.dp_id)
-            .where(OnDemandRequest.state.in_(QUEUE_STATES))
-            .order_by(OnDemandRequest.id.desc())
+            select(request, DistributionPoint.name)
+            .join(DistributionPoint, DistributionPoint.id == request.dp_id)
+            .outerjoin(pdp, (pdp.package_id == request.package_id) & (pdp.dp_id == request.dp_id))
+            .where(request.state.in_(QUEUE_STATES), still_moving)
+            .order_by(request.id.desc())
             .limit(SHOWN)
         ).all()
         now = utcnow()
-        pdp = PackageDistributionPoint
         overdue = (pdp.deadline_at < now) & pdp.state.in_(dp_states.PENDING)
         troubled = s.execute(
             select(pdp, DistributionPoint.name)

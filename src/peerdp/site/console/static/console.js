@@ -9,6 +9,45 @@
       if (!isNaN(moment)) { el.textContent = moment.toLocaleString(); el.title = el.getAttribute("datetime"); }
     });
   }
+  // A refresh must not move the keyboard's place or undo a form being filled: the control
+  // focused in #live is focused again in the new content, and what the user chose or typed
+  // there is kept (each control found again by its form, name and label).
+  var CONTROLS = "a[href], button, input, select, textarea";
+  var some = Array.prototype.some;
+  function nameOf(el) {
+    return [el.tagName, el.form ? el.form.getAttribute("action") : "", el.id,
+      el.getAttribute("name"), el.getAttribute("aria-label"), el.getAttribute("href"),
+      el.type === "radio" ? el.value : "",
+      /^(SELECT|TEXTAREA)$/.test(el.tagName) ? "" : el.textContent.trim()].join("|");
+  }
+  function ticked(el) { return el.type === "checkbox" || el.type === "radio"; }
+  function changed(el) {
+    if (el.tagName === "SELECT") {
+      return some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (ticked(el)) { return el.checked !== el.defaultChecked; }
+    return el.type !== "hidden" && el.value !== el.defaultValue;
+  }
+  function restore(el, value) {
+    if (ticked(el)) { el.checked = value; }
+    else if (el.tagName !== "SELECT" || some.call(el.options, function (o) { return o.value === value; })) {
+      el.value = value;
+    }
+  }
+  function replace(live, html) {
+    var kept = new Map(), active = document.activeElement;
+    var focused = active && live.contains(active) ? nameOf(active) : null;
+    live.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (changed(el)) { kept.set(nameOf(el), ticked(el) ? el.checked : el.value); }
+    });
+    live.innerHTML = html;
+    localise(live);  // before comparing: a link's text may hold a time
+    live.querySelectorAll(CONTROLS).forEach(function (el) {
+      var name = nameOf(el);
+      if (kept.has(name)) { restore(el, kept.get(name)); }
+      if (name === focused) { el.focus(); focused = null; }
+    });
+  }
   // A tail (data-after: the newest ID shown): the fragment holds only newer rows, put on top.
   function prepend(live, html) {
     if (!html.trim()) { return; }
@@ -69,7 +108,7 @@
         })
         .then(function (html) {
           if (html === null) { return; }
-          if (tail) { prepend(live, html); } else { live.innerHTML = html; localise(live); }
+          if (tail) { prepend(live, html); } else { replace(live, html); }
           live.dataset.refreshed = String(Date.now());
         })
         .catch(function () {})
