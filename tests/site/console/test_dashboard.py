@@ -1,15 +1,21 @@
 """The dashboard's bytes today, recent errors and pulls in progress, on SQLite and
 PostgreSQL: reports go through the MP's status receiver (site/mp/status.py) in-process,
-and the dashboard and package pages are read through the console's routes."""
+and the dashboard and package pages are read through the console's routes. Then a real
+branch DP process pulls a package (bandwidth-limited, so the pull takes seconds) while a
+browser watches its package page follow the pull without reloading."""
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
 from peerdp.config import SiteSettings
@@ -27,7 +33,12 @@ from peerdp.store.models import (
     StatusMessage,
     utcnow,
 )
+from tests.dp.branch_support import World as BranchWorld
+from tests.dp.branch_support import build as branch_world
+from tests.helpers.api import ok, wait_for
 from tests.helpers.asgi import asgi_request
+from tests.helpers.processes import SiteProcess
+from tests.site.console import test_console as console_ui
 from tests.site.mp_seed import Shape, package_id, seed
 
 # std0 is DP 1; br0, br1 are DPs 2, 3. Package 0 is on std0 and br0, package 1 on std0 and br1.
@@ -271,3 +282,64 @@ def test_pull_progress_from_others_or_incomplete_is_refused(app: FastAPI) -> Non
 def _count_messages(app: FastAPI) -> int:
     with _ctx(app).db.reading() as s:
         return len(list(s.scalars(select(StatusMessage.id))))
+
+
+# -- a real branch DP pulling, seen live in a browser ----------------------------------------
+
+page = console_ui.page  # the browser page fixture of the console's browser tests
+PULLED = 1_200_000  # at 150 kB/s: about 8 s of pull, so several reports arrive mid-pull
+
+
+@pytest.mark.slow
+def test_a_branch_dps_pull_shows_live_on_its_package_page(
+    page: Page, site_server: SiteProcess, tmp_path: Path
+) -> None:
+    world = branch_world(site_server, tmp_path, files={"big.bin": os.urandom(PULLED)})
+    try:
+        _follow_a_pull(page, site_server, world, tmp_path)
+    finally:
+        world.close()
+
+
+def _follow_a_pull(page: Page, site: SiteProcess, world: BranchWorld, tmp_path: Path) -> None:
+    name, dp_id = f"{world.tag}-br-dp", int(world.branch_dp["id"])
+    world.start_branch(tmp_path / "branch", "--bandwidth-limit", "150000")
+    console_ui.sign_in(page, site.admin_token)
+    page.goto(f"/console/packages/{world.package_id}")
+    expect(page.locator("#live")).to_have_attribute("data-following", "yes")
+    page.evaluate("window.notReloaded = true")
+    added = world.admin.post(
+        f"/packages/{world.package_id}/distribution-points", json={"dp_id": dp_id}
+    )
+    assert added.status_code == 201, added.text
+
+    total = world.manifest.total_size  # type: ignore[union-attr]
+    shown = page.locator(f'tr[data-dp="{name}"] [data-pull-done]')
+
+    def mid_pull() -> int | None:
+        done = int(shown.get_attribute("data-pull-done") or 0) if shown.count() else 0
+        return done if 0 < done < total else None
+
+    done = wait_for("the page to show the pull part done", mid_pull, timeout=30)
+    assert shown.get_attribute("data-pull-total") == str(total)
+    seen = _api_row(world)
+    assert seen["state"] in ("install_pending", "install_retrying"), seen
+    console_ui.screenshot(page, site, "pull-progress")
+    # Later reports move it on, on the same page.
+    wait_for("a later report", lambda: (n := mid_pull()) is not None and n > done, timeout=15)
+
+    row = page.locator(f'tr[data-dp="{name}"]')
+    expect(row.get_by_text("installed", exact=True)).to_be_visible(timeout=30_000)
+    expect(row.locator("[data-pull]")).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True
+    time.sleep(2.5)  # a progress report in flight would have arrived by now
+    after = _api_row(world)
+    assert after["state"] == "installed"
+    assert [after[k] for k in ("pull_done_bytes", "pull_total_bytes", "pull_at")] == [None] * 3
+
+
+def _api_row(world: BranchWorld) -> dict[str, Any]:
+    status = ok(world.admin.get(f"/packages/{world.package_id}/status"))
+    dp_id = int(world.branch_dp["id"])
+    row: dict[str, Any] = next(r for r in status["distribution_points"] if r["dp_id"] == dp_id)
+    return row
