@@ -42,3 +42,7 @@ STATUS_TYPES = frozenset(
         "advertisement_failed",
     }
 )
+
+# A branch DP's pull in progress: sent through the status channel, but kept on its row of
+# the package's DP list, never written to the log (site/pull_progress.py).
+PULL_PROGRESS = "pull_progress"

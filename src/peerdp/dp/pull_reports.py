@@ -14,13 +14,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from peerdp.domain.status_types import PULL_PROGRESS
 from peerdp.domain.timestamps import rfc3339_now
 from peerdp.logs import get_logger
 from peerdp.machine.mp_client import MPClient, MPError
 from peerdp.transfer.download import NullProgress
 
 log = get_logger("peerdp.branch")
-PULL_PROGRESS = "pull_progress"
+
 EVERY_S = 2.0
 
 

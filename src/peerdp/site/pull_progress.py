@@ -19,7 +19,6 @@ from peerdp.domain import dp_states
 from peerdp.site.context import SiteContext
 from peerdp.store.models import PackageDistributionPoint, utcnow
 
-PULL_PROGRESS = "pull_progress"
 INSTALLING = (dp_states.INSTALL_PENDING, dp_states.INSTALL_RETRYING)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
+from peerdp.domain.status_types import PULL_PROGRESS
 from peerdp.site import deployment_status, dp_rows, pull_progress
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
@@ -56,7 +57,7 @@ def receive(ctx: SiteContext, caller: Caller, batch: StatusBatch) -> StatusResul
 
 
 def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
-    if message.type == pull_progress.PULL_PROGRESS:
+    if message.type == PULL_PROGRESS:
         _note_progress(ctx, s, caller, message)
         return
     if message.type == PACKAGE_STATE:
