@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from peerdp.config import SiteSettings
 from peerdp.site import deployment_status
 from peerdp.site.app import create_app
-from peerdp.site.console.dashboard import ERRORS_SHOWN, dashboard
+from peerdp.site.console.dashboard import ERRORS_SHOWN, dashboard, shown
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.schemas import StatusBatch, StatusIn, StatusResult
@@ -282,6 +282,23 @@ def test_pull_progress_from_others_or_incomplete_is_refused(app: FastAPI) -> Non
 def _count_messages(app: FastAPI) -> int:
     with _ctx(app).db.reading() as s:
         return len(list(s.scalars(select(StatusMessage.id))))
+
+
+def test_open_consoles_share_one_dashboard_read_while_only_deployments_move(
+    app: FastAPI,
+) -> None:
+    """A wave moves deployment states several times a second; 20 open dashboards then
+    cost one read a second, but anything else an administrator changes shows at once."""
+    ctx = _ctx(app)
+    first = shown(ctx)
+    _installing(app, P0, 2)
+    progress = {"type": "pull_progress", "package_id": P0, "source_version": 1}
+    _send(app, BR0, **progress, bytes_done=1, bytes_total=2)  # a "deployments" change
+    assert shown(ctx) is first
+    with ctx.transaction() as s:
+        ctx.changes.publish(s, concerns=())  # any other change
+    moved = shown(ctx)
+    assert moved is not first and [p.dp_name for p in moved.pulls] == ["br0"]
 
 
 # -- a real branch DP pulling, seen live in a browser ----------------------------------------

@@ -5,6 +5,8 @@ Each part is one or two indexed queries, whatever the site's size."""
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 from peerdp.domain import dp_states
 from peerdp.domain.deployment_states import DEPLOYMENT_STATES
 from peerdp.site.context import SiteContext
+from peerdp.site.notify import ChangeBus
 from peerdp.site.pull_progress import INSTALLING
 from peerdp.store.models import (
     Advertisement,
@@ -142,6 +145,28 @@ class Dashboard:
     errors: list[RecentError]
 
 
+# During a deployment wave the clients' states move several times a second, and every open
+# dashboard is told so (coalesced per page): one dashboard read serves every console for
+# this long, unless something other than deployment states changed meanwhile.
+SHARED_S = 1.0
+# Per site (its change bus): the generation read at, when (monotonic), and the board.
+_latest: weakref.WeakKeyDictionary[ChangeBus, tuple[int, float, Dashboard]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shown(ctx: SiteContext) -> Dashboard:
+    """The dashboard as the console shows it: read at most once a second per site process
+    while only deployment states change (20 consoles open during a wave cost one read)."""
+    generation, now = ctx.changes.generation, time.monotonic()
+    held = _latest.get(ctx.changes)
+    if held is not None and held[0] == generation and now - held[1] < SHARED_S:
+        return held[2]
+    board = dashboard(ctx)
+    _latest[ctx.changes] = (generation, now, board)
+    return board
+
+
 def dashboard(ctx: SiteContext) -> Dashboard:
     with ctx.db.reading() as s:
         deployments = _deployments(s)
@@ -262,7 +287,7 @@ def _errors(s: Session, now: datetime) -> list[RecentError]:
             m.client_name,
         )
         .where(m.severity == "error", m.at >= now - ERRORS_SINCE)
-        .order_by(m.at.desc(), m.id.desc())
+        .order_by(m.at.desc())
         .limit(ERRORS_SHOWN)
     ).all()
     return [RecentError(*row) for row in rows]

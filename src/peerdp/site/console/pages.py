@@ -22,7 +22,7 @@ from peerdp.site.admin.status_summaries import (
     package_summary,
 )
 from peerdp.site.console.actions import ADD_DP, REMOVE_DP, RETRY_DP
-from peerdp.site.console.dashboard import dashboard
+from peerdp.site.console.dashboard import shown
 from peerdp.site.console.deps import user
 from peerdp.site.console.render import page
 from peerdp.site.console.sessions import SignedIn
@@ -38,14 +38,14 @@ CLIENTS_PER_PAGE = 50
 def dashboard_page(
     request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
 ) -> Response:
-    return page(request, "dashboard.html", who, board=dashboard(ctx))
+    return page(request, "dashboard.html", who, board=shown(ctx))
 
 
 @router.get("/live")
 def dashboard_live(
     request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
 ) -> Response:
-    return page(request, "_dashboard_live.html", who, board=dashboard(ctx))
+    return page(request, "_dashboard_live.html", who, board=shown(ctx))
 
 
 def _advertisement(
