@@ -12,9 +12,10 @@ a real `peerdp site serve` (one worker):
 (b) content-location answers per second (wrk, as bench_mp.py) with no console open, with
     20 consoles holding `/console/events` open, and with those 20 consoles also fetching
     the dashboard's live part on every change event, as the browser's script does; in
-    rounds alternating the three, medians reported. The answers themselves move
-    advertisement 8's deployment states (written in batches), so the consoles receive
-    change events throughout.
+    rounds alternating the three (every other round in the reverse order), medians
+    reported, with the server's CPU time per answer (steadier on a shared machine).
+    The answers themselves move advertisement 8's deployment states (written in
+    batches), so the consoles receive change events throughout.
 
     .venv/bin/python bench/bench_console.py [--loads 100] [--rounds 3] [--duration 5]
                                             [--connections 16] [--consoles 20] [--db URL]
@@ -226,7 +227,9 @@ def compare_consoles(
     kinds = ("no console", f"{args.consoles} consoles holding events", "… and refreshing")
     results: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in kinds}
     for n in range(args.rounds):
-        for kind in kinds:
+        # Every other round in the reverse order: a machine growing busier or quieter
+        # during the run does not favour one kind.
+        for kind in kinds if n % 2 == 0 else kinds[::-1]:
             consoles = None
             if kind != kinds[0]:
                 consoles = Consoles(site, args.consoles, refresh=kind == kinds[2])
