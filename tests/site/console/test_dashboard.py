@@ -195,6 +195,7 @@ def test_recent_errors_show_the_newest_of_the_last_day_linking_to_the_status_mes
     )
     assert 'href="/console/status-messages?severity=error&amp;client_name=pc0"' in errors_part
     assert "disk &lt;full&gt;" in errors_part  # escaped
+    assert '<span class="muted">install_failed</span>' in errors_part
 
 
 def test_recent_errors_are_found_by_the_severity_index(app: FastAPI) -> None:
@@ -342,6 +343,12 @@ def _follow_a_pull(page: Page, site: SiteProcess, world: BranchWorld, tmp_path: 
     seen = _api_row(world)
     assert seen["state"] in ("install_pending", "install_retrying"), seen
     console_ui.screenshot(page, site, "pull-progress")
+    board = page.context.new_page()
+    board.goto("/console/")
+    pulls = board.get_by_role("region", name="Pulls in progress")
+    expect(pulls.get_by_role("row", name=re.compile(name))).to_be_visible()
+    console_ui.screenshot(board, site, "dashboard-pull")
+    board.close()
     # Later reports move it on, on the same page.
     wait_for("a later report", lambda: (n := mid_pull()) is not None and n > done, timeout=15)
 

@@ -119,6 +119,7 @@ class RecentError:
     component: str
     source: str
     type: str
+    state: str | None
     detail: str
     package_id: str | None
     dp_id: int | None
@@ -281,6 +282,7 @@ def _errors(s: Session, now: datetime) -> list[RecentError]:
             m.component,
             m.source,
             m.type,
+            m.state,
             m.detail,
             m.package_id,
             m.dp_id,
@@ -289,8 +291,8 @@ def _errors(s: Session, now: datetime) -> list[RecentError]:
         .where(m.severity == "error", m.at >= now - ERRORS_SINCE)
         .order_by(m.at.desc())
         .limit(ERRORS_SHOWN)
-    ).all()
-    return [RecentError(*row) for row in rows]
+    ).mappings()
+    return [RecentError(**row) for row in rows]
 
 
 def _deployments(s: Session) -> list[Deployment]:
