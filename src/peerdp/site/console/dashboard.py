@@ -9,8 +9,9 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
@@ -249,9 +250,19 @@ def _traffic(s: Session, day: date) -> Traffic:
 
 
 def _pulls(s: Session, now: datetime) -> list[Pull]:
-    """The pulls reported lately, newest report first (by the index on `pull_at`)."""
+    """The pulls reported lately, newest report first."""
+    return [
+        Pull(package, version, name, done or 0, total or 0, rate, at)
+        for package, version, name, done, total, rate, at in s.execute(pulls_query(now))
+    ]
+
+
+def pulls_query(
+    now: datetime,
+) -> Select[str, int, str, int | None, int | None, int | None, datetime | None]:
+    """Served by the index on `pull_at`: no scan of every package's DP list."""
     pdp = PackageDistributionPoint
-    rows = s.execute(
+    return (
         select(
             pdp.package_id,
             pdp.source_version,
@@ -265,34 +276,24 @@ def _pulls(s: Session, now: datetime) -> list[Pull]:
         .where(pdp.pull_at >= now - PULL_QUIET, pdp.state.in_(INSTALLING))
         .order_by(pdp.pull_at.desc())
         .limit(SHOWN)
-    ).all()
-    return [
-        Pull(package, version, name, done or 0, total or 0, rate, at)
-        for package, version, name, done, total, rate, at in rows
-    ]
+    )
 
 
 def _errors(s: Session, now: datetime) -> list[RecentError]:
-    """The newest error messages of the last day (by the index on severity and time)."""
+    """The newest error messages of the last day."""
+    return [RecentError(**row) for row in s.execute(errors_query(now)).mappings()]
+
+
+def errors_query(now: datetime) -> Select[Any]:
+    """Served by the index on severity and time: no scan of the status log."""
     m = StatusMessage
-    rows = s.execute(
-        select(
-            m.id,
-            m.at,
-            m.component,
-            m.source,
-            m.type,
-            m.state,
-            m.detail,
-            m.package_id,
-            m.dp_id,
-            m.client_name,
-        )
+    columns = ("id", "at", "component", "source", "type", "state", "detail")
+    return (
+        select(*(getattr(m, name) for name in columns), m.package_id, m.dp_id, m.client_name)
         .where(m.severity == "error", m.at >= now - ERRORS_SINCE)
         .order_by(m.at.desc())
         .limit(ERRORS_SHOWN)
-    ).mappings()
-    return [RecentError(**row) for row in rows]
+    )
 
 
 def _deployments(s: Session) -> list[Deployment]:
