@@ -26,13 +26,17 @@ def manifest_of(package_id: str, files: dict[str, bytes], version: int = 1) -> M
 
 
 class RecordingMP:
-    """Takes every status message (and refuses none), for in-process tests of a role."""
+    """Takes every status message (and refuses none), for in-process tests of a role; a
+    branch DP's pull progress reports apart (the site logs no message for them)."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.progress: list[dict[str, Any]] = []
 
     def status(self, *messages: dict[str, Any]) -> dict[str, Any]:
-        self.messages.extend(messages)
+        for message in messages:
+            kept = self.progress if message["type"] == "pull_progress" else self.messages
+            kept.append(message)
         return {"accepted": len(messages), "rejected": []}
 
 

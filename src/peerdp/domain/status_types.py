@@ -52,3 +52,6 @@ STATUS_COMPONENTS: tuple[StatusComponent, ...] = get_args(StatusComponent)
 # How much a message matters: an error (a failure), a warning (damaged content), or info.
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+# A branch DP's pull in progress: sent through the status channel, but kept on its row of
+# the package's DP list, never written to the log (site/pull_progress.py).
+PULL_PROGRESS = "pull_progress"

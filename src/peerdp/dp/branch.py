@@ -31,7 +31,8 @@ Every pull is logged (`peerdp.branch`, `peerdp.transfer`): started (from which s
 which attempt), progress, resumed files, verified, published, or failed and when it is
 tried again. `/metrics` counts the bytes pulled as they arrive
 (`peerdp_branch_pulled_bytes_total`) and shows the pull in progress
-(`peerdp_branch_pull_done_bytes` of `peerdp_branch_pull_size_bytes`).
+(`peerdp_branch_pull_done_bytes` of `peerdp_branch_pull_size_bytes`); the site hears of
+the pull in progress too, at most every 2 s (`pull_progress`, dp/pull_reports.py).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from peerdp.dp.damage import (
     start_damage_threads,
 )
 from peerdp.dp.metrics import add_metrics_route
+from peerdp.dp.pull_reports import PullReports
 from peerdp.dp.routes import content_options, create_content_app
 from peerdp.dp.store import DPStore
 from peerdp.dp.transfer_limit import TransferLimit
@@ -399,7 +401,7 @@ class BranchWorker:
                 bandwidth_limit=self.bandwidth_limit,
                 verify=self.mp.tls,
                 on_received=PULLED_BYTES.inc,
-                progress=PullGauges(),
+                progress=PullReports(self.mp, *a.key, also=PullGauges()),
             )
             self.store.install(a.package_id, a.source_version, manifest.to_bytes())
         except DownloadFailed as exc:

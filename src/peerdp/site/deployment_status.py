@@ -9,7 +9,8 @@ overtook another never moves a deployment backwards.
 
 Also counted here: the bytes a machine says it downloaded from each DP (`bytes_by_dp` in
 its status), added to that DP's row of the package's DP list (`served_bytes`) and, for a
-branch DP's own pull, to its row's `pulled_bytes` (bytes over the WAN).
+branch DP's own pull, to its row's `pulled_bytes` (bytes over the WAN); and to each DP's
+counts of the day (`dp_traffic_days`, by UTC day of receipt), which the dashboard shows.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from peerdp.store.models import (
     Advertisement,
     DeploymentStateRow,
     DistributionPoint,
+    DPTrafficDay,
     PackageDistributionPoint,
+    utcnow,
 )
 
 Key = tuple[int, str]
@@ -174,7 +177,8 @@ def count_bytes(
     s: Session, package_id: str, by_dp: Mapping[int, int], *, puller_dp_id: int | None = None
 ) -> None:
     """Add the bytes of `package_id` a machine downloaded from each DP (`by_dp`) to their
-    rows' `served_bytes`, and their sum to the pulling branch DP's `pulled_bytes`."""
+    rows' `served_bytes`, and their sum to the pulling branch DP's `pulled_bytes`; and the
+    same to each DP's counts of the UTC day the site receives the report (one upsert)."""
     table = PackageDistributionPoint
     for dp_id, count in sorted(by_dp.items()):
         if count > 0:
@@ -190,3 +194,34 @@ def count_bytes(
             .where(table.package_id == package_id, table.dp_id == puller_dp_id)
             .values(pulled_bytes=table.pulled_bytes + total)
         )
+    count_today(s, {dp_id: n for dp_id, n in by_dp.items() if n > 0}, puller_dp_id, total)
+
+
+def count_today(
+    s: Session, served: Mapping[int, int], puller_dp_id: int | None, pulled: int
+) -> None:
+    """Add to today's (UTC) row of each DP: `served[dp]` served, `pulled` to the puller's."""
+    day = utcnow().date()
+    counts = {dp_id: [0, n] for dp_id, n in served.items()}
+    if puller_dp_id is not None and pulled > 0:
+        counts.setdefault(puller_dp_id, [0, 0])[0] += pulled
+    rows = [
+        {"dp_id": dp_id, "day": day, "pulled_bytes": p, "served_bytes": v}
+        for dp_id, (p, v) in sorted(counts.items())  # key order: no deadlock between sites
+    ]
+    if rows:
+        s.connection().execute(_today_statement(s.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _today_statement(dialect: str) -> Any:
+    """INSERT today's row of a DP, or add to it."""
+    statement = insert_for(dialect, DPTrafficDay)
+    new, held = statement.excluded, DPTrafficDay.__table__.c
+    return statement.on_conflict_do_update(
+        index_elements=["dp_id", "day"],
+        set_={
+            "pulled_bytes": held.pulled_bytes + new.pulled_bytes,
+            "served_bytes": held.served_bytes + new.served_bytes,
+        },
+    )

@@ -13,6 +13,7 @@ from peerdp.content.manifest import Manifest, import_tar
 from peerdp.content.objects import ContentError, ObjectStore
 from peerdp.domain import dp_states
 from peerdp.domain.timestamps import rfc3339
+from peerdp.site import pull_progress
 from peerdp.site.admin.schemas import PackageDPOut, PackageVersionOut
 from peerdp.site.context import SiteContext, get_or_404
 from peerdp.site.errors import Conflict, Invalid, TooLarge
@@ -216,6 +217,7 @@ def set_state(ctx: SiteContext, row: PackageDistributionPoint, state: str, detai
     row.updated_at = utcnow()
     row.deadline_at = pending_deadline(ctx) if state in dp_states.PENDING else None
     row.dp_unreachable = False  # a failure because the DP was unreachable says so after this
+    pull_progress.clear(row)
 
 
 def add_dp_to_package(

@@ -8,7 +8,7 @@ models are their single description.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -322,6 +323,27 @@ class PackageDistributionPoint(Base):
     # and bytes of it clients said they downloaded from this DP, over every version.
     pulled_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     served_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A branch DP's pull in progress, as it last reported it (site/pull_progress.py): bytes
+    # held so far of the pull's total, the rate since its previous report, and when.
+    # Cleared when the row moves (installed, retrying, failed).
+    pull_done_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pull_total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pull_bytes_per_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class DPTrafficDay(Base):
+    """Bytes one DP moved on one UTC day: pulled over the WAN (a branch DP's pulls) and
+    served to clients and other DPs, as their status reports count them (the dashboard's
+    "today"; site/deployment_status.py)."""
+
+    __tablename__ = "dp_traffic_days"
+    dp_id: Mapped[int] = mapped_column(
+        ForeignKey("distribution_points.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    pulled_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    served_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DeploymentStateRow(Base):
@@ -435,6 +457,8 @@ class StatusMessage(Base):
         Index("ix_status_messages_severity_id", "severity", "id"),
         Index("ix_status_messages_component_id", "component", "id"),
         Index("ix_status_messages_component_severity_id", "component", "severity", "id"),
+        # The newest messages of one severity (the dashboard's recent errors).
+        Index("ix_status_messages_severity_at", "severity", "at"),
     )
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

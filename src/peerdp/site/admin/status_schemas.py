@@ -53,6 +53,14 @@ class PackageDPStatusOut(PackageDPOut):
     dp_kind: str
     pulled_bytes: int = Field(description="bytes of this package the DP pulled over the WAN")
     served_bytes: int = Field(description="bytes of this package clients and DPs got from it")
+    pull_done_bytes: int | None = Field(
+        default=None, description="a branch DP's pull in progress: bytes held so far"
+    )
+    pull_total_bytes: int | None = Field(default=None, description="the pull's bytes in all")
+    pull_bytes_per_s: int | None = Field(
+        default=None, description="the pull's rate since its previous report (bytes/s)"
+    )
+    pull_at: datetime | None = Field(default=None, description="when the pull last reported")
 
 
 class PackageStatusOut(BaseModel):

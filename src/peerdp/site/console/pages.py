@@ -20,7 +20,7 @@ from peerdp.site.admin.status_summaries import (
     package_summary,
 )
 from peerdp.site.console.actions import may
-from peerdp.site.console.dashboard import dashboard
+from peerdp.site.console.dashboard import shown
 from peerdp.site.console.deps import user
 from peerdp.site.console.paging import PER_PAGE, Paging, one_of
 from peerdp.site.console.render import page
@@ -37,14 +37,14 @@ CLIENTS_PER_PAGE = 50
 def dashboard_page(
     request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
 ) -> Response:
-    return page(request, "dashboard.html", who, board=dashboard(ctx))
+    return page(request, "dashboard.html", who, board=shown(ctx))
 
 
 @router.get("/live")
 def dashboard_live(
     request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
 ) -> Response:
-    return page(request, "_dashboard_live.html", who, board=dashboard(ctx))
+    return page(request, "_dashboard_live.html", who, board=shown(ctx))
 
 
 def _advertisement(

@@ -30,6 +30,23 @@ def time_element(moment: datetime | None) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(utc.isoformat(), shown)
 
 
+def duration(seconds: float | None) -> str:
+    """A short span of time, for an estimate: '45 s', '3 min 20 s', '2 h 05 min'."""
+    if seconds is None:
+        return "—"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def left_s(done: int, total: int, bytes_per_s: int | None) -> float | None:
+    """Seconds until `total` at `bytes_per_s` (None: no rate known)."""
+    return (total - done) / bytes_per_s if bytes_per_s else None
+
+
 def percent(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
@@ -42,7 +59,9 @@ _env = Environment(
 )
 _env.filters["size"] = human_size
 _env.filters["time"] = time_element
+_env.filters["duration"] = duration
 _env.globals["percent"] = percent
+_env.globals["left_s"] = left_s
 
 
 def page(

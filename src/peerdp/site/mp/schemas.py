@@ -100,6 +100,9 @@ class StatusIn(Strict):
     # The bytes of the package the machine downloaded from each DP, by DP name (a client
     # when its program starts, a branch DP when it installed a pull).
     bytes_by_dp: dict[DPName, ByteCount] | None = Field(default=None, max_length=64)
+    # A branch DP's pull in progress (`pull_progress`): bytes held so far, of the pull's total.
+    bytes_done: ByteCount | None = None
+    bytes_total: ByteCount | None = None
 
 
 class StatusBatch(Strict):

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from peerdp.domain import dp_states
-from peerdp.site import deployment_status, dp_rows
+from peerdp.domain.status_types import PULL_PROGRESS
+from peerdp.site import deployment_status, dp_rows, pull_progress
 from peerdp.site.context import SiteContext
 from peerdp.site.mp.identity import Caller
 from peerdp.site.mp.schemas import StatusBatch, StatusIn, StatusResult
@@ -56,6 +57,9 @@ def receive(ctx: SiteContext, caller: Caller, batch: StatusBatch) -> StatusResul
 
 
 def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
+    if message.type == PULL_PROGRESS:
+        _note_progress(ctx, s, caller, message)
+        return
     if message.type == PACKAGE_STATE:
         if caller.dp_id is None:
             raise Refused("only distribution points report package states")
@@ -69,6 +73,20 @@ def apply(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> No
         source_dp_id = _count_bytes(s, caller, message)
         if _note_deployment(s, logged, source_dp_id):
             ctx.changes.publish(s, deployments=True, concerns=())
+
+
+def _note_progress(ctx: SiteContext, s: Session, caller: Caller, message: StatusIn) -> None:
+    """A branch DP's pull in progress: kept on its package row, not logged."""
+    if caller.dp_id is None:
+        raise Refused("only distribution points report pull progress")
+    package, version = message.package_id, message.source_version
+    done, total = message.bytes_done, message.bytes_total
+    if package is None or version is None or done is None or total is None:
+        raise Refused(
+            "a pull_progress message needs package_id, source_version, bytes_done, bytes_total"
+        )
+    # A late report (the row moved on) is dropped, not refused: the DP did nothing wrong.
+    pull_progress.note(ctx, s, caller.dp_id, package, version, done, total)
 
 
 def _count_bytes(s: Session, caller: Caller, message: StatusIn) -> int | None:
