@@ -7,7 +7,12 @@ deployment states included: it holds no thread between events; a page fetches wh
 shows itself. Changes are coalesced (at most one event per COALESCE_S). Every
 KEEPALIVE_S the session is checked again (one read), which also keeps proxies from
 closing a quiet stream: a session that ended (signed out, revoked) gets `signed-out`
-and the stream ends."""
+and the stream ends.
+
+A page may be given a dashboard read up to SHARED_S before it asked (every open console
+shares one read a second: console/dashboard.py), so the last change of a burst could be
+missing from what it shows. Each burst therefore ends with one more event, TRAILING_S
+after the last: what the page fetches then was read after every change it was told of."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from peerdp.site.console.dashboard import SHARED_S
 from peerdp.site.console.deps import user
 from peerdp.site.console.sessions import COOKIE, SignedIn, SignInNeeded, signed_in
 from peerdp.site.context import SiteContext, site
@@ -27,6 +33,7 @@ from peerdp.site.notify import MESSAGES
 router = APIRouter()
 KEEPALIVE_S = 15.0
 COALESCE_S = 0.5
+TRAILING_S = SHARED_S + 0.2
 
 
 async def changes(
@@ -35,10 +42,16 @@ async def changes(
     bus = ctx.changes
     seen = bus.generation_of(MESSAGES) if messages else bus.seen
     yield "retry: 3000\n\n"
+    trailing = False  # a burst's closing event is due (not for messages: a tail reads anew)
     while not bus.stopping:
-        now = await bus.wait(seen, KEEPALIVE_S, deployments=True, messages=messages)
+        wait_s = TRAILING_S if trailing else KEEPALIVE_S
+        now = await bus.wait(seen, wait_s, deployments=True, messages=messages)
         if bus.stopping:
             return
+        if now == seen and trailing:
+            trailing = False
+            yield f"event: change\ndata: {now}\n\n"
+            continue
         if now == seen:
             try:
                 await run_in_threadpool(lambda: signed_in(ctx, secret, touch=False))
@@ -47,7 +60,7 @@ async def changes(
                 return
             yield ": keepalive\n\n"
             continue
-        seen = now
+        seen, trailing = now, not messages
         yield f"event: change\ndata: {now}\n\n"
         await asyncio.sleep(COALESCE_S)
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import cast
 
 from fastapi import Request, Response
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from peerdp.domain.admin_roles import AdminRole
@@ -83,23 +83,32 @@ def sign_in(ctx: SiteContext, given: str) -> tuple[str, SignedIn]:
 
 def signed_in(ctx: SiteContext, secret: str | None, *, touch: bool = True) -> SignedIn:
     """The session of the cookie's secret, if it is still valid; SignInNeeded if not.
-    `touch`: the request is the user's (not a page's own refresh): the session is not idle."""
+    `touch`: the request is the user's (not a page's own refresh): the session is not idle.
+
+    Read without SQLite's write lock: every page, live refresh and event stream checks its
+    session, and a write transaction each would queue behind (and hold up) the MP's
+    writes. A write is made only to drop an ended session or to mark one used."""
     if not secret:
         raise SignInNeeded
     now = utcnow()
-    found: SignedIn | None = None
-    with ctx.db.transaction() as s:
-        row = s.get(ConsoleSession, token_hash(secret))
-        if row is not None:
-            role = _role_now(ctx, s, row)
-            if role is None or now - row.created_at > LIFETIME or now - row.last_seen_at > IDLE:
-                s.delete(row)  # committed before SignInNeeded is raised
-            else:
-                if touch and now - row.last_seen_at >= LAST_USED_GRANULARITY:
-                    row.last_seen_at = now
-                found = SignedIn(row.who, role, row.account_id, row.csrf_token)
-    if found is None:
+    key = token_hash(secret)
+    with ctx.db.reading() as s:
+        row = s.get(ConsoleSession, key)
+        if row is None:
+            raise SignInNeeded
+        role = _role_now(ctx, s, row)
+        ended = role is None or now - row.created_at > LIFETIME or now - row.last_seen_at > IDLE
+        stale = touch and now - row.last_seen_at >= LAST_USED_GRANULARITY
+        found = SignedIn(row.who, role, row.account_id, row.csrf_token) if role else None
+    if ended or found is None:
+        with ctx.db.transaction() as s:
+            s.execute(delete(ConsoleSession).where(ConsoleSession.id == key))
         raise SignInNeeded
+    if stale:
+        with ctx.db.transaction() as s:
+            s.execute(
+                update(ConsoleSession).where(ConsoleSession.id == key).values(last_seen_at=now)
+            )
     return found
 
 
