@@ -151,7 +151,7 @@ class Dashboard:
 # During a deployment wave the clients' states move several times a second, and every open
 # dashboard is told so (coalesced per page): one dashboard read serves every console for
 # this long, unless something other than deployment states changed meanwhile.
-SHARED_S = 1.0
+SHARED_S = 2.0
 # Per site (its change bus): the generation read at, when (monotonic), and the board.
 _latest: weakref.WeakKeyDictionary[ChangeBus, tuple[int, float, Dashboard]] = (
     weakref.WeakKeyDictionary()

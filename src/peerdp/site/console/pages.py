@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,13 +21,14 @@ from peerdp.site.admin.status_summaries import (
     package_summary,
 )
 from peerdp.site.console.actions import may
-from peerdp.site.console.dashboard import shown
+from peerdp.site.console.dashboard import Dashboard, shown
 from peerdp.site.console.deps import user
 from peerdp.site.console.paging import PER_PAGE, Paging, one_of
-from peerdp.site.console.render import page
+from peerdp.site.console.render import answer, page, render
 from peerdp.site.console.sessions import SignedIn
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import ApiError
+from peerdp.site.notify import ChangeBus
 from peerdp.store.models import DistributionPoint, PackageDistributionPoint
 
 router = APIRouter()
@@ -40,11 +42,23 @@ def dashboard_page(
     return page(request, "dashboard.html", who, board=shown(ctx))
 
 
+# The dashboard's live part as last rendered, with the board it shows: open consoles share
+# one board a second (dashboard.shown), and its live part shows nothing of who asks, so it
+# is rendered once for all of them (a render each cost the MP a third of its answers with
+# 20 consoles open during a wave).
+_rendered: weakref.WeakKeyDictionary[ChangeBus, tuple[Dashboard, str]] = weakref.WeakKeyDictionary()
+
+
 @router.get("/live")
 def dashboard_live(
     request: Request, who: SignedIn = Depends(user), ctx: SiteContext = Depends(site)
 ) -> Response:
-    return page(request, "_dashboard_live.html", who, board=shown(ctx))
+    board = shown(ctx)
+    held = _rendered.get(ctx.changes)
+    if held is None or held[0] is not board:
+        held = board, render(request, "_dashboard_live.html", None, board=board)
+        _rendered[ctx.changes] = held
+    return answer(held[1])
 
 
 def _advertisement(

@@ -64,6 +64,16 @@ _env.globals["percent"] = percent
 _env.globals["left_s"] = left_s
 
 
+def render(request: Request, template: str, user: SignedIn | None, **values: Any) -> str:
+    """The HTML of a page (or a fragment) of the console, for `user`."""
+    return _env.get_template(template).render(request=request, user=user, **values)
+
+
+def answer(html: str, status_code: int = 200) -> HTMLResponse:
+    """HTML the console answers with: never cached (it is one signed-in user's view)."""
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
 def page(
     request: Request,
     template: str,
@@ -72,5 +82,4 @@ def page(
     **values: Any,
 ) -> HTMLResponse:
     """A page (or a fragment) of the console, for `user` (None on the sign-in page)."""
-    html = _env.get_template(template).render(request=request, user=user, **values)
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    return answer(render(request, template, user, **values), status_code)
