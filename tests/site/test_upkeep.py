@@ -44,9 +44,13 @@ def settings(**days: int) -> SiteSettings:
     return SiteSettings(**days)  # type: ignore[arg-type]
 
 
-def messages(db: Database, count: int, days_ago: float) -> None:
+def messages(
+    db: Database, count: int, days_ago: float, received_days_ago: float | None = None
+) -> None:
     at = NOW - timedelta(days=days_ago)
+    received = NOW - timedelta(days=days_ago if received_days_ago is None else received_days_ago)
     row = {"component": "site", "source": "PS1", "type": "package_state", "at": at}
+    row["received_at"] = received
     with db.transaction() as s:
         s.execute(insert(StatusMessage), [{**row, "detail": f"#{n}"} for n in range(count)])
 
@@ -109,6 +113,8 @@ def ages(db: Database) -> list[datetime]:
 def test_rows_older_than_the_settings_go_and_newer_stay(db: Database) -> None:
     messages(db, 3, days_ago=91)
     messages(db, 2, days_ago=89)
+    # A machine whose clock is years behind: its message is kept as long as a new one.
+    messages(db, 1, days_ago=3000, received_days_ago=1)
     audit(db, 4, days_ago=31)
     audit(db, 1, days_ago=29)
     traffic(db, 2, [0, 1, 399, 401, 500])
@@ -124,8 +130,8 @@ def test_rows_older_than_the_settings_go_and_newer_stay(db: Database) -> None:
         "audit_log": 4,
         "console_sessions": 2,
     }
-    assert count(db, StatusMessage) == 2
-    assert all(NOW - at < timedelta(days=90) for at in ages(db))
+    assert count(db, StatusMessage) == 3
+    assert sorted((NOW - at).days for at in ages(db)) == [89, 89, 3000]
     assert count(db, AuditEntry) == 1
     with db.reading() as s:
         days = set(s.scalars(select(DPTrafficDay.day)))

@@ -1,9 +1,10 @@
 """The site's upkeep (SCCM's site maintenance tasks): rows that only pile up with time are
 deleted once they are older than the settings say, every hour and once soon after start.
 
-What ages: status messages (`status_message_days`, by the time they say they happened),
-DPs' bytes per day (`traffic_days`), the audit log (`audit_days`, kept forever by default)
-and console sessions past their lifetime or idle too long. 0 days keeps a kind forever.
+What ages: status messages (`status_message_days`, by the later of the time they say they
+happened and the time the site received them), DPs' bytes per day (`traffic_days`), the
+audit log (`audit_days`, kept forever by default) and console sessions past their
+lifetime or idle too long. 0 days keeps a kind forever.
 
 Rows go in batches of BATCH_ROWS, each its own short transaction, so that a first run on a
 huge table neither holds SQLite's write lock nor a PostgreSQL transaction for long. Every
@@ -59,6 +60,20 @@ def _older_than(days: int, at: InstrumentedAttribute[datetime]) -> Aging:
     return aged
 
 
+def _messages_older_than(days: int) -> Aging:
+    """A status message is aged when both the time it says it happened and the time the
+    site received it are: a machine whose clock is years behind does not have its
+    messages deleted as they come. Found through the index on `at`."""
+
+    def aged(now: datetime) -> ColumnElement[bool] | None:
+        if days == 0:
+            return None
+        cutoff = now - timedelta(days=days)
+        return (StatusMessage.at < cutoff) & (StatusMessage.received_at < cutoff)
+
+    return aged
+
+
 def _days_older_than(days: int) -> Aging:
     """A DP's traffic is kept per UTC day: whole days go."""
 
@@ -69,13 +84,12 @@ def _days_older_than(days: int) -> Aging:
 
 
 def aged_kinds(settings: SiteSettings) -> list[Aged]:
-    at = StatusMessage.at
     return [
         Aged(
             "status_messages",
             (StatusMessage.id,),
-            at,
-            _older_than(settings.status_message_days, at),
+            StatusMessage.at,
+            _messages_older_than(settings.status_message_days),
         ),
         Aged(
             "dp_traffic_days",
