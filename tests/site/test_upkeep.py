@@ -181,6 +181,22 @@ def test_many_rows_go_in_bounded_batches(db: Database, monkeypatch: pytest.Monke
     assert UPKEEP_DELETED.labels("status_messages")._value.get() - before == 12_000
 
 
+def test_a_stopping_server_ends_the_pass_after_its_batch(db: Database) -> None:
+    messages(db, 3_000, days_ago=100)
+    stop = threading.Event()
+    real = upkeep.delete_batch
+
+    def then_stop(*args: Any) -> int:
+        stop.set()
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(upkeep, "delete_batch", then_stop)
+        deleted = upkeep.upkeep(db, settings(), rows=1_000, stop=stop)
+    assert deleted["status_messages"] == 1_000
+    assert count(db, StatusMessage) == 2_000
+
+
 def test_two_processes_at_once_delete_each_row_once(db: Database) -> None:
     messages(db, 6_000, days_ago=100)
     messages(db, 7, days_ago=1)

@@ -16,6 +16,7 @@ each row is deleted, and counted, once.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -130,13 +131,20 @@ def delete_batch(db: Database, kind: Aged, now: datetime, rows: int) -> int:
         return int(s.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
-def upkeep(db: Database, settings: SiteSettings, *, rows: int = BATCH_ROWS) -> dict[str, int]:
-    """One pass: every aged row of every kind deleted, batch by batch; how many per table."""
+def upkeep(
+    db: Database,
+    settings: SiteSettings,
+    *,
+    rows: int = BATCH_ROWS,
+    stop: threading.Event | None = None,
+) -> dict[str, int]:
+    """One pass: every aged row of every kind deleted, batch by batch; how many per table.
+    `stop` set ends the pass after the batch in progress (the server is stopping)."""
     now = utcnow()
     deleted: dict[str, int] = {}
     for kind in aged_kinds(settings):
         total = 0
-        while True:
+        while not (stop and stop.is_set()):
             gone = delete_batch(db, kind, now, rows)
             total += gone
             UPKEEP_DELETED.labels(kind.table).inc(gone)
@@ -154,10 +162,15 @@ async def site_upkeep(
 ) -> None:
     """The background service (site/services.py): a pass soon after start, then hourly,
     each on a worker thread."""
-    await asyncio.sleep(first_after_s)
-    while True:
-        try:
-            await asyncio.to_thread(upkeep, ctx.db, ctx.settings)
-        except Exception:  # the next pass tries again
-            log.exception("site upkeep pass failed")
-        await asyncio.sleep(every_s)
+    stop = threading.Event()
+    try:
+        await asyncio.sleep(first_after_s)
+        while True:
+            try:
+                await asyncio.to_thread(upkeep, ctx.db, ctx.settings, stop=stop)
+            except Exception:  # the next pass tries again
+                log.exception("site upkeep pass failed")
+            await asyncio.sleep(every_s)
+    finally:
+        # Cancelled: a pass on its thread stops after its batch, not keeping the server up.
+        stop.set()
