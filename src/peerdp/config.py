@@ -105,6 +105,11 @@ class SiteSettings(BaseSettings):
     metrics_admin_only: bool = False
     # The interactive API documentation (/docs, /redoc, /openapi.json).
     api_docs: bool = True
+    # Site upkeep (site/upkeep.py): rows older than this many days are deleted every hour;
+    # 0 keeps them forever. The audit log is the administrators' to trim: kept by default.
+    status_message_days: int = Field(default=90, ge=0)
+    traffic_days: int = Field(default=400, ge=0)
+    audit_days: int = Field(default=0, ge=0)
 
     @property
     def database_url(self) -> str:

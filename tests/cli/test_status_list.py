@@ -58,6 +58,30 @@ def test_an_unknown_type_is_refused_with_the_types(cli: Cli, package_id: str) ->
     assert cli.json("status", "list", "--package", package_id, "--type", "program_failed") == []
 
 
+def test_component_severity_and_until_narrow_the_list(cli: Cli, package_id: str) -> None:
+    every = cli.json("status", "list", "--package", package_id)
+    assert {(m["component"], m["severity"]) for m in every} == {("site", "info")}
+    by_site = cli.json("status", "list", "--package", package_id, "--component", "site")
+    assert [m["id"] for m in by_site] == [m["id"] for m in every]
+    assert cli.json("status", "list", "--package", package_id, "--component", "client") == []
+    assert len(cli.json("status", "list", "--package", package_id, "--severity", "info")) == 5
+    assert cli.json("status", "list", "--package", package_id, "--severity", "error") == []
+
+    # The messages were written moments ago: none before an hour ago, all before in an hour.
+    assert cli.json("status", "list", "--package", package_id, "--until", "1h") == []
+    later = cli.json("status", "list", "--package", package_id, "--until", "+1h")
+    assert [m["id"] for m in later] == [m["id"] for m in every]
+
+
+def test_bad_filters_are_refused_clearly(cli: Cli) -> None:
+    unknown = cli.run("status", "list", "--severity", "fatal")
+    assert unknown.returncode == 2 and "'fatal' is not one of" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    not_a_time = cli.run("status", "list", "--until", "yesterday")
+    assert not_a_time.returncode == 2 and "is not a time" in not_a_time.stderr
+    assert "cannot be followed" in cli.fails("status", "list", "--until", "1h", "--follow")
+
+
 def test_follow_starts_with_the_newest_oldest_first(cli: Cli, package_id: str) -> None:
     ids = [m["id"] for m in cli.json("status", "list", "--package", package_id)]
     args = ("--package", package_id, "--limit", "3", "--follow", "--json", "--interval", "0.1")

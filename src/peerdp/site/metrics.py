@@ -51,6 +51,11 @@ POLICY_ANSWERS = Counter(
     "Policy answers by HTTP status: 200 (a policy), 304 (unchanged: If-None-Match)",
     ["status"],
 )
+UPKEEP_DELETED = Counter(
+    "peerdp_site_upkeep_deleted",
+    "Rows the site's upkeep deleted as aged, by table",
+    ["table"],
+)
 
 
 def exposition() -> bytes:

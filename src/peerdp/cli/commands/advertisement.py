@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from peerdp.cli.commands import deployment
-from peerdp.cli.connection import JsonOption, SiteOption
+from peerdp.cli.connection import JsonOption, SiteOption, fail
 from peerdp.cli.output import Column, say, when, yes_no
 from peerdp.cli.resources import (
     COLLECTION,
@@ -148,21 +148,34 @@ def rerun(
         str | None,
         typer.Option("--client", metavar="NAME", help="Only this client (default: every one)."),
     ] = None,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed", help="Only the clients it failed on (one rerun each; not with --client)."
+        ),
+    ] = False,
     site: SiteOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Run an advertisement again: on one client, or on every client of its collection.
+    """Run an advertisement again: on one client, on the clients it failed on, or on every
+    client of its collection.
 
     The clients learn of it through their policy and run the program again from its first
     attempt, whether it succeeded or failed after its last retry. The status message
-    `advertisement_rerun` records it.
+    `advertisement_rerun` records it. With --failed and no client failed, nothing is rerun
+    and the command fails.
     """
+    if failed and client is not None:
+        fail("give --client or --failed, not both")
 
     def render(row: Any) -> None:
-        who = f"client {row['client_name']}" if row["client_name"] else "every client"
+        if row.get("failed_clients") is not None:
+            who = f"the {row['failed_clients']} client(s) it failed on"
+        else:
+            who = f"client {row['client_name']}" if row["client_name"] else "every client"
         say(f"Advertisement {row['advertisement_id']} will run again on {who}.", "green")
 
-    body = drop_unset(client_name=client)
+    body = drop_unset(client_name=client, failed=True if failed else None)
     create_item(site, json_out, ADVERTISEMENTS.item(ident) + "/rerun", body, render)
 
 

@@ -10,10 +10,16 @@ import typer
 from rich.text import Text
 
 from peerdp.admin_client import AdminClient, Params
-from peerdp.cli.connection import JsonOption, SiteOption, connect
+from peerdp.cli.connection import JsonOption, SiteOption, connect, fail
 from peerdp.cli.output import STATE_STYLES, Column, console, emit, print_table, state, table, when
 from peerdp.cli.resources import ADVERTISEMENT, DP, PACKAGE, resolved
 from peerdp.cli.timespec import api_time
+from peerdp.domain.status_types import (
+    SEVERITIES,
+    STATUS_COMPONENTS,
+    Severity,
+    StatusComponent,
+)
 
 
 def _package(row: Any) -> str | None:
@@ -77,6 +83,31 @@ def list_(
             help="Only from this time: 2h (the last two hours), 2024-05-01T08:00 (local).",
         ),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="WHEN",
+            help="Only before this time: 1d (a day ago), 2024-05-01T08:00 (local); "
+            "not with --follow.",
+        ),
+    ] = None,
+    component: Annotated[
+        StatusComponent | None,
+        typer.Option(
+            "--component",
+            metavar="COMPONENT",
+            help="Only messages written by this component: " + ", ".join(STATUS_COMPONENTS) + ".",
+        ),
+    ] = None,
+    severity: Annotated[
+        Severity | None,
+        typer.Option(
+            "--severity",
+            metavar="SEVERITY",
+            help="Only this severity: " + ", ".join(SEVERITIES) + ".",
+        ),
+    ] = None,
     type_: Annotated[
         str | None,
         typer.Option(
@@ -112,6 +143,8 @@ def list_(
     json_out: JsonOption = False,
 ) -> None:
     """List the newest status messages first (100 unless --limit), with filters."""
+    if follow and until is not None:
+        fail("--until ends the list; it cannot be followed (give one or the other)")
     refs = {
         "package_id": PACKAGE.id_of(package) if package else None,
         "dp_id": DP.id_of(dp) if dp else None,
@@ -121,6 +154,9 @@ def list_(
         "client_name": client,
         "type": type_,
         "since": api_time(since, durations_ago=True),
+        "until": api_time(until, durations_ago=True),
+        "component": component,
+        "severity": severity,
         "limit": limit,
         "newest": "true",
     }

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from fastapi import Request, Response
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.orm import Session
 
 from peerdp.domain.admin_roles import AdminRole
@@ -48,6 +48,12 @@ class SignedIn:
     @property
     def credential(self) -> Credential:
         return Credential(self.who, self.role, self.account_id)
+
+
+def expired(now: datetime) -> ColumnElement[bool]:
+    """Sessions past their lifetime or idle too long: they sign no one in any more (the
+    site's upkeep deletes them, site/upkeep.py)."""
+    return (ConsoleSession.created_at < now - LIFETIME) | (ConsoleSession.last_seen_at < now - IDLE)
 
 
 class SignInNeeded(Exception):
