@@ -4,19 +4,21 @@ viewer following new messages) hears of status messages written, and of nothing 
 
 The stream is an async generator waiting on the site's change bus (site/notify.py),
 deployment states included: it holds no thread between events; a page fetches what it
-shows itself. Changes are coalesced (at most one event per COALESCE_S). Every
+shows itself. Changes are coalesced (at most one event per COALESCE_S; while only
+deployment states move, as during a wave, one per SHARED_S). Every
 KEEPALIVE_S the session is checked again (one read), which also keeps proxies from
 closing a quiet stream: a session that ended (signed out, revoked) gets `signed-out`
 and the stream ends.
 
 A page may be given a dashboard read up to SHARED_S before it asked (every open console
-shares one read a second: console/dashboard.py), so the last change of a burst could be
+shares one read per SHARED_S: console/dashboard.py), so the last change of a burst could be
 missing from what it shows. Each burst therefore ends with one more event, TRAILING_S
 after the last: what the page fetches then was read after every change it was told of."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -43,6 +45,7 @@ async def changes(
     seen = bus.generation_of(MESSAGES) if messages else bus.seen
     yield "retry: 3000\n\n"
     trailing = False  # a burst's closing event is due (not for messages: a tail reads anew)
+    told_at, told_generation = 0.0, bus.generation  # the last event: when, and the site's
     while not bus.stopping:
         wait_s = TRAILING_S if trailing else KEEPALIVE_S
         now = await bus.wait(seen, wait_s, deployments=True, messages=messages)
@@ -60,7 +63,13 @@ async def changes(
                 return
             yield ": keepalive\n\n"
             continue
+        if not messages and bus.generation == told_generation:
+            # Only deployment states moved: a page would fetch the board it has (shared
+            # for SHARED_S), so it is told at most once per SHARED_S during a wave.
+            await asyncio.sleep(max(0.0, told_at + SHARED_S - time.monotonic()))
+            now = bus.seen
         seen, trailing = now, not messages
+        told_at, told_generation = time.monotonic(), bus.generation
         yield f"event: change\ndata: {now}\n\n"
         await asyncio.sleep(COALESCE_S)
 
