@@ -159,7 +159,7 @@ _latest: weakref.WeakKeyDictionary[ChangeBus, tuple[int, float, Dashboard]] = (
 
 
 def shown(ctx: SiteContext) -> Dashboard:
-    """The dashboard as the console shows it: read at most once a second per site process
+    """The dashboard as the console shows it: read at most once per SHARED_S per site process
     while only deployment states change (20 consoles open during a wave cost one read)."""
     generation, now = ctx.changes.generation, time.monotonic()
     held = _latest.get(ctx.changes)
