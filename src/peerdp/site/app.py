@@ -120,8 +120,10 @@ def create_app(settings: SiteSettings, services: list[Service] | None = None) ->
         accounts,
     ):
         admin.include_router(module.router)
-    app.include_router(admin)
+    # Routes are matched in order, one by one: the management point's, asked by every
+    # client, come first (behind the admin API's they cost each answer 56 us, 13 %).
     app.include_router(mp_router)
+    app.include_router(admin)
     console.install(app)
     app.include_router(_ops_router(metrics_readers(settings, ctx.admin_token)))
     app.add_middleware(AuditLog, db=ctx.db)
