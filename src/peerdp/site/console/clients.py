@@ -23,7 +23,7 @@ from peerdp.site.console.actions import DELETE_CLIENT, REENROL, RERUN, Posted, a
 from peerdp.site.console.deps import posted, user
 from peerdp.site.console.pages import refused
 from peerdp.site.console.paging import PageNumber, Paging, one_of, page_of, prefix
-from peerdp.site.console.render import page
+from peerdp.site.console.render import page, page_or_live
 from peerdp.site.console.reruns import chosen_advertisement, rerun_one
 from peerdp.site.console.sessions import SignedIn
 from peerdp.site.context import SiteContext, site
@@ -188,6 +188,7 @@ def _clients(
 
 
 @router.get("/clients")
+@router.get("/clients/live")
 def clients_page(
     request: Request,
     name: str = ClientsName,
@@ -196,19 +197,15 @@ def clients_page(
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    return _clients(request, "clients.html", who, ctx, name, state, number)
-
-
-@router.get("/clients/live")
-def clients_live(
-    request: Request,
-    name: str = ClientsName,
-    state: str = StateFilter,
-    number: int = PageNumber,
-    who: SignedIn = Depends(user),
-    ctx: SiteContext = Depends(site),
-) -> Response:
-    return _clients(request, "_clients_live.html", who, ctx, name, state, number)
+    return _clients(
+        request,
+        page_or_live(request, "clients.html", "_clients_live.html"),
+        who,
+        ctx,
+        name,
+        state,
+        number,
+    )
 
 
 def _client(ctx: SiteContext, client_id: int) -> ClientOut:
@@ -236,23 +233,16 @@ def _one_client(
 
 
 @router.get("/clients/{client_id}")
+@router.get("/clients/{client_id}/live")
 def client_detail(
     request: Request,
     client_id: ClientId,
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    return _one_client(request, "client.html", who, ctx, client_id)
-
-
-@router.get("/clients/{client_id}/live")
-def client_live(
-    request: Request,
-    client_id: ClientId,
-    who: SignedIn = Depends(user),
-    ctx: SiteContext = Depends(site),
-) -> Response:
-    return _one_client(request, "_client_live.html", who, ctx, client_id)
+    return _one_client(
+        request, page_or_live(request, "client.html", "_client_live.html"), who, ctx, client_id
+    )
 
 
 @router.get("/clients/{client_id}/delete")

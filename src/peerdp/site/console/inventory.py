@@ -19,7 +19,7 @@ from peerdp.site.console import catalogue, dp_inventory
 from peerdp.site.console.deps import user
 from peerdp.site.console.pages import refused
 from peerdp.site.console.paging import PageNumber, Paging, one_of, prefix
-from peerdp.site.console.render import page
+from peerdp.site.console.render import page, page_or_live
 from peerdp.site.console.sessions import SignedIn
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import ApiError
@@ -53,6 +53,7 @@ Text = prefix("ID or name")
 
 
 @router.get("/packages")
+@router.get("/packages/live")
 def packages_page(
     request: Request,
     q: str = Text,
@@ -60,18 +61,9 @@ def packages_page(
     who: SignedIn = Who,
     ctx: SiteContext = Site,
 ) -> Response:
-    return _packages(request, "packages.html", who, ctx, q, number)
-
-
-@router.get("/packages/live")
-def packages_live(
-    request: Request,
-    q: str = Text,
-    number: int = PageNumber,
-    who: SignedIn = Who,
-    ctx: SiteContext = Site,
-) -> Response:
-    return _packages(request, "_packages_live.html", who, ctx, q, number)
+    return _packages(
+        request, page_or_live(request, "packages.html", "_packages_live.html"), who, ctx, q, number
+    )
 
 
 def _packages(
@@ -86,6 +78,7 @@ Name = prefix("name")
 
 
 @router.get("/advertisements")
+@router.get("/advertisements/live")
 def advertisements_page(
     request: Request,
     q: str = Name,
@@ -93,18 +86,14 @@ def advertisements_page(
     who: SignedIn = Who,
     ctx: SiteContext = Site,
 ) -> Response:
-    return _advertisements(request, "advertisements.html", who, ctx, q, number)
-
-
-@router.get("/advertisements/live")
-def advertisements_live(
-    request: Request,
-    q: str = Name,
-    number: int = PageNumber,
-    who: SignedIn = Who,
-    ctx: SiteContext = Site,
-) -> Response:
-    return _advertisements(request, "_advertisements_live.html", who, ctx, q, number)
+    return _advertisements(
+        request,
+        page_or_live(request, "advertisements.html", "_advertisements_live.html"),
+        who,
+        ctx,
+        q,
+        number,
+    )
 
 
 def _advertisements(
@@ -130,6 +119,7 @@ def distribution_points_page(
 
 
 @router.get("/distribution-points/{dp_id}")
+@router.get("/distribution-points/{dp_id}/live")
 def distribution_point_page(
     request: Request,
     dp_id: RowId,
@@ -137,18 +127,14 @@ def distribution_point_page(
     who: SignedIn = Who,
     ctx: SiteContext = Site,
 ) -> Response:
-    return _distribution_point(request, "distribution_point.html", who, ctx, dp_id, number)
-
-
-@router.get("/distribution-points/{dp_id}/live")
-def distribution_point_live(
-    request: Request,
-    dp_id: RowId,
-    number: int = PageNumber,
-    who: SignedIn = Who,
-    ctx: SiteContext = Site,
-) -> Response:
-    return _distribution_point(request, "_distribution_point_live.html", who, ctx, dp_id, number)
+    return _distribution_point(
+        request,
+        page_or_live(request, "distribution_point.html", "_distribution_point_live.html"),
+        who,
+        ctx,
+        dp_id,
+        number,
+    )
 
 
 def _distribution_point(

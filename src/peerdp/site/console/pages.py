@@ -24,7 +24,7 @@ from peerdp.site.console.actions import may
 from peerdp.site.console.dashboard import Dashboard, shown
 from peerdp.site.console.deps import user
 from peerdp.site.console.paging import PER_PAGE, Paging, one_of
-from peerdp.site.console.render import answer, page, render
+from peerdp.site.console.render import answer, page, page_or_live, render
 from peerdp.site.console.sessions import SignedIn
 from peerdp.site.context import SiteContext, site
 from peerdp.site.errors import ApiError
@@ -118,6 +118,7 @@ PageNumber = Query(default=1, ge=1, le=1_000_000)
 
 
 @router.get("/advertisements/{advertisement_id}")
+@router.get("/advertisements/{advertisement_id}/live")
 def advertisement_page(
     request: Request,
     advertisement_id: AdvertisementId,
@@ -127,20 +128,9 @@ def advertisement_page(
     ctx: SiteContext = Depends(site),
 ) -> Response:
     args = (ctx, advertisement_id, _state(state), number)
-    return _advertisement(request, "advertisement.html", who, *args)
-
-
-@router.get("/advertisements/{advertisement_id}/live")
-def advertisement_live(
-    request: Request,
-    advertisement_id: AdvertisementId,
-    state: str = StateFilter,
-    number: int = PageNumber,
-    who: SignedIn = Depends(user),
-    ctx: SiteContext = Depends(site),
-) -> Response:
-    args = (ctx, advertisement_id, _state(state), number)
-    return _advertisement(request, "_advertisement_live.html", who, *args)
+    return _advertisement(
+        request, page_or_live(request, "advertisement.html", "_advertisement_live.html"), who, *args
+    )
 
 
 def _left(boundaries: list[BoundaryCountsOut]) -> dict[str, int]:
@@ -198,6 +188,7 @@ def _package(
 
 
 @router.get("/packages/{package_id}")
+@router.get("/packages/{package_id}/live")
 def package_page(
     request: Request,
     package_id: PackageId,
@@ -205,18 +196,14 @@ def package_page(
     who: SignedIn = Depends(user),
     ctx: SiteContext = Depends(site),
 ) -> Response:
-    return _package(request, "package.html", who, ctx, package_id, number)
-
-
-@router.get("/packages/{package_id}/live")
-def package_live(
-    request: Request,
-    package_id: PackageId,
-    number: int = PageNumber,
-    who: SignedIn = Depends(user),
-    ctx: SiteContext = Depends(site),
-) -> Response:
-    return _package(request, "_package_live.html", who, ctx, package_id, number)
+    return _package(
+        request,
+        page_or_live(request, "package.html", "_package_live.html"),
+        who,
+        ctx,
+        package_id,
+        number,
+    )
 
 
 def refused(request: Request, who: SignedIn, exc: ApiError, **more: Any) -> Response:

@@ -64,6 +64,12 @@ _env.globals["percent"] = percent
 _env.globals["left_s"] = left_s
 
 
+def page_or_live(request: Request, whole: str, live: str) -> str:
+    """The template a page's route renders: `whole`, or its changing part `live` when asked
+    at the page's path + `/live` (one route serves both, with the same parameters)."""
+    return live if request.url.path.endswith("/live") else whole
+
+
 def render(request: Request, template: str, user: SignedIn | None, **values: Any) -> str:
     """The HTML of a page (or a fragment) of the console, for `user`."""
     return _env.get_template(template).render(request=request, user=user, **values)
